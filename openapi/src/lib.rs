@@ -1,0 +1,1 @@
+//! rudder-openapi (work in progress).

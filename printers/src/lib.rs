@@ -1,0 +1,1 @@
+//! rudder-printers (work in progress).

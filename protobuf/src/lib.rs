@@ -1,0 +1,1 @@
+//! rudder-protobuf (work in progress).

@@ -1,0 +1,1 @@
+//! rudder-registry (work in progress).
