@@ -1,1 +1,32 @@
-//! rudder-registry (work in progress).
+//! rudder-registry: the per-resource strategies of kube-apiserver — defaulting,
+//! create/update preparation and validation — over `serde_json::Value` objects, with
+//! upstream semantics and messages (kubernetes `pkg/apis/<group>/v1/defaults.go`,
+//! `pkg/apis/<group>/validation/validation.go`, `pkg/registry/<group>/<resource>/strategy.go`).
+//!
+//! Start with [`strategy`]: it maps `(group, plural)` to a [`Strategy`]. The apiserver calls,
+//! in upstream's order: `default` on the decoded (or patched) object, then
+//! `prepare_for_create`/`prepare_for_update`, then `validate_create`/`validate_update`, and
+//! turns the returned [`FieldError`]s into a 422 `Status` with one cause per error
+//! ([`FieldError::reason`], [`FieldError::message`], `field`).
+//!
+//! Layout: [`field`] (errors), `validation/` (name formats, labels, selectors, quantities,
+//! ObjectMeta), `strategy` (the trait and the table-driven implementation), and
+//! `resources/` (one module per API group with the resource-specific hooks).
+#![forbid(unsafe_code)]
+
+pub mod field;
+mod json;
+mod resources;
+mod strategy;
+mod validation;
+
+pub use field::{ErrorList, ErrorType, FieldError};
+pub use strategy::Strategy;
+pub use validation::meta::{validate_object_meta, validate_object_meta_update};
+pub use validation::NameValidation;
+
+/// The strategy for `(group, plural)` (group "" is core); a generic one (metadata
+/// validation only, scope unchecked) for resources without a specific strategy.
+pub fn strategy(group: &str, plural: &str) -> &'static dyn Strategy {
+    resources::lookup(group, plural)
+}

@@ -1,0 +1,17 @@
+//! The table of built-in resources and their strategies, one module per API group.
+
+use crate::strategy::{Generation, Resource};
+use crate::validation::NameValidation;
+
+/// Used for resources this crate has no specific strategy for: metadata validation only.
+static GENERIC: Resource = Resource {
+    namespaced: None,
+    generation: Generation::None,
+    ..Resource::basic(true, NameValidation::Dns1123Subdomain)
+};
+
+pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
+    match (group, plural) {
+        _ => &GENERIC,
+    }
+}
