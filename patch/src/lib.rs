@@ -2,8 +2,29 @@
 //!
 //! Start with [`SchemaLookup`], the type information strategic merge patch and server-side
 //! apply need (merge keys, strategies, list types); the apiserver implements it from the
-//! OpenAPI definitions in rudder-openapi.
+//! OpenAPI definitions in rudder-openapi. Then:
+//! - [`json_patch`] (RFC 6902, `application/json-patch+json`),
+//! - [`merge_patch`] (RFC 7386, `application/merge-patch+json`),
+//! - [`strategic_merge_patch`] (`application/strategic-merge-patch+json`),
+//! - [`apply`] (server-side apply, `application/apply-patch+yaml`) and
+//!   [`update_managed_fields`] (ownership tracking for every other write), both keeping
+//!   `metadata.managedFields` in upstream's FieldsV1 format.
+//!
+//! Errors are [`PatchError`] and [`ApplyError`]; their variants say which HTTP status
+//! upstream answers with, their messages are upstream's.
 #![forbid(unsafe_code)]
+
+mod error;
+mod gofmt;
+mod json_patch;
+mod merge_patch;
+mod schema;
+mod strategic;
+
+pub use error::{ApplyError, Conflict, PatchError};
+pub use json_patch::json_patch;
+pub use merge_patch::merge_patch;
+pub use strategic::strategic_merge_patch;
 
 /// What the patch algorithms need to know about one field of one schema type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,3 +55,6 @@ pub trait SchemaLookup: Send + Sync {
     /// fields).
     fn field(&self, type_name: &str, field: &str) -> Option<FieldSchema>;
 }
+
+#[cfg(test)]
+pub(crate) mod testschema;
