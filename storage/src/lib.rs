@@ -14,6 +14,18 @@
 //!   gaps.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+pub mod compactor;
+pub mod etcd;
+mod keys;
+pub mod sqlite;
+#[cfg(test)]
+mod conformance;
+
+pub use compactor::spawn_compactor;
+pub use etcd::EtcdStore;
+pub use sqlite::SqliteStore;
+
 use std::pin::Pin;
 
 use futures::Stream;
