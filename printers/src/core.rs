@@ -71,7 +71,8 @@ pub(crate) fn pod(pod: &Value, now: DateTime<Utc>) -> Cells {
         }
     }
 
-    let init_spec = |n: &str| init_specs.iter().find(|c| str_at(c, &["name"]) == n);
+    // Upstream indexes init containers by name in a map, so the last duplicate wins.
+    let init_spec = |n: &str| init_specs.iter().rev().find(|c| str_at(c, &["name"]) == n);
     total += init_specs
         .iter()
         .filter(|c| is_restartable_init_container(Some(c)))
@@ -781,4 +782,801 @@ pub(crate) fn component_status(obj: &Value, _now: DateTime<Utc>) -> Cells {
         message.into(),
         error.into(),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{ago, check};
+    use serde_json::{json, Value};
+
+    /// A pod named `name` with `containers` unnamed containers and the given status.
+    fn pod(name: &str, containers: usize, status: Value) -> Value {
+        json!({
+            "metadata": {"name": name},
+            "spec": {"containers": vec![json!({"name": ""}); containers]},
+            "status": status
+        })
+    }
+
+    fn row(cells: [&str; 5]) -> Value {
+        json!([
+            cells[0], cells[1], cells[2], cells[3], cells[4], "<none>", "<none>", "<none>",
+            "<none>"
+        ])
+    }
+
+    #[test]
+    fn pod_status_reasons() {
+        // Cases mirror upstream's TestPrintPod.
+        let running = json!({"running": {}});
+        let cases = vec![
+            (
+                "waiting reason wins",
+                pod(
+                    "test3",
+                    2,
+                    json!({"phase": "podPhase", "containerStatuses": [
+                {"state": {"waiting": {"reason": "ContainerWaitingReason"}}, "restartCount": 3},
+                {"state": {"terminated": {"reason": "ContainerTerminatedReason"}}, "restartCount": 3}]}),
+                ),
+                row(["test3", "0/2", "ContainerWaitingReason", "6", "<unknown>"]),
+            ),
+            (
+                "ready is not enough for running",
+                pod(
+                    "test4",
+                    2,
+                    json!({"phase": "podPhase", "containerStatuses": [
+                {"ready": true, "restartCount": 3, "state": running},
+                {"ready": true, "restartCount": 3}]}),
+                ),
+                row(["test4", "1/2", "podPhase", "6", "<unknown>"]),
+            ),
+            (
+                "pod reason",
+                pod(
+                    "test5",
+                    2,
+                    json!({"phase": "podPhase", "reason": "podReason", "containerStatuses": [
+                {"ready": true, "restartCount": 3, "state": running}, {"ready": true, "restartCount": 3}]}),
+                ),
+                row(["test5", "1/2", "podReason", "6", "<unknown>"]),
+            ),
+            (
+                "completed + running without Ready",
+                pod(
+                    "test6",
+                    2,
+                    json!({"phase": "Running", "containerStatuses": [
+                {"ready": true, "restartCount": 3, "state": {"terminated": {"reason": "Completed", "exitCode": 0}}},
+                {"ready": true, "restartCount": 3, "state": running}]}),
+                ),
+                row(["test6", "1/2", "NotReady", "6", "<unknown>"]),
+            ),
+            (
+                "completed + running with Ready",
+                pod(
+                    "test6",
+                    2,
+                    json!({"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [
+                {"ready": true, "restartCount": 3, "state": {"terminated": {"reason": "Completed", "exitCode": 0}}},
+                {"ready": true, "restartCount": 3, "state": running}]}),
+                ),
+                row(["test6", "1/2", "Running", "6", "<unknown>"]),
+            ),
+            (
+                "init restarting",
+                json!({"metadata": {"name": "test7"},
+                "spec": {"initContainers": [{"name": ""}], "containers": [{"name": ""}]},
+                "status": {"phase": "podPhase",
+                    "initContainerStatuses": [{"restartCount": 3, "state": running,
+                        "lastState": {"terminated": {"finishedAt": ago(10)}}}],
+                    "containerStatuses": [{"state": {"waiting": {}}}]}}),
+                row(["test7", "0/1", "Init:0/1", "3 (10s ago)", "<unknown>"]),
+            ),
+            (
+                "init 1 done, 2 restarting",
+                json!({"metadata": {"name": "test10"},
+                "spec": {"initContainers": [{"name": ""}, {"name": ""}], "containers": [{"name": ""}]},
+                "status": {"phase": "podPhase", "initContainerStatuses": [
+                    {"restartCount": 2, "state": {"terminated": {}},
+                     "lastState": {"terminated": {"finishedAt": ago(120)}}},
+                    {"restartCount": 3, "state": running,
+                     "lastState": {"terminated": {"finishedAt": ago(10)}}}],
+                    "containerStatuses": [{"state": {"waiting": {}}}]}}),
+                row(["test10", "0/1", "Init:1/2", "5 (10s ago)", "<unknown>"]),
+            ),
+            (
+                "init done, container restarting",
+                json!({"metadata": {"name": "test11"},
+                "spec": {"initContainers": [{"name": ""}], "containers": [{"name": ""}]},
+                "status": {"phase": "Running", "initContainerStatuses": [
+                    {"restartCount": 2, "state": {"terminated": {}},
+                     "lastState": {"terminated": {"finishedAt": ago(120)}}}],
+                    "containerStatuses": [{"restartCount": 4, "state": running,
+                     "lastState": {"terminated": {"finishedAt": ago(20)}}}]}}),
+                row(["test11", "0/1", "Running", "4 (20s ago)", "<unknown>"]),
+            ),
+            (
+                "restarts days ago",
+                pod(
+                    "test14",
+                    2,
+                    json!({"phase": "Running", "containerStatuses": [
+                {"ready": true, "restartCount": 6, "state": running,
+                 "lastState": {"terminated": {"finishedAt": ago(5 * 86400)}}},
+                {"ready": true, "restartCount": 3, "state": running,
+                 "lastState": {"terminated": {"finishedAt": ago(20 * 86400)}}}]}),
+                ),
+                row(["test14", "2/2", "Running", "9 (5d ago)", "<unknown>"]),
+            ),
+            (
+                "scheduling gated",
+                pod(
+                    "test15",
+                    2,
+                    json!({"phase": "podPhase", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}),
+                ),
+                row(["test15", "0/2", "SchedulingGated", "0", "<unknown>"]),
+            ),
+            (
+                "failed with error",
+                pod(
+                    "test17",
+                    1,
+                    json!({"phase": "Failed", "containerStatuses": [
+                {"state": {"terminated": {"reason": "Error", "exitCode": 1}}}]}),
+                ),
+                row(["test17", "0/1", "Error", "0", "<unknown>"]),
+            ),
+            (
+                "exit code without reason",
+                pod(
+                    "t",
+                    1,
+                    json!({"phase": "Running", "containerStatuses": [
+                {"state": {"terminated": {"exitCode": 2}}}]}),
+                ),
+                row(["t", "0/1", "ExitCode:2", "0", "<unknown>"]),
+            ),
+            (
+                "signal without reason",
+                pod(
+                    "t",
+                    1,
+                    json!({"phase": "Running", "containerStatuses": [
+                {"state": {"terminated": {"exitCode": 137, "signal": 9}}}]}),
+                ),
+                row(["t", "0/1", "Signal:9", "0", "<unknown>"]),
+            ),
+            (
+                "crash loop",
+                pod(
+                    "t",
+                    1,
+                    json!({"phase": "Running", "containerStatuses": [
+                {"restartCount": 5, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"finishedAt": ago(190)}}}]}),
+                ),
+                row(["t", "0/1", "CrashLoopBackOff", "5 (3m10s ago)", "<unknown>"]),
+            ),
+            (
+                "init failed",
+                json!({"metadata": {"name": "t"},
+                "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c"}]},
+                "status": {"phase": "Pending", "initContainerStatuses": [
+                    {"name": "i", "state": {"terminated": {"exitCode": 3}}}]}}),
+                row(["t", "0/1", "Init:ExitCode:3", "0", "<unknown>"]),
+            ),
+            (
+                "init crash loop",
+                json!({"metadata": {"name": "t"},
+                "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "c"}]},
+                "status": {"phase": "Pending", "initContainerStatuses": [
+                    {"name": "i", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
+                row(["t", "0/1", "Init:CrashLoopBackOff", "0", "<unknown>"]),
+            ),
+            (
+                "succeeded with deletion stays completed",
+                json!({"metadata": {"name": "test18",
+                "deletionTimestamp": ago(1)}, "spec": {"containers": [{"name": ""}]},
+                "status": {"phase": "Succeeded", "containerStatuses": [
+                    {"state": {"terminated": {"reason": "Completed", "exitCode": 0}}}]}}),
+                row(["test18", "0/1", "Completed", "0", "<unknown>"]),
+            ),
+            (
+                "running with deletion",
+                json!({"metadata": {"name": "test19", "deletionTimestamp": ago(1)},
+                "spec": {"containers": [{"name": ""}]},
+                "status": {"phase": "Running", "containerStatuses": [{"state": running}]}}),
+                row(["test19", "0/1", "Terminating", "0", "<unknown>"]),
+            ),
+            (
+                "node lost",
+                json!({"metadata": {"name": "t", "deletionTimestamp": ago(1)},
+                "spec": {"containers": [{"name": ""}]},
+                "status": {"phase": "Running", "reason": "NodeLost"}}),
+                row(["t", "0/1", "Unknown", "0", "<unknown>"]),
+            ),
+        ];
+        check("", "pods", &cases);
+    }
+
+    #[test]
+    fn pod_restartable_init_containers() {
+        // Cases mirror upstream's TestPrintPodWithRestartableInitContainer.
+        let spec = json!({"initContainers": [
+            {"name": "restartable-init-1", "restartPolicy": "Always"},
+            {"name": "restartable-init-2", "restartPolicy": "Always"}], "containers": [{"name": ""}]});
+        let mk = |name: &str, phase: &str, init: Value, cs: Value, initialized: &str| {
+            json!({
+            "metadata": {"name": name}, "spec": spec.clone(),
+            "status": {"phase": phase, "initContainerStatuses": init, "containerStatuses": cs,
+                       "conditions": [{"type": "Initialized", "status": initialized}]}})
+        };
+        let last10 = json!({"terminated": {"finishedAt": ago(10)}});
+        let cases = vec![
+            (
+                "first running not started",
+                mk(
+                    "test1",
+                    "Pending",
+                    json!([
+                {"name": "restartable-init-1", "restartCount": 3, "state": {"running": {}}, "started": false, "lastState": last10},
+                {"name": "restartable-init-2", "state": {"waiting": {}}, "started": false}]),
+                    json!([{"state": {"waiting": {}}}]),
+                    "False",
+                ),
+                row(["test1", "0/3", "Init:0/2", "3 (10s ago)", "<unknown>"]),
+            ),
+            (
+                "second running not started",
+                mk(
+                    "test1",
+                    "Pending",
+                    json!([
+                {"name": "restartable-init-1", "restartCount": 3, "state": {"running": {}}, "started": true, "lastState": last10},
+                {"name": "restartable-init-2", "state": {"running": {}}, "started": false}]),
+                    json!([{"state": {"waiting": {}}}]),
+                    "False",
+                ),
+                row(["test1", "0/3", "Init:1/2", "3 (10s ago)", "<unknown>"]),
+            ),
+            (
+                "both started, container running",
+                mk(
+                    "test2",
+                    "Running",
+                    json!([
+                {"name": "restartable-init-1", "restartCount": 3, "state": {"running": {}}, "started": true, "lastState": last10},
+                {"name": "restartable-init-2", "state": {"running": {}}, "started": true}]),
+                    json!([{"ready": true, "restartCount": 4, "state": {"running": {}},
+                        "lastState": {"terminated": {"finishedAt": ago(20)}}}]),
+                    "True",
+                ),
+                row(["test2", "1/3", "Running", "7 (10s ago)", "<unknown>"]),
+            ),
+            (
+                "sidecars failed, container completed",
+                mk(
+                    "test3",
+                    "Succeeded",
+                    json!([
+                {"name": "restartable-init-1", "restartCount": 3, "state": {"terminated": {"reason": "Error", "exitCode": 137}}, "started": false, "lastState": last10},
+                {"name": "restartable-init-2", "state": {"terminated": {"reason": "Error", "exitCode": 137}}, "started": false}]),
+                    json!([{"restartCount": 4, "state": {"terminated": {"reason": "Completed", "exitCode": 0}},
+                        "lastState": {"terminated": {"finishedAt": ago(20)}}}]),
+                    "True",
+                ),
+                row(["test3", "0/3", "Completed", "7 (10s ago)", "<unknown>"]),
+            ),
+        ];
+        check("", "pods", &cases);
+    }
+
+    #[test]
+    fn pod_wide_columns() {
+        // Mirrors upstream's TestPrintPodwide.
+        let obj = json!({"metadata": {"name": "test1", "creationTimestamp": ago(3600 * 30)},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}], "nodeName": "test1",
+                "readinessGates": [{"conditionType": "condition1"}, {"conditionType": "condition2"},
+                                   {"conditionType": "condition3"}]},
+            "status": {"phase": "podPhase", "podIPs": [{"ip": "1.1.1.1"}, {"ip": "2001:db8::"}],
+                "nominatedNodeName": "node1",
+                "conditions": [{"type": "condition1", "status": "False"}, {"type": "condition2", "status": "True"}],
+                "containerStatuses": [{"ready": true, "restartCount": 3, "state": {"running": {}}},
+                                      {"restartCount": 3}]}});
+        check(
+            "",
+            "pods",
+            &[(
+                "wide",
+                obj,
+                json!(["test1", "1/2", "podPhase", "6", "30h", "1.1.1.1", "test1", "node1", "1/3"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn services() {
+        let svc = |spec: Value, status: Value| {
+            json!({"metadata": {"name": "svc", "creationTimestamp": ago(45)},
+            "spec": spec, "status": status})
+        };
+        let cases = vec![
+            (
+                "cluster ip",
+                svc(
+                    json!({"type": "ClusterIP", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"],
+                "ports": [{"port": 80, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}],
+                "selector": {"app": "web", "a": "b"}}),
+                    json!({}),
+                ),
+                json!([
+                    "svc",
+                    "ClusterIP",
+                    "10.0.0.1",
+                    "<none>",
+                    "80/TCP,53/UDP",
+                    "45s",
+                    "a=b,app=web"
+                ]),
+            ),
+            (
+                "node port defaults",
+                svc(
+                    json!({"type": "NodePort", "clusterIPs": ["10.0.0.2"],
+                "externalIPs": ["1.2.3.4"], "ports": [{"port": 443, "nodePort": 30001}]}),
+                    json!({}),
+                ),
+                json!([
+                    "svc",
+                    "NodePort",
+                    "10.0.0.2",
+                    "1.2.3.4",
+                    "443:30001/TCP",
+                    "45s",
+                    "<none>"
+                ]),
+            ),
+            (
+                "load balancer pending",
+                svc(
+                    json!({"type": "LoadBalancer", "clusterIP": "10.0.0.3",
+                "ports": [{"port": 80, "nodePort": 31000, "protocol": "TCP"}]}),
+                    json!({"loadBalancer": {}}),
+                ),
+                json!([
+                    "svc",
+                    "LoadBalancer",
+                    "10.0.0.3",
+                    "<pending>",
+                    "80:31000/TCP",
+                    "45s",
+                    "<none>"
+                ]),
+            ),
+            (
+                "load balancer ingress and external ips",
+                svc(
+                    json!({"type": "LoadBalancer", "clusterIP": "10.0.0.3",
+                "externalIPs": ["9.9.9.9"], "ports": []}),
+                    json!({"loadBalancer": {"ingress": [{"ip": "5.5.5.5"}, {"hostname": "lb.example.com"}, {"ip": "1.1.1.1"}]}}),
+                ),
+                json!([
+                    "svc",
+                    "LoadBalancer",
+                    "10.0.0.3",
+                    "1.1.1.1,5.5.5.5,lb.example.com,9.9.9.9",
+                    "<none>",
+                    "45s",
+                    "<none>"
+                ]),
+            ),
+            (
+                "external name",
+                svc(
+                    json!({"type": "ExternalName", "externalName": "db.example.com"}),
+                    json!({}),
+                ),
+                json!([
+                    "svc",
+                    "ExternalName",
+                    "<none>",
+                    "db.example.com",
+                    "<none>",
+                    "45s",
+                    "<none>"
+                ]),
+            ),
+            (
+                "headless",
+                svc(
+                    json!({"clusterIP": "None", "clusterIPs": ["None"]}),
+                    json!({}),
+                ),
+                json!([
+                    "svc",
+                    "ClusterIP",
+                    "None",
+                    "<none>",
+                    "<none>",
+                    "45s",
+                    "<none>"
+                ]),
+            ),
+        ];
+        check("", "services", &cases);
+    }
+
+    #[test]
+    fn endpoints_table() {
+        let ep = |subsets: Value| json!({"metadata": {"name": "ep", "creationTimestamp": ago(600)}, "subsets": subsets});
+        let cases = vec![
+            ("none", ep(json!([])), json!(["ep", "<none>", "10m"])),
+            (
+                "two ports",
+                ep(
+                    json!([{"addresses": [{"ip": "10.1.1.1"}, {"ip": "fd00::1"}],
+                "ports": [{"port": 8080}]}]),
+                ),
+                json!(["ep", "10.1.1.1:8080,[fd00::1]:8080", "10m"]),
+            ),
+            (
+                "more",
+                ep(json!([{"addresses": [{"ip": "1.1.1.1"}, {"ip": "2.2.2.2"}],
+                "ports": [{"port": 80}, {"port": 443}]}])),
+                json!(["ep", "1.1.1.1:80,2.2.2.2:80,1.1.1.1:443 + 1 more...", "10m"]),
+            ),
+            (
+                "headless no ports",
+                ep(json!([{"addresses": [{"ip": "1.1.1.1"}]}])),
+                json!(["ep", "1.1.1.1", "10m"]),
+            ),
+        ];
+        check("", "endpoints", &cases);
+    }
+
+    #[test]
+    fn nodes() {
+        let node = |labels: Value, unschedulable: bool, conditions: Value| {
+            json!({
+            "metadata": {"name": "n1", "labels": labels, "creationTimestamp": ago(86400 * 3)},
+            "spec": {"unschedulable": unschedulable},
+            "status": {"conditions": conditions,
+                "addresses": [{"type": "InternalIP", "address": "192.168.0.2"}, {"type": "Hostname", "address": "n1"}],
+                "nodeInfo": {"kubeletVersion": "v1.32.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                             "kernelVersion": "6.1.0", "containerRuntimeVersion": "containerd://1.7.0"}}})
+        };
+        let info = [
+            "192.168.0.2",
+            "<none>",
+            "Debian GNU/Linux 12 (bookworm)",
+            "6.1.0",
+            "containerd://1.7.0",
+        ];
+        let want = |status: &str, roles: &str| {
+            let mut v = vec![
+                json!("n1"),
+                json!(status),
+                json!(roles),
+                json!("3d"),
+                json!("v1.32.0"),
+            ];
+            v.extend(info.iter().map(|s| json!(s)));
+            Value::Array(v)
+        };
+        let cases = vec![
+            (
+                "ready control plane",
+                node(
+                    json!({"node-role.kubernetes.io/control-plane": "",
+                "node-role.kubernetes.io/": "", "kubernetes.io/role": "master"}),
+                    false,
+                    json!([{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": "True"}]),
+                ),
+                want("Ready", "control-plane,master"),
+            ),
+            (
+                "cordoned not ready",
+                node(
+                    json!({}),
+                    true,
+                    json!([{"type": "Ready", "status": "False"}]),
+                ),
+                want("NotReady,SchedulingDisabled", "<none>"),
+            ),
+            (
+                "no conditions",
+                node(json!({}), false, json!([])),
+                want("Unknown", "<none>"),
+            ),
+        ];
+        check("", "nodes", &cases);
+        let bare = json!({"metadata": {"name": "n"}});
+        check(
+            "",
+            "nodes",
+            &[(
+                "bare",
+                bare,
+                json!([
+                    "n",
+                    "Unknown",
+                    "<none>",
+                    "<unknown>",
+                    "",
+                    "<none>",
+                    "<none>",
+                    "<unknown>",
+                    "<unknown>",
+                    "<unknown>"
+                ]),
+            )],
+        );
+    }
+
+    #[test]
+    fn events_both_apis() {
+        let core = json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "web.17a", "creationTimestamp": ago(300)},
+            "involvedObject": {"kind": "Pod", "name": "web", "fieldPath": "spec.containers{web}"},
+            "reason": "Pulled", "type": "Normal", "message": "  Container image pulled \n",
+            "source": {"component": "kubelet", "host": "node1"},
+            "firstTimestamp": ago(300), "lastTimestamp": ago(60), "count": 4});
+        let new_api = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "web.17b"}, "eventTime": "2024-05-01T11:58:00.000000Z",
+            "regarding": {"kind": "Deployment", "name": "web"}, "reason": "ScalingReplicaSet",
+            "type": "Normal", "note": "Scaled up", "reportingController": "deployment-controller",
+            "action": "Scale"});
+        let series = json!({"apiVersion": "events.k8s.io/v1", "metadata": {"name": "s"},
+            "eventTime": ago(600), "regarding": {"kind": "Node"}, "reason": "R", "type": "Warning",
+            "note": "n", "reportingController": "c", "reportingInstance": "i",
+            "series": {"count": 7, "lastObservedTime": ago(5)}});
+        check(
+            "",
+            "events",
+            &[(
+                "core",
+                core,
+                json!([
+                    "60s",
+                    "Normal",
+                    "Pulled",
+                    "pod/web",
+                    "spec.containers{web}",
+                    "kubelet, node1",
+                    "Container image pulled",
+                    "5m",
+                    4,
+                    "web.17a"
+                ]),
+            )],
+        );
+        check(
+            "events.k8s.io",
+            "events",
+            &[
+                (
+                    "new api singleton",
+                    new_api,
+                    json!([
+                        "2m",
+                        "Normal",
+                        "ScalingReplicaSet",
+                        "deployment/web",
+                        "",
+                        "deployment-controller",
+                        "Scaled up",
+                        "2m",
+                        1,
+                        "web.17b"
+                    ]),
+                ),
+                (
+                    "series",
+                    series,
+                    json!(["5s", "Warning", "R", "node", "", "c, i", "n", "10m", 7, "s"]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn config_and_accounts() {
+        let meta = json!({"name": "x", "creationTimestamp": ago(11400)});
+        check(
+            "",
+            "secrets",
+            &[
+                (
+                    "tls",
+                    json!({"metadata": meta, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}),
+                    json!(["x", "kubernetes.io/tls", 2, "3h10m"]),
+                ),
+                (
+                    "default type",
+                    json!({"metadata": meta}),
+                    json!(["x", "Opaque", 0, "3h10m"]),
+                ),
+            ],
+        );
+        check(
+            "",
+            "configmaps",
+            &[(
+                "data + binary",
+                json!({"metadata": meta, "data": {"a": "1"},
+            "binaryData": {"b": "AA=="}}),
+                json!(["x", 2, "3h10m"]),
+            )],
+        );
+        check(
+            "",
+            "serviceaccounts",
+            &[(
+                "secrets",
+                json!({"metadata": meta, "secrets": [{"name": "t"}]}),
+                json!(["x", 1, "3h10m"]),
+            )],
+        );
+        check(
+            "",
+            "namespaces",
+            &[
+                (
+                    "active",
+                    json!({"metadata": meta, "status": {"phase": "Active"}}),
+                    json!(["x", "Active", "3h10m"]),
+                ),
+                (
+                    "terminating",
+                    json!({"metadata": meta, "status": {"phase": "Terminating"}}),
+                    json!(["x", "Terminating", "3h10m"]),
+                ),
+            ],
+        );
+        check(
+            "",
+            "podtemplates",
+            &[(
+                "template",
+                json!({"metadata": meta, "template": {
+            "metadata": {"labels": {"run": "x"}},
+            "spec": {"containers": [{"name": "a", "image": "nginx"}, {"name": "b", "image": "busybox"}]}}}),
+                json!(["x", "a,b", "nginx,busybox", "run=x"]),
+            )],
+        );
+        check(
+            "",
+            "replicationcontrollers",
+            &[(
+                "rc",
+                json!({"metadata": meta,
+            "spec": {"replicas": 3, "selector": {"app": "x"},
+                     "template": {"spec": {"containers": [{"name": "a", "image": "nginx"}]}}},
+            "status": {"replicas": 3, "readyReplicas": 2}}),
+                json!(["x", 3, 3, 2, "3h10m", "a", "nginx", "app=x"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn volumes() {
+        let pv = json!({"metadata": {"name": "pv1", "creationTimestamp": ago(60)},
+            "spec": {"capacity": {"storage": "1024Mi"}, "accessModes": ["ReadWriteMany", "ReadWriteOnce", "ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "standard",
+                     "claimRef": {"namespace": "default", "name": "data"}},
+            "status": {"phase": "Bound"}});
+        check(
+            "",
+            "persistentvolumes",
+            &[(
+                "bound",
+                pv,
+                json!([
+                    "pv1",
+                    "1Gi",
+                    "RWO,RWX",
+                    "Delete",
+                    "Bound",
+                    "default/data",
+                    "standard",
+                    "<unset>",
+                    "",
+                    "60s",
+                    "Filesystem"
+                ]),
+            )],
+        );
+        let pending = json!({"metadata": {"name": "data", "creationTimestamp": ago(60),
+                "annotations": {"volume.beta.kubernetes.io/storage-class": "beta"}},
+            "spec": {"storageClassName": "standard", "resources": {"requests": {"storage": "1Gi"}}},
+            "status": {"phase": "Pending"}});
+        let bound = json!({"metadata": {"name": "data", "creationTimestamp": ago(60), "deletionTimestamp": ago(1)},
+            "spec": {"storageClassName": "standard", "volumeName": "pv1", "volumeMode": "Block"},
+            "status": {"phase": "Bound", "capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOncePod"]}});
+        check(
+            "",
+            "persistentvolumeclaims",
+            &[
+                (
+                    "pending",
+                    pending,
+                    json!([
+                        "data",
+                        "Pending",
+                        "",
+                        "",
+                        "",
+                        "beta",
+                        "<unset>",
+                        "60s",
+                        "Filesystem"
+                    ]),
+                ),
+                (
+                    "bound, deleting",
+                    bound,
+                    json!([
+                        "data",
+                        "Terminating",
+                        "pv1",
+                        "2Gi",
+                        "RWOP",
+                        "standard",
+                        "<unset>",
+                        "60s",
+                        "Block"
+                    ]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn quotas_and_component_status() {
+        let rq = json!({"metadata": {"name": "q", "creationTimestamp": ago(60)},
+            "status": {"hard": {"pods": "10", "requests.cpu": "1", "limits.memory": "2Gi", "limits.cpu": "2000m"},
+                       "used": {"pods": "3", "requests.cpu": "500m", "limits.memory": "1024Mi"}}});
+        check(
+            "",
+            "resourcequotas",
+            &[(
+                "quota",
+                rq,
+                json!([
+                    "q",
+                    "pods: 3/10, requests.cpu: 500m/1",
+                    "limits.cpu: 0/2, limits.memory: 1Gi/2Gi",
+                    "60s"
+                ]),
+            )],
+        );
+        check(
+            "",
+            "componentstatuses",
+            &[
+                (
+                    "healthy",
+                    json!({"metadata": {"name": "etcd-0"}, "conditions": [
+                {"type": "Healthy", "status": "True", "message": "ok"}]}),
+                    json!(["etcd-0", "Healthy", "ok", ""]),
+                ),
+                (
+                    "unhealthy",
+                    json!({"metadata": {"name": "scheduler"}, "conditions": [
+                {"type": "Healthy", "status": "False", "error": "connection refused"}]}),
+                    json!(["scheduler", "Unhealthy", "", "connection refused"]),
+                ),
+                (
+                    "unknown",
+                    json!({"metadata": {"name": "x"}}),
+                    json!(["x", "Unknown", "", ""]),
+                ),
+            ],
+        );
+    }
 }

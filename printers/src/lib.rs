@@ -217,6 +217,25 @@ pub(crate) mod testutil {
     pub(crate) fn now() -> DateTime<Utc> {
         crate::format::parse_time("2024-05-01T12:00:00Z").expect("valid time")
     }
+
+    /// RFC 3339 text of `now() - secs`.
+    pub(crate) fn ago(secs: i64) -> String {
+        (now() - chrono::TimeDelta::seconds(secs))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+
+    /// Runs a printer table: each case is (description, object, expected cells).
+    pub(crate) fn check(
+        group: &str,
+        plural: &str,
+        cases: &[(&str, serde_json::Value, serde_json::Value)],
+    ) {
+        for (what, obj, want) in cases {
+            let got = serde_json::Value::Array(crate::cells(group, plural, obj, now()));
+            assert_eq!(&got, want, "{group}/{plural}: {what}");
+        }
+    }
 }
 
 #[cfg(test)]
