@@ -1,5 +1,7 @@
 //! The table of built-in resources and their strategies, one module per API group.
 
+pub(crate) mod pods;
+
 use crate::strategy::{Generation, Resource};
 use crate::validation::NameValidation;
 
@@ -12,6 +14,8 @@ static GENERIC: Resource = Resource {
 
 pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
     match (group, plural) {
+        ("", "pods") => &pods::PODS,
+        ("", "podtemplates") => &pods::POD_TEMPLATES,
         _ => &GENERIC,
     }
 }
