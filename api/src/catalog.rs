@@ -1775,7 +1775,8 @@ mod tests {
 
     #[test]
     fn find_by_name_resolves_like_kubectl() {
-        let cases: &[(&str, &[(&str, &str, &str)])] = &[
+        type Gvr<'a> = (&'a str, &'a str, &'a str);
+        let cases: &[(&str, &[Gvr])] = &[
             ("po", &[("", "v1", "pods")]),
             ("Pod", &[("", "v1", "pods")]),
             ("PODS", &[("", "v1", "pods")]),
@@ -1811,7 +1812,7 @@ mod tests {
             ("nosuch", &[]),
         ];
         for (name, want) in cases {
-            let got: Vec<(&str, &str, &str)> = find_by_name(name)
+            let got: Vec<Gvr> = find_by_name(name)
                 .iter()
                 .map(|r| (r.group, r.version, r.plural))
                 .collect();
@@ -1843,7 +1844,8 @@ mod tests {
     #[test]
     fn etcd_keys_match_upstream_storage_paths() {
         // Expected paths from upstream's etcd storage-path test data.
-        let cases: &[(&str, &str, &str, Option<&str>, &str, &str)] = &[
+        type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a str, &'a str);
+        let cases: &[Row] = &[
             (
                 "",
                 "v1",
