@@ -1,5 +1,6 @@
 //! The table of built-in resources and their strategies, one module per API group.
 
+pub(crate) mod apps;
 pub(crate) mod pods;
 
 use crate::strategy::{Generation, Resource};
@@ -16,6 +17,11 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
     match (group, plural) {
         ("", "pods") => &pods::PODS,
         ("", "podtemplates") => &pods::POD_TEMPLATES,
+        ("", "replicationcontrollers") => &apps::REPLICATION_CONTROLLERS,
+        ("apps", "deployments") => &apps::DEPLOYMENTS,
+        ("apps", "replicasets") => &apps::REPLICA_SETS,
+        ("apps", "statefulsets") => &apps::STATEFUL_SETS,
+        ("apps", "daemonsets") => &apps::DAEMON_SETS,
         _ => &GENERIC,
     }
 }
