@@ -280,7 +280,11 @@ fn format_hpa_metrics(specs: &[Value], statuses: &[Value]) -> String {
     if specs.is_empty() {
         return "<none>".to_string();
     }
-    let q = |v: Option<&Value>| quantity::of_value(v);
+    // Metric targets and values are `*Quantity`; a nil one prints as "<nil>".
+    let q = |v: Option<&Value>| match v {
+        None => "<nil>".to_string(),
+        Some(v) => quantity::of_value(Some(v)),
+    };
     let status_of = |i: usize, key: &str| statuses.get(i).and_then(|s| get(s, &[key]));
     let mut list: Vec<String> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -376,4 +380,341 @@ pub(crate) fn hpa(obj: &Value, now: DateTime<Utc>) -> Cells {
         int_at(obj, &["status", "currentReplicas"]).into(),
         age(obj, now).into(),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{ago, check, now};
+    use serde_json::{json, Value};
+
+    fn meta(name: &str) -> Value {
+        json!({"name": name, "creationTimestamp": ago(3600 * 50)})
+    }
+
+    fn template() -> Value {
+        json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+            {"name": "web", "image": "nginx:1.27"}, {"name": "side", "image": "busybox"}]}})
+    }
+
+    #[test]
+    fn deployments() {
+        let cases = vec![
+            (
+                "rolling",
+                json!({"metadata": meta("web"), "spec": {"replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}}, "template": template()},
+                "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}}),
+                json!([
+                    "web",
+                    "2/3",
+                    3,
+                    2,
+                    "2d2h",
+                    "web,side",
+                    "nginx:1.27,busybox",
+                    "app=web"
+                ]),
+            ),
+            (
+                "defaults, empty selector",
+                json!({"metadata": meta("d"), "spec": {"selector": {}}}),
+                json!(["d", "0/1", 0, 0, "2d2h", "", "", ""]),
+            ),
+            (
+                "invalid selector",
+                json!({"metadata": meta("d"), "spec": {"replicas": 0,
+                "selector": {"matchExpressions": [{"key": "a", "operator": "Bad"}]}}}),
+                json!(["d", "0/0", 0, 0, "2d2h", "", "", "<invalid>"]),
+            ),
+        ];
+        check("apps", "deployments", &cases);
+    }
+
+    #[test]
+    fn replica_sets_stateful_sets_daemon_sets() {
+        check(
+            "apps",
+            "replicasets",
+            &[(
+                "rs",
+                json!({"metadata": meta("web-1"), "spec": {"replicas": 2,
+            "selector": {"matchLabels": {"app": "web", "pod-template-hash": "1"}}, "template": template()},
+            "status": {"replicas": 2, "readyReplicas": 1}}),
+                json!([
+                    "web-1",
+                    2,
+                    2,
+                    1,
+                    "2d2h",
+                    "web,side",
+                    "nginx:1.27,busybox",
+                    "app=web,pod-template-hash=1"
+                ]),
+            )],
+        );
+        check(
+            "apps",
+            "statefulsets",
+            &[(
+                "sts",
+                json!({"metadata": meta("db"), "spec": {"replicas": 3,
+            "template": template()}, "status": {"readyReplicas": 3}}),
+                json!(["db", "3/3", "2d2h", "web,side", "nginx:1.27,busybox"]),
+            )],
+        );
+        check(
+            "apps",
+            "daemonsets",
+            &[(
+                "ds",
+                json!({"metadata": meta("agent"), "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
+                                  "containers": [{"name": "a", "image": "agent:1"}]}}},
+            "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 2,
+                       "updatedNumberScheduled": 3, "numberAvailable": 2}}),
+                json!([
+                    "agent",
+                    3,
+                    3,
+                    2,
+                    3,
+                    2,
+                    "kubernetes.io/os=linux",
+                    "2d2h",
+                    "a",
+                    "agent:1",
+                    "app=agent"
+                ]),
+            )],
+        );
+    }
+
+    #[test]
+    fn controller_revisions() {
+        let owned = |api_version: &str| {
+            json!({"metadata": {"name": "web-7d", "creationTimestamp": ago(30),
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "controller": false},
+                                {"apiVersion": api_version, "kind": "StatefulSet", "name": "web", "controller": true}]},
+            "revision": 2})
+        };
+        check(
+            "apps",
+            "controllerrevisions",
+            &[
+                (
+                    "apps owner",
+                    owned("apps/v1"),
+                    json!(["web-7d", "statefulset.apps/web", 2, "30s"]),
+                ),
+                (
+                    "core owner",
+                    owned("v1"),
+                    json!(["web-7d", "statefulset/web", 2, "30s"]),
+                ),
+                (
+                    "no controller",
+                    json!({"metadata": {"name": "r"}, "revision": 1}),
+                    json!(["r", "<none>", 1, "<unknown>"]),
+                ),
+                (
+                    "bad group version",
+                    owned("a/b/c"),
+                    json!(["web-7d", "<invalid>", 2, "30s"]),
+                ),
+            ],
+        );
+        let err = crate::try_cells("apps", "controllerrevisions", &owned("a/b/c"), now());
+        assert_eq!(
+            err,
+            Err(crate::PrintError::InvalidGroupVersion("a/b/c".into()))
+        );
+    }
+
+    #[test]
+    fn jobs() {
+        let job = |spec: Value, status: Value| {
+            json!({"metadata": meta("pi"),
+            "spec": spec, "status": status})
+        };
+        let spec = json!({"completions": 1, "parallelism": 1, "template": {"spec": {"containers": [
+            {"name": "pi", "image": "perl"}]}}, "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}}});
+        let sel = "batch.kubernetes.io/controller-uid=u";
+        let cases = vec![
+            (
+                "complete",
+                job(
+                    spec.clone(),
+                    json!({"succeeded": 1, "startTime": ago(3600), "completionTime": ago(3600 - 75),
+                "conditions": [{"type": "Complete", "status": "True"}]}),
+                ),
+                json!(["pi", "Complete", "1/1", "75s", "2d2h", "pi", "perl", sel]),
+            ),
+            (
+                "running",
+                job(spec.clone(), json!({"startTime": ago(190), "active": 1})),
+                json!(["pi", "Running", "0/1", "3m10s", "2d2h", "pi", "perl", sel]),
+            ),
+            (
+                "failed",
+                job(
+                    spec.clone(),
+                    json!({"failed": 1, "conditions": [
+                {"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]}),
+                ),
+                json!(["pi", "Failed", "0/1", "", "2d2h", "pi", "perl", sel]),
+            ),
+            (
+                "suspended work queue",
+                job(
+                    json!({"parallelism": 3}),
+                    json!({"succeeded": 2, "conditions": [{"type": "Suspended", "status": "True"}]}),
+                ),
+                json!(["pi", "Suspended", "2/1 of 3", "", "2d2h", "", "", "<none>"]),
+            ),
+        ];
+        check("batch", "jobs", &cases);
+        let deleting = json!({"metadata": {"name": "j", "deletionTimestamp": ago(1)}});
+        check(
+            "batch",
+            "jobs",
+            &[(
+                "terminating",
+                deleting,
+                json!(["j", "Terminating", "0/1", "", "<unknown>", "", "", "<none>"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn cron_jobs() {
+        let cases = vec![
+            (
+                "scheduled",
+                json!({"metadata": meta("hello"), "spec": {"schedule": "*/1 * * * *",
+                "timeZone": "Etc/UTC", "suspend": false, "jobTemplate": {"spec": {"template": {"spec": {
+                    "containers": [{"name": "hello", "image": "busybox"}]}}}}},
+                "status": {"active": [{"name": "hello-1"}], "lastScheduleTime": ago(42)}}),
+                json!([
+                    "hello",
+                    "*/1 * * * *",
+                    "Etc/UTC",
+                    "False",
+                    1,
+                    "42s",
+                    "2d2h",
+                    "hello",
+                    "busybox",
+                    "<none>"
+                ]),
+            ),
+            (
+                "never scheduled, suspended",
+                json!({"metadata": meta("c"), "spec": {"schedule": "@daily",
+                "suspend": true, "jobTemplate": {"spec": {"selector": {"matchLabels": {"a": "b"}}}}}}),
+                json!(["c", "@daily", "<none>", "True", 0, "<none>", "2d2h", "", "", "a=b"]),
+            ),
+        ];
+        check("batch", "cronjobs", &cases);
+    }
+
+    #[test]
+    fn pod_disruption_budgets() {
+        check(
+            "policy",
+            "poddisruptionbudgets",
+            &[
+                (
+                    "min",
+                    json!({"metadata": meta("p"), "spec": {"minAvailable": 2}, "status": {"disruptionsAllowed": 1}}),
+                    json!(["p", "2", "N/A", 1, "2d2h"]),
+                ),
+                (
+                    "max percent",
+                    json!({"metadata": meta("p"), "spec": {"maxUnavailable": "25%"}}),
+                    json!(["p", "N/A", "25%", 0, "2d2h"]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn horizontal_pod_autoscalers() {
+        let hpa = |metrics: Value, current: Value| {
+            json!({"apiVersion": "autoscaling/v2",
+            "metadata": meta("web"), "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                "minReplicas": 2, "maxReplicas": 10, "metrics": metrics},
+            "status": {"currentReplicas": 4, "currentMetrics": current}})
+        };
+        let row = |targets: &str| json!(["web", "Deployment/web", targets, "2", 10, 4, "2d2h"]);
+        let cpu = json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}});
+        let cases = vec![
+            (
+                "cpu utilization unknown",
+                hpa(json!([cpu]), json!([])),
+                row("cpu: <unknown>/80%"),
+            ),
+            (
+                "cpu utilization current",
+                hpa(
+                    json!([cpu]),
+                    json!([
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 50, "averageValue": "100m"}}}]),
+                ),
+                row("cpu: 50%/80%"),
+            ),
+            (
+                "memory value, pods, three metrics",
+                hpa(
+                    json!([
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1024Mi"}}},
+                {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}},
+                {"type": "External", "external": {"metric": {"name": "q"}, "target": {"type": "Value", "value": "2k"}}}]),
+                    json!([{"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "512Mi"}}},
+                       {"type": "Pods", "pods": {"current": {"averageValue": "1500m"}}}]),
+                ),
+                row("memory: 512Mi/1Gi, 1500m/10 + 1 more..."),
+            ),
+            (
+                "object avg and external value",
+                hpa(
+                    json!([
+                {"type": "Object", "object": {"target": {"type": "AverageValue", "averageValue": "5"}}},
+                {"type": "External", "external": {"target": {"type": "Value", "value": "7"}}}]),
+                    json!([{"type": "Object", "object": {"current": {"averageValue": "3"}}},
+                       {"type": "External", "external": {"current": {"value": "9"}}}]),
+                ),
+                row("3/5 (avg), 9/7"),
+            ),
+            (
+                "container resource auto target",
+                hpa(
+                    json!([
+                {"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "app", "target": {"type": "Utilization"}}},
+                {"type": "Bogus"}]),
+                    json!([]),
+                ),
+                row("cpu: <unknown>/<auto>, <unknown type>"),
+            ),
+            (
+                "defaulted metric",
+                hpa(json!([]), json!([])),
+                row("cpu: <unknown>/80%"),
+            ),
+        ];
+        check("autoscaling", "horizontalpodautoscalers", &cases);
+        let v1 = json!({"apiVersion": "autoscaling/v1", "metadata": meta("old"),
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "old"}, "maxReplicas": 3,
+                     "targetCPUUtilizationPercentage": 60},
+            "status": {"currentReplicas": 1, "currentCPUUtilizationPercentage": 12}});
+        check(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            &[(
+                "v1",
+                v1,
+                json!(["old", "Deployment/old", "cpu: 12%/60%", "1", 3, 1, "2d2h"]),
+            )],
+        );
+    }
 }
