@@ -3,6 +3,8 @@
 //! Messages are the ones upstream prints, so the apiserver can copy them into a
 //! `metav1.Status` unchanged.
 
+use crate::fieldpath::Path;
+
 /// Why a JSON or strategic merge patch could not be applied. The variant is the HTTP status
 /// upstream's patch handler answers with; the message is upstream's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +34,15 @@ pub struct Conflict {
     /// The field, printed in structured-merge-diff's path syntax, e.g. `.spec.replicas` or
     /// `.spec.containers[name="nginx"].image`.
     pub field: String,
+}
+
+impl Conflict {
+    pub(crate) fn new(manager: String, path: &Path) -> Self {
+        Conflict {
+            manager,
+            field: path.to_string(),
+        }
+    }
 }
 
 /// Why a server-side apply failed.

@@ -15,14 +15,17 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fieldpath;
 mod gofmt;
 mod json_patch;
+mod managed;
 mod merge_patch;
 mod schema;
 mod strategic;
 
 pub use error::{ApplyError, Conflict, PatchError};
 pub use json_patch::json_patch;
+pub use managed::{apply, update_managed_fields};
 pub use merge_patch::merge_patch;
 pub use strategic::strategic_merge_patch;
 

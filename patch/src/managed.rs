@@ -1,0 +1,754 @@
+//! Server-side apply and managed-fields tracking, after
+//! k8s.io/apimachinery/pkg/util/managedfields and sigs.k8s.io/structured-merge-diff
+//! (`merge.Updater.Apply` / `Update`).
+//!
+//! Flow of [`apply`]: decode `metadata.managedFields` into per-manager [`Set`]s, merge the
+//! applied configuration into the live object (`merge_value`), prune what this applier
+//! owned before and no longer applies unless someone else owns it (`prune`), compare live
+//! and result (`compare`), and report the changed fields other managers own as conflicts
+//! (or, with force, take them over). [`update_managed_fields`] does the same bookkeeping
+//! for ordinary writes: the writer owns what it changed, everybody else loses it.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::error::{ApplyError, Conflict};
+use crate::fieldpath::{canonical_json, key_field, Elem, Set};
+use crate::schema::{list_kind, Ctx, ListKind};
+use crate::{FieldSchema, SchemaLookup};
+
+const APPLY: &str = "Apply";
+const UPDATE: &str = "Update";
+
+/// One `metadata.managedFields` entry.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: Option<String>,
+    subresource: Option<String>,
+    set: Set,
+}
+
+impl Entry {
+    /// Upstream's manager identifier (`BuildManagerIdentifier`): appliers are one entry
+    /// whatever apiVersion they used, updaters one entry per apiVersion.
+    fn same_identity(
+        &self,
+        manager: &str,
+        operation: &str,
+        api_version: &str,
+        sub: Option<&str>,
+    ) -> bool {
+        self.manager == manager
+            && self.operation == operation
+            && self.subresource.as_deref() == sub
+            && (operation == APPLY || self.api_version == api_version)
+    }
+
+    /// How conflicts name the manager (`printManager` in upstream's conflict.go).
+    fn printed(&self) -> String {
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s = format!("{s} with subresource {sub:?}");
+        }
+        if self.operation == UPDATE {
+            s = format!("{s} using {}", self.api_version);
+        }
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("manager".into(), Value::String(self.manager.clone()));
+        m.insert("operation".into(), Value::String(self.operation.clone()));
+        m.insert("apiVersion".into(), Value::String(self.api_version.clone()));
+        if let Some(t) = &self.time {
+            m.insert("time".into(), Value::String(t.clone()));
+        }
+        m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
+        m.insert("fieldsV1".into(), self.set.to_fields_v1());
+        if let Some(s) = &self.subresource {
+            m.insert("subresource".into(), Value::String(s.clone()));
+        }
+        Value::Object(m)
+    }
+
+    fn from_json(v: &Value) -> Result<Entry, String> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        if !v.is_object() {
+            return Err(format!("expected an object, got {v}"));
+        }
+        let fields_type = s("fieldsType").unwrap_or_default();
+        if fields_type != "FieldsV1" {
+            return Err(format!("invalid fieldsType {fields_type:?}"));
+        }
+        let set = match v.get("fieldsV1") {
+            Some(f) => Set::from_fields_v1(f)?,
+            None => Set::new(),
+        };
+        Ok(Entry {
+            manager: s("manager").unwrap_or_default(),
+            operation: s("operation").unwrap_or_default(),
+            api_version: s("apiVersion").unwrap_or_default(),
+            time: s("time"),
+            subresource: s("subresource").filter(|s| !s.is_empty()),
+            set,
+        })
+    }
+}
+
+fn decode_entries(obj: Option<&Value>) -> Result<Vec<Entry>, String> {
+    match obj
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get("managedFields"))
+    {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(Entry::from_json).collect(),
+        Some(other) => Err(format!("expected a list, got {other}")),
+    }
+}
+
+/// Upstream's `sortEncodedManagedFields`: appliers first, then by time, manager,
+/// apiVersion, subresource.
+fn sort_entries(entries: &mut [Entry]) {
+    entries.sort_by(|p, q| {
+        p.operation
+            .cmp(&q.operation)
+            .then_with(|| p.time.cmp(&q.time))
+            .then_with(|| p.manager.cmp(&q.manager))
+            .then_with(|| p.api_version.cmp(&q.api_version))
+            .then_with(|| p.subresource.cmp(&q.subresource))
+    });
+}
+
+fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
+    entries.retain(|e| !e.set.is_empty());
+    sort_entries(&mut entries);
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    if entries.is_empty() {
+        meta.shift_remove("managedFields");
+    } else {
+        meta.insert(
+            "managedFields".into(),
+            Value::Array(entries.iter().map(Entry::to_json).collect()),
+        );
+    }
+}
+
+fn without_managed_fields(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.shift_remove("managedFields");
+    }
+    v
+}
+
+fn field(name: &str) -> Elem {
+    Elem::Field(name.to_string())
+}
+
+/// Drops what upstream never tracks: the exact paths of `stripMeta` (type and identity
+/// metadata the server sets) and, recursively, the fields the subresource resets (`status`
+/// for the main resource, `spec` for `/status`).
+fn strip_ignored(set: &mut Set, subresource: Option<&str>) {
+    for p in [
+        vec![field("apiVersion")],
+        vec![field("kind")],
+        vec![field("metadata")],
+    ] {
+        set.remove(&p);
+    }
+    for n in [
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    ] {
+        set.remove_subtree(&[field("metadata"), field(n)]);
+    }
+    match subresource {
+        None => set.remove_subtree(&[field("status")]),
+        Some("status") => set.remove_subtree(&[field("spec")]),
+        Some(_) => {}
+    }
+}
+
+/// Walks values with their schema.
+struct Walker<'a> {
+    schema: &'a dyn SchemaLookup,
+}
+
+/// The path element naming a list item, or `None` for atomic lists.
+fn item_elem(kind: &ListKind, item: &Value, index: usize) -> Elem {
+    match kind {
+        ListKind::Map(keys) => {
+            let mut names = keys.clone();
+            names.sort();
+            let mut m = Map::new();
+            for n in names {
+                if let Some(v) = key_field(item, &n) {
+                    m.insert(n, v);
+                }
+            }
+            Elem::Key(canonical_json(&Value::Object(m)))
+        }
+        ListKind::Set => Elem::Value(canonical_json(item)),
+        ListKind::Atomic => Elem::Index(index),
+    }
+}
+
+fn is_atomic_map(fs: &FieldSchema) -> bool {
+    fs.map_type.as_deref() == Some("atomic")
+}
+
+fn granular_list(fs: &FieldSchema) -> Option<ListKind> {
+    match list_kind(fs) {
+        ListKind::Atomic => None,
+        k => Some(k),
+    }
+}
+
+impl Walker<'_> {
+    fn known_field(&self, ctx: &Ctx, key: &str) -> bool {
+        match ctx {
+            Ctx::Struct(t) => self.schema.field(t, key).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Upstream `ToFieldSet`: leaves, list items, map entries, and struct fields that are
+    /// null or empty objects.
+    fn to_set(&self, v: &Value, ctx: &Ctx, fs: &FieldSchema, path: &mut Vec<Elem>, set: &mut Set) {
+        match v {
+            Value::Object(m) if !is_atomic_map(fs) => {
+                for (k, cv) in m {
+                    let (cctx, cfs) = ctx.lookup(self.schema, k);
+                    path.push(field(k));
+                    self.to_set(cv, &cctx, &cfs, path, set);
+                    let empty = cv.is_null() || cv.as_object().is_some_and(Map::is_empty);
+                    if empty || !self.known_field(ctx, k) {
+                        set.insert(path);
+                    }
+                    path.pop();
+                }
+            }
+            Value::Array(items) => match granular_list(fs) {
+                Some(kind) => {
+                    // For a list value, `ctx` already describes its items.
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(item_elem(&kind, item, i));
+                        self.to_set(item, ctx, &FieldSchema::default(), path, set);
+                        set.insert(path);
+                        path.pop();
+                    }
+                }
+                None => set.insert(path),
+            },
+            _ => set.insert(path),
+        }
+    }
+
+    /// Upstream's typed merge of an applied configuration into the live object:
+    /// granular maps merge, associative and set lists merge item by item, the rest is
+    /// replaced by the configuration.
+    fn merge(&self, lhs: &Value, rhs: &Value, ctx: &Ctx, fs: &FieldSchema) -> Value {
+        match (lhs, rhs) {
+            (Value::Object(l), Value::Object(r)) if !is_atomic_map(fs) => {
+                let mut out = l.clone();
+                for (k, rv) in r {
+                    let (cctx, cfs) = ctx.lookup(self.schema, k);
+                    let merged = match l.get(k) {
+                        Some(lv) => self.merge(lv, rv, &cctx, &cfs),
+                        None => rv.clone(),
+                    };
+                    out.insert(k.clone(), merged);
+                }
+                Value::Object(out)
+            }
+            (Value::Array(l), Value::Array(r)) => match granular_list(fs) {
+                Some(kind) => Value::Array(self.merge_list(l, r, &kind, ctx)),
+                None => rhs.clone(),
+            },
+            _ => rhs.clone(),
+        }
+    }
+
+    /// Merges list items by path element. Shared items take the configuration's order;
+    /// live-only items keep their place relative to them; new items come where the
+    /// configuration has them (structured-merge-diff's `visitListItems`).
+    fn merge_list(&self, l: &[Value], r: &[Value], kind: &ListKind, item_ctx: &Ctx) -> Vec<Value> {
+        let lpe: Vec<Elem> = l
+            .iter()
+            .enumerate()
+            .map(|(i, v)| item_elem(kind, v, i))
+            .collect();
+        let rpe: Vec<Elem> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| item_elem(kind, v, i))
+            .collect();
+        let in_l: HashSet<&Elem> = lpe.iter().collect();
+        let in_r: HashSet<&Elem> = rpe.iter().collect();
+        let shared: Vec<&Elem> = rpe.iter().filter(|pe| in_l.contains(pe)).collect();
+        let mut shared_i = 0;
+        let mut done: HashSet<&Elem> = HashSet::new();
+        let merge_item = |pe: &Elem, rv: &Value| -> Value {
+            match lpe.iter().position(|x| x == pe) {
+                Some(li) => self.merge(&l[li], rv, item_ctx, &FieldSchema::default()),
+                None => rv.clone(),
+            }
+        };
+        let mut out = Vec::with_capacity(l.len().max(r.len()));
+        let (mut li, mut ri) = (0, 0);
+        while li < l.len() || ri < r.len() {
+            if li < l.len() && ri < r.len() {
+                if lpe[li] == rpe[ri] {
+                    done.insert(&rpe[ri]);
+                    out.push(merge_item(&rpe[ri], &r[ri]));
+                    li += 1;
+                    ri += 1;
+                    shared_i += 1;
+                    continue;
+                }
+                let next_shared = shared.get(shared_i);
+                if in_r.contains(&lpe[li]) && next_shared.is_some_and(|s| **s != lpe[li]) {
+                    // A shared item, but not the next one in the configuration's order.
+                    li += 1;
+                    continue;
+                }
+            }
+            if li < l.len() {
+                if !in_r.contains(&lpe[li]) {
+                    out.push(l[li].clone());
+                    li += 1;
+                    continue;
+                } else if done.contains(&lpe[li]) {
+                    li += 1;
+                }
+            }
+            if ri < r.len() {
+                let pe = &rpe[ri];
+                done.insert(pe);
+                out.push(merge_item(pe, &r[ri]));
+                ri += 1;
+                if shared.get(shared_i).is_some_and(|s| *s == pe) {
+                    shared_i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Upstream `Compare`: leaves (scalars, atomic values, empty containers) that differ
+    /// are modified; anything present on one side only is added/removed. Struct-typed
+    /// fields are not themselves recorded, because upstream's typed objects always carry
+    /// them.
+    #[allow(clippy::too_many_arguments)]
+    fn compare(
+        &self,
+        lhs: Option<&Value>,
+        rhs: Option<&Value>,
+        ctx: &Ctx,
+        fs: &FieldSchema,
+        struct_field: bool,
+        path: &mut Vec<Elem>,
+        cmp: &mut Comparison,
+    ) {
+        let both_objects = matches!(
+            (lhs, rhs),
+            (None | Some(Value::Object(_)), None | Some(Value::Object(_)))
+        );
+        let both_arrays = matches!(
+            (lhs, rhs),
+            (None | Some(Value::Array(_)), None | Some(Value::Array(_)))
+        );
+        let empty = |v: Option<&Value>| match v {
+            None => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        };
+        let granular = if both_objects {
+            !is_atomic_map(fs)
+        } else if both_arrays {
+            granular_list(fs).is_some()
+        } else {
+            false
+        };
+        if !granular || (empty(lhs) && empty(rhs)) {
+            match (lhs, rhs) {
+                (None, Some(_)) => cmp.added.insert(path),
+                (Some(_), None) => cmp.removed.insert(path),
+                (Some(a), Some(b)) if a != b => cmp.modified.insert(path),
+                _ => {}
+            }
+            return;
+        }
+        if both_objects {
+            let lm = lhs.and_then(Value::as_object);
+            let rm = rhs.and_then(Value::as_object);
+            let mut keys: Vec<&String> = lm.map(|m| m.keys().collect()).unwrap_or_default();
+            for k in rm.into_iter().flat_map(|m| m.keys()) {
+                if !lm.is_some_and(|m| m.contains_key(k)) {
+                    keys.push(k);
+                }
+            }
+            for k in keys {
+                let (cctx, cfs) = ctx.lookup(self.schema, k);
+                let is_struct = self.known_field(ctx, k)
+                    && cfs.type_name.is_some()
+                    && !cfs.is_list
+                    && !cfs.is_map;
+                path.push(field(k));
+                self.compare(
+                    lm.and_then(|m| m.get(k)),
+                    rm.and_then(|m| m.get(k)),
+                    &cctx,
+                    &cfs,
+                    is_struct,
+                    path,
+                    cmp,
+                );
+                path.pop();
+            }
+        } else if let Some(kind) = granular_list(fs) {
+            let la: &[Value] = lhs
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let ra: &[Value] = rhs
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let lpe: Vec<Elem> = la
+                .iter()
+                .enumerate()
+                .map(|(i, v)| item_elem(&kind, v, i))
+                .collect();
+            let rpe: Vec<Elem> = ra
+                .iter()
+                .enumerate()
+                .map(|(i, v)| item_elem(&kind, v, i))
+                .collect();
+            let mut seen: Vec<&Elem> = Vec::new();
+            for pe in lpe.iter().chain(rpe.iter()) {
+                if seen.contains(&pe) {
+                    continue;
+                }
+                seen.push(pe);
+                let lv = lpe.iter().position(|x| x == pe).map(|i| &la[i]);
+                let rv = rpe.iter().position(|x| x == pe).map(|i| &ra[i]);
+                path.push(pe.clone());
+                self.compare(lv, rv, ctx, &FieldSchema::default(), false, path, cmp);
+                path.pop();
+            }
+        }
+        if !struct_field && !path.is_empty() {
+            match (lhs, rhs) {
+                (None, Some(_)) => cmp.added.insert(path),
+                (Some(_), None) => cmp.removed.insert(path),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Comparison {
+    added: Set,
+    modified: Set,
+    removed: Set,
+}
+
+impl Comparison {
+    fn changed(&self) -> Set {
+        let mut s = self.added.clone();
+        s.union(&self.modified);
+        s
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
+    }
+
+    fn strip(&mut self, subresource: Option<&str>) {
+        strip_ignored(&mut self.added, subresource);
+        strip_ignored(&mut self.modified, subresource);
+        strip_ignored(&mut self.removed, subresource);
+    }
+}
+
+/// Removes the value at `path` from `v`; `false` when it is not there.
+fn remove_path(v: &mut Value, path: &[Elem]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    match (v, first) {
+        (Value::Object(m), Elem::Field(n)) => {
+            if rest.is_empty() {
+                m.shift_remove(n).is_some()
+            } else {
+                m.get_mut(n).is_some_and(|c| remove_path(c, rest))
+            }
+        }
+        (Value::Array(a), pe) => {
+            let Some(i) = a
+                .iter()
+                .enumerate()
+                .position(|(i, item)| pe.matches_item(item, i))
+            else {
+                return false;
+            };
+            if rest.is_empty() {
+                a.remove(i);
+                true
+            } else {
+                remove_path(&mut a[i], rest)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Removes from `merged` what the applier owned before (`last`) and no longer applies,
+/// keeping anything some manager (the applier's new set included) still owns at or below
+/// it (upstream `prune`: `RemoveItems` then `addBackOwnedItems`).
+fn prune(merged: &mut Value, last: &Set, owned: &Set) {
+    for path in last.paths() {
+        if owned.has_prefix(&path.0) {
+            continue;
+        }
+        remove_path(merged, &path.0);
+    }
+}
+
+/// Server-side apply (`PATCH` with `application/apply-patch+yaml`) of `applied` by
+/// `manager` onto `live` (`None`: the object does not exist yet and is created).
+///
+/// Returns the new object with `metadata.managedFields` updated; the caller still runs
+/// defaulting, validation and the strategy's reset of status/spec. `now` is the RFC 3339
+/// time written into the applier's entry.
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    schema: &dyn SchemaLookup,
+    root_type: &str,
+    now: &str,
+) -> Result<Value, ApplyError> {
+    let Value::Object(cfg) = applied else {
+        return Err(ApplyError::Invalid(
+            "the applied configuration must be a JSON object".to_string(),
+        ));
+    };
+    let api_version = cfg.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if cfg
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        return Err(ApplyError::Invalid("Object 'Kind' is missing".to_string()));
+    }
+    if api_version.is_empty() {
+        return Err(ApplyError::Invalid(
+            "Object 'apiVersion' is missing".to_string(),
+        ));
+    }
+    // Mirrors upstream's applyPatcher: an apply may not set managedFields itself.
+    if applied
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(ApplyError::Invalid(
+            "metadata.managedFields must be nil".to_string(),
+        ));
+    }
+    let mut entries = decode_entries(live).map_err(ApplyError::BadManagedFields)?;
+    let live_clean = live
+        .map(without_managed_fields)
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let walker = Walker { schema };
+    let ctx = Ctx::structure(root_type);
+    let root_fs = FieldSchema::default();
+
+    let mut new_set = Set::new();
+    walker.to_set(applied, &ctx, &root_fs, &mut Vec::new(), &mut new_set);
+    strip_ignored(&mut new_set, None);
+
+    let own_idx = entries
+        .iter()
+        .position(|e| e.same_identity(manager, APPLY, api_version, None));
+    let last_set = own_idx.map(|i| entries[i].set.clone()).unwrap_or_default();
+
+    let mut merged = walker.merge(&live_clean, applied, &ctx, &root_fs);
+    let mut owned = new_set.clone();
+    for (i, e) in entries.iter().enumerate() {
+        if Some(i) != own_idx {
+            owned.union(&e.set);
+        }
+    }
+    prune(&mut merged, &last_set, &owned);
+
+    let mut cmp = Comparison::default();
+    walker.compare(
+        Some(&live_clean),
+        Some(&merged),
+        &ctx,
+        &root_fs,
+        false,
+        &mut Vec::new(),
+        &mut cmp,
+    );
+    cmp.strip(None);
+    let changed = cmp.changed();
+
+    let mut conflicts = Vec::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        if Some(i) == own_idx {
+            continue;
+        }
+        let c = e.set.intersection(&changed);
+        if c.is_empty() {
+            continue;
+        }
+        if force {
+            e.set = e.set.difference(&c);
+        } else {
+            let who = e.printed();
+            conflicts.extend(c.paths().iter().map(|p| Conflict::new(who.clone(), p)));
+        }
+    }
+    if !conflicts.is_empty() {
+        conflicts.sort_by(|a, b| a.manager.cmp(&b.manager));
+        return Err(ApplyError::Conflict(conflicts));
+    }
+    for (i, e) in entries.iter_mut().enumerate() {
+        if Some(i) != own_idx {
+            e.set = e.set.difference(&cmp.removed);
+        }
+    }
+
+    let object_changed = !cmp.is_empty();
+    match own_idx {
+        Some(i) => {
+            let e = &mut entries[i];
+            if e.set != new_set || object_changed || e.api_version != api_version {
+                e.time = Some(now.to_string());
+            }
+            e.set = new_set;
+            e.api_version = api_version.to_string();
+        }
+        None => entries.push(Entry {
+            manager: manager.to_string(),
+            operation: APPLY.to_string(),
+            api_version: api_version.to_string(),
+            time: Some(now.to_string()),
+            subresource: None,
+            set: new_set,
+        }),
+    }
+    write_entries(&mut merged, entries);
+    Ok(merged)
+}
+
+/// Records field ownership for a write that is not an apply (create, update, patch):
+/// `manager` (with `operation`, normally `Update`, and the subresource written, if any)
+/// now owns every field it added or changed, other managers lose those fields, and
+/// removed fields leave every set. Writes the result into `new`'s
+/// `metadata.managedFields`.
+///
+/// Which entries start the bookkeeping follows upstream: managedFields sent in `new`
+/// (when they decode) replace the stored ones, an explicit empty list clears them, and an
+/// absent field keeps `old`'s.
+#[allow(clippy::too_many_arguments)]
+pub fn update_managed_fields(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    operation: &str,
+    subresource: Option<&str>,
+    now: &str,
+    schema: &dyn SchemaLookup,
+    root_type: &str,
+) {
+    let sent = new
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .cloned();
+    let mut entries = match &sent {
+        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
+        Some(Value::Array(_)) => decode_entries(Some(new))
+            .or_else(|_| decode_entries(old))
+            .unwrap_or_default(),
+        _ => decode_entries(old).unwrap_or_default(),
+    };
+    let old_clean = old
+        .map(without_managed_fields)
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let new_clean = without_managed_fields(new);
+    let api_version = new
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let walker = Walker { schema };
+    let ctx = Ctx::structure(root_type);
+    let mut cmp = Comparison::default();
+    walker.compare(
+        Some(&old_clean),
+        Some(&new_clean),
+        &ctx,
+        &FieldSchema::default(),
+        false,
+        &mut Vec::new(),
+        &mut cmp,
+    );
+    cmp.strip(subresource);
+    if !cmp.is_empty() {
+        let changed = cmp.changed();
+        let own_idx = entries
+            .iter()
+            .position(|e| e.same_identity(manager, operation, &api_version, subresource));
+        for (i, e) in entries.iter_mut().enumerate() {
+            if Some(i) != own_idx {
+                e.set = e.set.difference(&changed).difference(&cmp.removed);
+            }
+        }
+        let mut own = match own_idx {
+            Some(i) => entries.remove(i),
+            None => Entry {
+                manager: manager.to_string(),
+                operation: operation.to_string(),
+                api_version: api_version.clone(),
+                time: None,
+                subresource: subresource.map(str::to_string),
+                set: Set::new(),
+            },
+        };
+        let mut set = own.set.difference(&cmp.removed);
+        set.union(&changed);
+        own.set = set;
+        own.time = Some(now.to_string());
+        entries.push(own);
+    }
+    write_entries(new, entries);
+}

@@ -50,12 +50,6 @@ impl Ctx {
             },
         }
     }
-
-    /// Whether `key` is a declared field of this struct (struct fields and map keys are
-    /// tracked differently by server-side apply).
-    pub(crate) fn is_struct(&self) -> bool {
-        matches!(self, Ctx::Struct(_))
-    }
 }
 
 fn child_ctx(fs: &FieldSchema) -> Ctx {
