@@ -37,25 +37,28 @@ pub async fn raw_sqlite_tx_rate(dir: &Path, n: usize, concurrency: usize) -> Res
         let path = path.clone();
         let value = value.clone();
         let count = n / concurrency + usize::from(w < n % concurrency);
-        workers.push(tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
-            let mut conn = rusqlite::Connection::open(&path)?;
-            conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 60000;")?;
-            for i in 0..count {
-                let key = format!("/bench/{w}/{i}");
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.execute(
-                    "INSERT INTO log(key, value) VALUES (?1, ?2)",
-                    rusqlite::params![key, value],
-                )?;
-                let rev = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT OR REPLACE INTO kv(key, mod_revision) VALUES (?1, ?2)",
-                    rusqlite::params![key, rev],
-                )?;
-                tx.commit()?;
-            }
-            Ok(())
-        }));
+        workers.push(tokio::task::spawn_blocking(
+            move || -> rusqlite::Result<()> {
+                let mut conn = rusqlite::Connection::open(&path)?;
+                conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 60000;")?;
+                for i in 0..count {
+                    let key = format!("/bench/{w}/{i}");
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    tx.execute(
+                        "INSERT INTO log(key, value) VALUES (?1, ?2)",
+                        rusqlite::params![key, value],
+                    )?;
+                    let rev = tx.last_insert_rowid();
+                    tx.execute(
+                        "INSERT OR REPLACE INTO kv(key, mod_revision) VALUES (?1, ?2)",
+                        rusqlite::params![key, rev],
+                    )?;
+                    tx.commit()?;
+                }
+                Ok(())
+            },
+        ));
     }
     for w in workers {
         w.await.map_err(unavailable)?.map_err(unavailable)?;
@@ -90,4 +93,19 @@ pub async fn raw_etcd_put_rate(endpoints: &[String], n: usize, concurrency: usiz
         w.await.map_err(unavailable)?.map_err(unavailable)?;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn raw_sqlite_rate_measures() {
+        let dir = tempfile::tempdir().unwrap();
+        let rate = super::raw_sqlite_tx_rate(dir.path(), 40, 4).await.unwrap();
+        assert!(rate > 0.0);
+        let conn = rusqlite::Connection::open(dir.path().join("raw-bench.db")).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 40);
+    }
 }

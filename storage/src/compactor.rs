@@ -63,7 +63,9 @@ mod tests {
     }
 
     fn unsupported<T>() -> Result<T> {
-        Err(StorageError::Unavailable("not supported by the fake".into()))
+        Err(StorageError::Unavailable(
+            "not supported by the fake".into(),
+        ))
     }
 
     #[async_trait::async_trait]

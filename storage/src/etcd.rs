@@ -19,8 +19,8 @@ use etcd_client::{
 
 use crate::keys::range_start;
 use crate::{
-    Event, EventType, KeyValue, ListOptions, ListResult, Result, StorageError, Store,
-    WatchStream, MAX_VALUE_BYTES,
+    Event, EventType, KeyValue, ListOptions, ListResult, Result, StorageError, Store, WatchStream,
+    MAX_VALUE_BYTES,
 };
 
 /// The etcd-backed store. Cloning the inner client is cheap; one `EtcdStore` can be shared.
@@ -44,6 +44,15 @@ fn etcd_prefix_end(prefix: &str) -> Vec<u8> {
 
 /// Maps an etcd client error onto the shared error type by etcd's server messages
 /// (`mvcc: required revision has been compacted`, `etcdserver: request is too large`, ...).
+/// etcd rejects an empty key ("key is not provided"); `\0` is the smallest key instead.
+fn non_empty(key: Vec<u8>) -> Vec<u8> {
+    if key.is_empty() {
+        vec![0]
+    } else {
+        key
+    }
+}
+
 fn map_err(err: etcd_client::Error, requested: i64, compacted: i64, size: usize) -> StorageError {
     let msg = err.to_string();
     if msg.contains("required revision has been compacted") {
@@ -237,7 +246,7 @@ impl Store for EtcdStore {
     }
 
     async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult> {
-        let start = range_start(prefix, opts.start_after.as_deref());
+        let start = non_empty(range_start(prefix, opts.start_after.as_deref()));
         let mut get = GetOptions::new().with_range(etcd_prefix_end(prefix));
         let at = opts.revision.filter(|r| *r > 0);
         if let Some(rev) = at {
@@ -250,9 +259,7 @@ impl Store for EtcdStore {
             Ok(resp) => resp,
             Err(e) => {
                 let compacted = self.compacted.load(Ordering::SeqCst);
-                return Err(self
-                    .enrich(map_err(e, at.unwrap_or(0), compacted, 0))
-                    .await);
+                return Err(self.enrich(map_err(e, at.unwrap_or(0), compacted, 0)).await);
             }
         };
         let items = resp.kvs().iter().map(kv_from).collect::<Result<Vec<_>>>()?;
@@ -274,7 +281,7 @@ impl Store for EtcdStore {
         let resp = self
             .client
             .clone()
-            .get(prefix, Some(opts))
+            .get(non_empty(prefix.as_bytes().to_vec()), Some(opts))
             .await
             .map_err(unavailable)?;
         Ok(resp.count())
@@ -367,7 +374,7 @@ impl Store for EtcdStore {
         let stream = self
             .client
             .clone()
-            .watch(prefix, Some(opts))
+            .watch(non_empty(prefix.as_bytes().to_vec()), Some(opts))
             .await
             .map_err(unavailable)?;
         let compacted = self.compacted.clone();
@@ -482,5 +489,42 @@ mod tests {
         assert!(matches!(large, StorageError::TooLarge { size: 10, .. }));
         let other = map_err(etcd_client::Error::InvalidArgs("boom".into()), 0, 0, 0);
         assert!(matches!(other, StorageError::Unavailable(_)));
+    }
+}
+
+#[cfg(test)]
+mod conformance_etcd {
+    use crate::conformance::{conformance_tests, EtcdProcess};
+    use crate::Store;
+    use std::sync::Arc;
+
+    async fn etcd_store() -> (EtcdProcess, Arc<dyn Store>) {
+        let (proc, store) = EtcdProcess::start().await;
+        (proc, Arc::new(store))
+    }
+
+    conformance_tests!(etcd_store);
+
+    #[tokio::test]
+    async fn connect_discovers_existing_compaction() {
+        let (proc, store) = EtcdProcess::start().await;
+        let mut last = 0;
+        for i in 0..20 {
+            last = store.create(&format!("/d/{i}"), vec![]).await.unwrap();
+        }
+        store.compact(last - 3).await.unwrap();
+        let again = crate::EtcdStore::connect(std::slice::from_ref(&proc.endpoint))
+            .await
+            .unwrap();
+        assert_eq!(again.compacted_revision().await.unwrap(), last - 3);
+    }
+
+    #[tokio::test]
+    async fn raw_put_rate_measures() {
+        let (proc, _store) = EtcdProcess::start().await;
+        let rate = crate::bench::raw_etcd_put_rate(std::slice::from_ref(&proc.endpoint), 50, 4)
+            .await
+            .unwrap();
+        assert!(rate > 0.0);
     }
 }

@@ -16,11 +16,11 @@
 
 pub mod bench;
 pub mod compactor;
+#[cfg(test)]
+mod conformance;
 pub mod etcd;
 mod keys;
 pub mod sqlite;
-#[cfg(test)]
-mod conformance;
 
 pub use compactor::spawn_compactor;
 pub use etcd::EtcdStore;
