@@ -977,3 +977,430 @@ fn go_string_slice(values: &[String]) -> String {
     let inner: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
     format!("[]string{{{}}}", inner.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const NAME_PART_REGEX: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    const LABEL_VALUE_REGEX: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+    #[test]
+    fn parse_good_strings_round_trip() {
+        // (input, upstream String() of the parsed selector) — mirrors upstream
+        // TestSelectorParse / TestToString.
+        let cases = [
+            ("", ""),
+            ("x=a,y=b,z=c", "x=a,y=b,z=c"),
+            ("z=c,x=a,y=b", "x=a,y=b,z=c"),
+            ("x!=a,y=b", "x!=a,y=b"),
+            ("x=", "x="),
+            ("x= ", "x="),
+            ("x=,z= ", "x=,z="),
+            ("x= ,z= ", "x=,z="),
+            ("!x", "!x"),
+            ("x>1", "x>1"),
+            ("x>1,z<5", "x>1,z<5"),
+            ("x==a", "x==a"),
+            ("x in (b,a)", "x in (a,b)"),
+            ("x notin (a)", "x notin (a)"),
+            ("x in ()", "x in ()"),
+            ("x in (,a)", "x in (,a)"),
+            ("x in (a,,b)", "x in (,a,b)"),
+            ("x in (in)", "x in (in)"),
+            ("notin in (notin)", "notin in (notin)"),
+            ("  x  ,  !y  ", "x,!y"),
+            ("example.com/a.b-c_d=V.1", "example.com/a.b-c_d=V.1"),
+            (
+                "x in (foo,,baz),y,z notin ()",
+                "x in (,baz,foo),y,z notin ()",
+            ),
+        ];
+        for (input, want) in cases {
+            let sel = Selector::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(sel.to_string(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn parse_bad_strings_with_upstream_messages() {
+        let cases: &[(&str, String)] = &[
+            (
+                "x=a||y=b",
+                format!("unable to parse requirement: values[0][x]: Invalid value: \"a||y\": {LABEL_VALUE_REGEX}"),
+            ),
+            ("x==a==b", "found '==', expected: ',' or 'end of string'".into()),
+            ("!x=a", "found '=', expected: ',' or 'end of string'".into()),
+            ("x,", "found '', expected: identifier after ','".into()),
+            (",x", "found ',', expected: !, identifier, or 'end of string'".into()),
+            (
+                "a b",
+                "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt".into(),
+            ),
+            ("x in a", "unable to parse requirement: found 'a' expected: '('".into()),
+            (
+                "x in (a b)",
+                "unable to parse requirement: found 'b', expected: ',' or ')'".into(),
+            ),
+            (
+                "x in (=)",
+                "unable to parse requirement: found '=', expected: ',', ')' or identifier".into(),
+            ),
+            (
+                "x>a",
+                "unable to parse requirement: values[0]: Invalid value: \"a\": for 'Gt', 'Lt' operators, the value must be an integer".into(),
+            ),
+            ("x=(", "unable to parse requirement: found '(', expected: identifier".into()),
+            (
+                "app:monolith",
+                format!("unable to parse requirement: <nil>: Invalid value: \"app:monolith\": {NAME_PART_REGEX}"),
+            ),
+            (
+                "a/b/c ?=? def",
+                "unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')".into(),
+            ),
+            (
+                "app.kubernetes_io/name=x",
+                "unable to parse requirement: <nil>: Invalid value: \"app.kubernetes_io/name\": prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into(),
+            ),
+        ];
+        for (input, want) in cases {
+            match Selector::parse(input) {
+                Ok(s) => panic!("{input:?} parsed as {s}"),
+                Err(e) => assert_eq!(e.to_string(), *want, "{input:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn matches_like_upstream() {
+        // (selector, labels, want) — mirrors upstream TestSelectorMatches/TestSetMatches.
+        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+            ("", &[("x", "y")], true),
+            ("x=y", &[("x", "y")], true),
+            ("x=y,z=w", &[("x", "y"), ("z", "w")], true),
+            ("x!=y,z!=w", &[("x", "z"), ("z", "a")], true),
+            ("notin=in", &[("notin", "in")], true),
+            ("x", &[("x", "z")], true),
+            ("!x", &[("y", "z")], true),
+            ("x>1", &[("x", "2")], true),
+            ("x<1", &[("x", "0")], true),
+            ("x in (a,b)", &[("x", "b")], true),
+            ("x notin (a,b)", &[("y", "b")], true),
+            ("x notin (a,b)", &[("x", "c")], true),
+            ("x!=y", &[], true),
+            ("x in ()", &[("x", "")], true),
+            ("x=", &[("x", "")], true),
+            ("x=z", &[], false),
+            ("x=y", &[("x", "z")], false),
+            ("x=y,z=w", &[("x", "w"), ("z", "w")], false),
+            ("x!=y,z!=w", &[("x", "z"), ("z", "w")], false),
+            ("x", &[("y", "z")], false),
+            ("!x", &[("x", "z")], false),
+            ("x>1", &[("x", "0")], false),
+            ("x>1", &[("x", "abc")], false),
+            ("x<1", &[("x", "2")], false),
+            ("x in (a,b)", &[("x", "c")], false),
+            ("x in (a,b)", &[], false),
+            ("x notin (a,b)", &[("x", "a")], false),
+        ];
+        for (sel, labels, want) in cases {
+            let s = Selector::parse(sel).unwrap();
+            assert_eq!(s.matches(&set(labels)), *want, "{sel:?} on {labels:?}");
+            let json: serde_json::Map<String, serde_json::Value> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect();
+            assert_eq!(s.matches_json(&json), *want, "{sel:?} on json {labels:?}");
+        }
+    }
+
+    #[test]
+    fn requires_exact_match() {
+        let s = Selector::parse("a=1,b in (2),c in (3,4),d!=5").unwrap();
+        assert_eq!(s.requires_exact_match("a"), Some("1"));
+        assert_eq!(s.requires_exact_match("b"), Some("2"));
+        assert_eq!(s.requires_exact_match("c"), None);
+        assert_eq!(s.requires_exact_match("d"), None);
+        assert_eq!(s.requires_exact_match("e"), None);
+    }
+
+    #[test]
+    fn from_label_selector() {
+        let sel = Selector::from_label_selector(&json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["fe", "be"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+                {"key": "env", "operator": "Exists"},
+                {"key": "zone", "operator": "NotIn", "values": ["z1"]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            sel.to_string(),
+            "app=web,!canary,env,tier in (be,fe),zone notin (z1)"
+        );
+        assert!(sel.matches(&set(&[("app", "web"), ("tier", "fe"), ("env", "x")])));
+        assert!(!sel.matches(&set(&[("app", "web"), ("tier", "fe")])));
+        assert!(!sel.matches(&set(&[
+            ("app", "web"),
+            ("tier", "fe"),
+            ("env", "x"),
+            ("canary", "1")
+        ])));
+
+        // null matches nothing, {} matches everything.
+        let nothing = Selector::from_label_selector(&serde_json::Value::Null).unwrap();
+        assert!(nothing.matches_nothing());
+        assert!(!nothing.matches(&set(&[])));
+        let everything = Selector::from_label_selector(&json!({})).unwrap();
+        assert!(everything.is_empty());
+        assert!(everything.matches(&set(&[("a", "b")])));
+
+        let cases: &[(serde_json::Value, &str)] = &[
+            (
+                json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
+                "\"Gt\" is not a valid label selector operator",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}),
+                "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+                "values: Invalid value: []string{\"x\"}: values set must be empty for exists and does not exist",
+            ),
+            (
+                json!({"matchLabels": {"a": "b c"}}),
+                "values[0][a]: Invalid value: \"b c\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+            ),
+        ];
+        for (v, want) in cases {
+            let err = Selector::from_label_selector(v).unwrap_err();
+            assert_eq!(err.to_string(), *want, "{v}");
+        }
+    }
+
+    #[test]
+    fn requirement_errors_aggregate() {
+        let err = Requirement::new("", Operator::Equals, vec![]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("[key: Invalid value: \"\": name part must be non-empty; {NAME_PART_REGEX}, values: Invalid value: []string{{}}: exact-match compatibility requires one single value]")
+        );
+    }
+
+    #[test]
+    fn validate_label_key_table() {
+        let long63 = "a".repeat(63);
+        let long64 = "a".repeat(64);
+        let prefix254 = format!("{}/a", "a".repeat(254));
+        let good = [
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "1234",
+            "simple/simple",
+            "now-with-dashes/simple",
+            "now-with-dashes/now-with-dashes",
+            "now.with.dots/simple",
+            "now-with.dashes-and.dots/simple",
+            "1-num.2-num/3-num",
+            "1234/5678",
+            "1.2.3.4/5678",
+            "Uppercase_Is_OK_123",
+            "example.com/Uppercase_Is_OK_123",
+            "requests.storage-foo",
+            long63.as_str(),
+        ];
+        for k in good {
+            assert!(
+                validate_label_key(k).is_empty(),
+                "{k}: {:?}",
+                validate_label_key(k)
+            );
+        }
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            ("nospecialchars%^=@", vec![NAME_PART_REGEX.to_string()]),
+            ("cantendwithadash-", vec![NAME_PART_REGEX.to_string()]),
+            ("-cantstartwithadash-", vec![NAME_PART_REGEX.to_string()]),
+            ("/simple", vec!["prefix part must be non-empty".to_string()]),
+            (
+                "example.com/",
+                vec![
+                    "name part must be non-empty".to_string(),
+                    NAME_PART_REGEX.to_string(),
+                ],
+            ),
+            (
+                long64.as_str(),
+                vec!["name part must be no more than 63 characters".to_string()],
+            ),
+            (
+                prefix254.as_str(),
+                vec!["prefix part must be no more than 253 characters".to_string()],
+            ),
+        ];
+        for (k, want) in cases {
+            assert_eq!(validate_label_key(k), want, "{k}");
+        }
+        assert_eq!(validate_label_key("a/b/c").len(), 1);
+    }
+
+    #[test]
+    fn validate_label_value_table() {
+        for v in [
+            "",
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "end-with-num-1",
+            "1234",
+            "UpperCase",
+            "a.b_c-d",
+            &"a".repeat(63),
+        ] {
+            assert!(validate_label_value(v).is_empty(), "{v}");
+        }
+        for v in [
+            "nospecialchars%^=@",
+            "Tama-nui-te-rā.is.Māori.sun",
+            "\\backslashes\\are\\bad",
+            "-starts-with-dash",
+            "ends-with-dash-",
+            ".starts.with.dot",
+            "ends.with.dot.",
+        ] {
+            assert_eq!(
+                validate_label_value(v),
+                vec![LABEL_VALUE_REGEX.to_string()],
+                "{v}"
+            );
+        }
+        assert_eq!(
+            validate_label_value(&"a".repeat(64)),
+            vec!["must be no more than 63 characters".to_string()]
+        );
+    }
+
+    #[test]
+    fn dns_validators_table() {
+        let label_regex = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+        let subdomain_regex = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+        let dns1035_regex = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+        for v in [
+            "a",
+            "ab",
+            "abc",
+            "a1",
+            "a-1",
+            "a--1--2--b",
+            "0",
+            "01",
+            "012",
+            "1a",
+            "1-a",
+            &"a".repeat(63),
+        ] {
+            assert!(is_dns1123_label(v).is_empty(), "label {v}");
+        }
+        for v in [
+            "", "A", "ABC", "aBc", "A1", "A-1", "1-A", "-", "a-", "-a", "1-", "-1", "_", "a_",
+            "_a", "a_b", "1_", "_1", "1_2", "*", "a*", "*a", "a*b", "a b", "a\nb",
+        ] {
+            assert_eq!(
+                is_dns1123_label(v),
+                vec![label_regex.to_string()],
+                "label {v:?}"
+            );
+        }
+        assert_eq!(
+            is_dns1123_label("a.b"),
+            vec!["must not contain dots".to_string()]
+        );
+        assert_eq!(
+            is_dns1123_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters".to_string()]
+        );
+
+        for v in [
+            "a",
+            "ab",
+            "a.a",
+            "1.1",
+            "a-1.a--1--2--b",
+            "0.a",
+            &"a".repeat(253),
+        ] {
+            assert!(is_dns1123_subdomain(v).is_empty(), "subdomain {v}");
+        }
+        for v in [
+            "",
+            "A",
+            "aBc",
+            "a..b",
+            ".a",
+            "a.",
+            "a.-b",
+            "a-.b",
+            "a_b",
+            "a b",
+            "Example.com",
+        ] {
+            assert_eq!(
+                is_dns1123_subdomain(v),
+                vec![subdomain_regex.to_string()],
+                "subdomain {v:?}"
+            );
+        }
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254)),
+            vec!["must be no more than 253 characters".to_string()]
+        );
+
+        for v in ["a", "ab", "abc", "a1", "a-1", "a--1--2--b", &"a".repeat(63)] {
+            assert!(is_dns1035_label(v).is_empty(), "1035 {v}");
+        }
+        for v in [
+            "0",
+            "01",
+            "012",
+            "1a",
+            "1-a",
+            "1--a--b--2",
+            "",
+            "A",
+            "a-",
+            "-a",
+            "a.b",
+            "a_b",
+        ] {
+            assert_eq!(
+                is_dns1035_label(v),
+                vec![dns1035_regex.to_string()],
+                "1035 {v:?}"
+            );
+        }
+        assert_eq!(
+            is_dns1035_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters".to_string()]
+        );
+    }
+
+    #[test]
+    fn go_quote_escapes() {
+        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(go_quote("rā"), "\"rā\"");
+        assert_eq!(go_quote("\u{1}"), "\"\\x01\"");
+    }
+}
