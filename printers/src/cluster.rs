@@ -647,3 +647,600 @@ pub(crate) fn resource_slice(obj: &Value, now: DateTime<Utc>) -> Cells {
         age(obj, now).into(),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{ago, check};
+    use serde_json::{json, Value};
+
+    fn meta(name: &str) -> Value {
+        json!({"name": name, "creationTimestamp": ago(600)})
+    }
+
+    #[test]
+    fn networking() {
+        check(
+            "networking.k8s.io",
+            "ingresses",
+            &[
+                (
+                    "tls, many hosts",
+                    json!({"metadata": meta("web"), "spec": {"ingressClassName": "nginx",
+                "tls": [{"hosts": ["a.example.com"]}],
+                "rules": [{"host": "a.example.com"}, {}, {"host": "b.example.com"}, {"host": "c.example.com"}, {"host": "d.example.com"}]},
+                "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.9"}, {"hostname": "lb.example.com"}]}}}),
+                    json!([
+                        "web",
+                        "nginx",
+                        "a.example.com,b.example.com,c.example.com + 2 more...",
+                        "10.0.0.9,lb.example.com",
+                        "80, 443",
+                        "10m"
+                    ]),
+                ),
+                (
+                    "no class no hosts",
+                    json!({"metadata": meta("i"), "spec": {"defaultBackend": {}}}),
+                    json!(["i", "<none>", "*", "", "80", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "networking.k8s.io",
+            "ingressclasses",
+            &[
+                (
+                    "params",
+                    json!({"metadata": meta("nginx"), "spec": {"controller": "k8s.io/ingress-nginx",
+                "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "external-lb"}}}),
+                    json!([
+                        "nginx",
+                        "k8s.io/ingress-nginx",
+                        "IngressParameters.k8s.example.com/external-lb",
+                        "10m"
+                    ]),
+                ),
+                (
+                    "no params",
+                    json!({"metadata": meta("c"), "spec": {"controller": "x"}}),
+                    json!(["c", "x", "<none>", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "networking.k8s.io",
+            "networkpolicies",
+            &[
+                (
+                    "all pods",
+                    json!({"metadata": meta("deny"), "spec": {"podSelector": {}}}),
+                    json!(["deny", "<none>", "10m"]),
+                ),
+                (
+                    "selected",
+                    json!({"metadata": meta("np"), "spec": {"podSelector": {"matchLabels": {"role": "db"}}}}),
+                    json!(["np", "role=db", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "networking.k8s.io",
+            "ipaddresses",
+            &[(
+                "service ip",
+                json!({"metadata": meta("10.96.0.1"),
+            "spec": {"parentRef": {"group": "", "resource": "services", "namespace": "default", "name": "kubernetes"}}}),
+                json!(["10.96.0.1", "services/default/kubernetes", "10m"]),
+            )],
+        );
+        check(
+            "networking.k8s.io",
+            "servicecidrs",
+            &[(
+                "cidrs",
+                json!({"metadata": meta("kubernetes"),
+            "spec": {"cidrs": ["10.96.0.0/12", "fd00::/108"]}}),
+                json!(["kubernetes", "10.96.0.0/12,fd00::/108", "10m"]),
+            )],
+        );
+        check(
+            "discovery.k8s.io",
+            "endpointslices",
+            &[
+                (
+                    "slice",
+                    json!({"metadata": meta("web-abc"), "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 80}, {"name": "named"}, {}, {"port": 9}],
+                "endpoints": [{"addresses": ["10.1.0.1"]}, {"addresses": ["10.1.0.2", "10.1.0.3", "10.1.0.4"]}]}),
+                    json!([
+                        "web-abc",
+                        "IPv4",
+                        "80,named,* + 1 more...",
+                        "10.1.0.1,10.1.0.2,10.1.0.3 + 1 more...",
+                        "10m"
+                    ]),
+                ),
+                (
+                    "empty",
+                    json!({"metadata": meta("e"), "addressType": "IPv6"}),
+                    json!(["e", "IPv6", "<unset>", "<unset>", "10m"]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn rbac() {
+        let rb = json!({"metadata": meta("rb"), "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "alice"}, {"kind": "Group", "name": "devs"},
+                         {"kind": "ServiceAccount", "namespace": "kube-system", "name": "default"},
+                         {"kind": "User", "name": "bob"}]});
+        let want = json!([
+            "rb",
+            "ClusterRole/view",
+            "10m",
+            "alice, bob",
+            "devs",
+            "kube-system/default"
+        ]);
+        check(
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            &[("subjects", rb.clone(), want.clone())],
+        );
+        check(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            &[("subjects", rb, want)],
+        );
+    }
+
+    #[test]
+    fn storage() {
+        check(
+            "storage.k8s.io",
+            "storageclasses",
+            &[
+                (
+                    "default class",
+                    json!({"metadata": {"name": "standard", "creationTimestamp": ago(600),
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"}),
+                    json!([
+                        "standard (default)",
+                        "rancher.io/local-path",
+                        "Delete",
+                        "WaitForFirstConsumer",
+                        false,
+                        "10m"
+                    ]),
+                ),
+                (
+                    "expandable",
+                    json!({"metadata": meta("fast"), "provisioner": "csi.example.com",
+                "reclaimPolicy": "Retain", "allowVolumeExpansion": true}),
+                    json!([
+                        "fast",
+                        "csi.example.com",
+                        "Retain",
+                        "Immediate",
+                        true,
+                        "10m"
+                    ]),
+                ),
+            ],
+        );
+        check(
+            "storage.k8s.io",
+            "csidrivers",
+            &[
+                (
+                    "defaults",
+                    json!({"metadata": meta("csi.example.com"), "spec": {}}),
+                    json!([
+                        "csi.example.com",
+                        true,
+                        false,
+                        false,
+                        "<unset>",
+                        false,
+                        "Persistent",
+                        "10m"
+                    ]),
+                ),
+                (
+                    "set",
+                    json!({"metadata": meta("d"), "spec": {"attachRequired": false, "podInfoOnMount": true,
+                "storageCapacity": true, "tokenRequests": [{"audience": "a"}, {"audience": "b"}],
+                "requiresRepublish": true, "volumeLifecycleModes": ["Persistent", "Ephemeral"]}}),
+                    json!([
+                        "d",
+                        false,
+                        true,
+                        true,
+                        "a,b",
+                        true,
+                        "Persistent,Ephemeral",
+                        "10m"
+                    ]),
+                ),
+            ],
+        );
+        check(
+            "storage.k8s.io",
+            "csinodes",
+            &[(
+                "drivers",
+                json!({"metadata": meta("n1"),
+            "spec": {"drivers": [{"name": "a"}, {"name": "b"}]}}),
+                json!(["n1", 2, "10m"]),
+            )],
+        );
+        check(
+            "storage.k8s.io",
+            "volumeattachments",
+            &[(
+                "attached",
+                json!({"metadata": meta("csi-1"),
+            "spec": {"attacher": "csi.example.com", "nodeName": "n1", "source": {"persistentVolumeName": "pv1"}},
+            "status": {"attached": true}}),
+                json!(["csi-1", "csi.example.com", "pv1", "n1", true, "10m"]),
+            )],
+        );
+        check(
+            "storage.k8s.io",
+            "csistoragecapacities",
+            &[
+                (
+                    "cap",
+                    json!({"metadata": meta("c1"), "storageClassName": "fast", "capacity": "10240Mi"}),
+                    json!(["c1", "fast", "10Gi"]),
+                ),
+                (
+                    "unset",
+                    json!({"metadata": meta("c2"), "storageClassName": "fast"}),
+                    json!(["c2", "fast", "<unset>"]),
+                ),
+            ],
+        );
+        check(
+            "storage.k8s.io",
+            "volumeattributesclasses",
+            &[(
+                "vac",
+                json!({"metadata": {"name": "gold",
+            "creationTimestamp": ago(600), "annotations": {"volumeattributesclass.alpha.kubernetes.io/is-default-class": "true"}},
+            "driverName": "csi.example.com"}),
+                json!(["gold (default)", "csi.example.com", "10m"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn scheduling_node_coordination() {
+        check(
+            "scheduling.k8s.io",
+            "priorityclasses",
+            &[
+                (
+                    "system",
+                    json!({"metadata": meta("system-node-critical"), "value": 2000001000,
+                "preemptionPolicy": "PreemptLowerPriority"}),
+                    json!([
+                        "system-node-critical",
+                        2000001000,
+                        false,
+                        "10m",
+                        "PreemptLowerPriority"
+                    ]),
+                ),
+                (
+                    "default never",
+                    json!({"metadata": meta("low"), "value": -5, "globalDefault": true,
+                "preemptionPolicy": "Never"}),
+                    json!(["low", -5, true, "10m", "Never"]),
+                ),
+            ],
+        );
+        check(
+            "node.k8s.io",
+            "runtimeclasses",
+            &[(
+                "gvisor",
+                json!({"metadata": meta("gvisor"), "handler": "runsc"}),
+                json!(["gvisor", "runsc", "10m"]),
+            )],
+        );
+        check(
+            "coordination.k8s.io",
+            "leases",
+            &[
+                (
+                    "held",
+                    json!({"metadata": meta("kube-scheduler"), "spec": {"holderIdentity": "host_1234"}}),
+                    json!(["kube-scheduler", "host_1234", "10m"]),
+                ),
+                (
+                    "free",
+                    json!({"metadata": meta("l"), "spec": {}}),
+                    json!(["l", "", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "coordination.k8s.io",
+            "leasecandidates",
+            &[(
+                "cand",
+                json!({"metadata": meta("c"),
+            "spec": {"leaseName": "kube-scheduler", "binaryVersion": "1.32.0", "emulationVersion": "1.32"}}),
+                json!(["c", "kube-scheduler", "1.32.0", "1.32", "10m"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn certificates() {
+        let csr = |conditions: Value, cert: &str, exp: Option<i64>| {
+            let mut spec =
+                json!({"signerName": "kubernetes.io/kube-apiserver-client", "username": "alice"});
+            if let Some(e) = exp {
+                spec["expirationSeconds"] = json!(e);
+            }
+            json!({"metadata": meta("csr-1"), "spec": spec, "status": {"conditions": conditions, "certificate": cert}})
+        };
+        let row = |dur: &str, status: &str| {
+            json!([
+                "csr-1",
+                "10m",
+                "kubernetes.io/kube-apiserver-client",
+                "alice",
+                dur,
+                status
+            ])
+        };
+        check(
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            &[
+                (
+                    "pending",
+                    csr(json!([]), "", None),
+                    row("<none>", "Pending"),
+                ),
+                (
+                    "approved issued",
+                    csr(json!([{"type": "Approved"}]), "LS0t", Some(86400)),
+                    row("24h", "Approved,Issued"),
+                ),
+                (
+                    "denied failed",
+                    csr(
+                        json!([{"type": "Approved"}, {"type": "Denied"}, {"type": "Failed"}]),
+                        "",
+                        Some(600),
+                    ),
+                    row("10m", "Denied,Failed"),
+                ),
+            ],
+        );
+        check(
+            "certificates.k8s.io",
+            "clustertrustbundles",
+            &[(
+                "ctb",
+                json!({"metadata": meta("b"), "spec": {}}),
+                json!(["b", "<none>"]),
+            )],
+        );
+    }
+
+    #[test]
+    fn flow_control() {
+        check(
+            "flowcontrol.apiserver.k8s.io",
+            "flowschemas",
+            &[
+                (
+                    "exempt",
+                    json!({"metadata": meta("exempt"), "spec": {"matchingPrecedence": 1,
+                "priorityLevelConfiguration": {"name": "exempt"}},
+                "status": {"conditions": [{"type": "Dangling", "status": "False"}]}}),
+                    json!(["exempt", "exempt", 1, "<none>", "10m", "False"]),
+                ),
+                (
+                    "by user, defaulted precedence",
+                    json!({"metadata": meta("fs"), "spec": {
+                "priorityLevelConfiguration": {"name": "workload-low"}, "distinguisherMethod": {"type": "ByUser"}}}),
+                    json!(["fs", "workload-low", 1000, "ByUser", "10m", "?"]),
+                ),
+            ],
+        );
+        check(
+            "flowcontrol.apiserver.k8s.io",
+            "prioritylevelconfigurations",
+            &[
+                (
+                    "exempt",
+                    json!({"metadata": meta("exempt"), "spec": {"type": "Exempt", "exempt": {}}}),
+                    json!(["exempt", "Exempt", "<none>", "<none>", "<none>", "<none>", "10m"]),
+                ),
+                (
+                    "queued",
+                    json!({"metadata": meta("global-default"), "spec": {"type": "Limited", "limited": {
+                "nominalConcurrencyShares": 20, "limitResponse": {"type": "Queue",
+                "queuing": {"queues": 128, "handSize": 6, "queueLengthLimit": 50}}}}}),
+                    json!(["global-default", "Limited", 20, 128, 6, 50, "10m"]),
+                ),
+                (
+                    "reject",
+                    json!({"metadata": meta("catch-all"), "spec": {"type": "Limited", "limited": {
+                "nominalConcurrencyShares": 5, "limitResponse": {"type": "Reject"}}}}),
+                    json!([
+                        "catch-all",
+                        "Limited",
+                        5,
+                        "<none>",
+                        "<none>",
+                        "<none>",
+                        "10m"
+                    ]),
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn admission() {
+        check(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            &[(
+                "hooks",
+                json!({"metadata": meta("w"), "webhooks": [{"name": "a"}, {"name": "b"}]}),
+                json!(["w", 2, "10m"]),
+            )],
+        );
+        check(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            &[(
+                "none",
+                json!({"metadata": meta("m")}),
+                json!(["m", 0, "10m"]),
+            )],
+        );
+        check(
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies",
+            &[
+                (
+                    "param",
+                    json!({"metadata": meta("p"), "spec": {"validations": [{"expression": "true"}],
+                "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}}}),
+                    json!(["p", 1, "v1/ConfigMap", "10m"]),
+                ),
+                (
+                    "no param",
+                    json!({"metadata": meta("p"), "spec": {}}),
+                    json!(["p", 0, "<unset>", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "admissionregistration.k8s.io",
+            "mutatingadmissionpolicies",
+            &[(
+                "m",
+                json!({"metadata": meta("m"),
+            "spec": {"mutations": [{}, {}]}}),
+                json!(["m", 2, "<unset>", "10m"]),
+            )],
+        );
+        let binding = |param: Value| json!({"metadata": meta("b"), "spec": {"policyName": "p", "paramRef": param}});
+        check("admissionregistration.k8s.io", "validatingadmissionpolicybindings", &[
+            ("namespaced", binding(json!({"name": "cfg", "namespace": "default"})), json!(["b", "p", "default/cfg", "10m"])),
+            ("any namespace", binding(json!({"name": "cfg"})), json!(["b", "p", "*/cfg", "10m"])),
+            ("selector", binding(json!({"selector": {"matchLabels": {"b": "2", "a": "1"},
+                "matchExpressions": [{"key": "k", "operator": "In", "values": ["x", "y"]}]}})),
+             json!(["b", "p", "&LabelSelector{MatchLabels:map[string]string{a: 1,b: 2,},MatchExpressions:[]LabelSelectorRequirement{LabelSelectorRequirement{Key:k,Operator:In,Values:[x y],},},}", "10m"])),
+            ("unset", json!({"metadata": meta("b"), "spec": {"policyName": "p"}}), json!(["b", "p", "<unset>", "10m"])),
+        ]);
+    }
+
+    #[test]
+    fn aggregation_internal_resource() {
+        check(
+            "apiregistration.k8s.io",
+            "apiservices",
+            &[
+                (
+                    "local",
+                    json!({"metadata": meta("v1.apps"), "spec": {"group": "apps", "version": "v1"},
+                "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local"}]}}),
+                    json!(["v1.apps", "Local", "True", "10m"]),
+                ),
+                (
+                    "unavailable",
+                    json!({"metadata": meta("v1beta1.metrics.k8s.io"), "spec": {"service": {
+                "namespace": "kube-system", "name": "metrics-server"}},
+                "status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints"}]}}),
+                    json!([
+                        "v1beta1.metrics.k8s.io",
+                        "kube-system/metrics-server",
+                        "False (MissingEndpoints)",
+                        "10m"
+                    ]),
+                ),
+                (
+                    "no status",
+                    json!({"metadata": meta("x")}),
+                    json!(["x", "Local", "Unknown", "10m"]),
+                ),
+            ],
+        );
+        check(
+            "internal.apiserver.k8s.io",
+            "storageversions",
+            &[(
+                "sv",
+                json!({"metadata": meta("apps.deployments"),
+            "status": {"commonEncodingVersion": "apps/v1", "storageVersions": [
+                {"apiServerID": "a", "encodingVersion": "apps/v1"}, {"apiServerID": "b", "encodingVersion": "apps/v1"},
+                {"apiServerID": "c", "encodingVersion": "apps/v1"}, {"apiServerID": "d", "encodingVersion": "apps/v1"}]}}),
+                json!([
+                    "apps.deployments",
+                    "apps/v1",
+                    "a=apps/v1,b=apps/v1,c=apps/v1 + 1 more...",
+                    "10m"
+                ]),
+            )],
+        );
+        check(
+            "storagemigration.k8s.io",
+            "storageversionmigrations",
+            &[(
+                "m",
+                json!({"metadata": meta("m"),
+            "spec": {"resource": {"group": "apps", "version": "v1", "resource": "deployments"}}}),
+                json!(["m", "deployments.v1.apps"]),
+            )],
+        );
+        check(
+            "resource.k8s.io",
+            "resourceclaims",
+            &[
+                (
+                    "pending",
+                    json!({"metadata": meta("c")}),
+                    json!(["c", "pending", "10m"]),
+                ),
+                (
+                    "reserved",
+                    json!({"metadata": meta("c"), "status": {"allocation": {}, "reservedFor": [{"name": "p"}]}}),
+                    json!(["c", "allocated,reserved", "10m"]),
+                ),
+                (
+                    "deleted",
+                    json!({"metadata": {"name": "c", "deletionTimestamp": ago(1)}}),
+                    json!(["c", "deleted", "<unknown>"]),
+                ),
+            ],
+        );
+        check(
+            "resource.k8s.io",
+            "resourceslices",
+            &[(
+                "s",
+                json!({"metadata": meta("s"),
+            "spec": {"nodeName": "n1", "driver": "gpu.example.com", "pool": {"name": "n1"}}}),
+                json!(["s", "n1", "gpu.example.com", "n1", "10m"]),
+            )],
+        );
+        check(
+            "resource.k8s.io",
+            "deviceclasses",
+            &[("d", json!({"metadata": meta("gpu")}), json!(["gpu", "10m"]))],
+        );
+    }
+}
