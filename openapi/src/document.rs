@@ -78,6 +78,102 @@ query!(IGNORE_STORE_READ_ERROR, "ignoreStoreReadErrorWithClusterBreakingPotentia
 query!(ORPHAN_DEPENDENTS, "orphanDependents", "boolean", "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the dependent objects be orphaned. If true/false, the \"orphan\" finalizer will be added to/removed from the object's finalizers list. Either this field or PropagationPolicy may be set, but not both.");
 query!(PROPAGATION_POLICY, "propagationPolicy", "string", "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be set, but not both. The default policy is decided by the existing finalizer set in the metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the background; 'Foreground' - a cascading policy that deletes all dependents in the foreground.");
 
+query!(
+    COMMAND,
+    "command",
+    "string",
+    "Command is the remote command to execute. argv array. Not executed within a shell."
+);
+query!(CONTAINER, "container", "string", "Container in which to execute the command. Defaults to only container if there is only one container in the pod.");
+query!(
+    STDERR,
+    "stderr",
+    "boolean",
+    "Redirect the standard error stream of the pod for this call."
+);
+query!(
+    STDIN,
+    "stdin",
+    "boolean",
+    "Redirect the standard input stream of the pod for this call. Defaults to false."
+);
+query!(
+    STDOUT,
+    "stdout",
+    "boolean",
+    "Redirect the standard output stream of the pod for this call."
+);
+query!(
+    TTY,
+    "tty",
+    "boolean",
+    "TTY if true indicates that a tty will be allocated for the exec call. Defaults to false."
+);
+query!(
+    PORTS,
+    "ports",
+    "integer",
+    "List of ports to forward Required when using WebSockets"
+);
+query!(
+    PROXY_PATH,
+    "path",
+    "string",
+    "Path is the URL path to use for the current proxy request."
+);
+query!(LOG_CONTAINER, "container", "string", "The container for which to stream logs. Defaults to only container if there is one container in the pod.");
+query!(
+    FOLLOW,
+    "follow",
+    "boolean",
+    "Follow the log stream of the pod. Defaults to false."
+);
+query!(INSECURE_SKIP_TLS_VERIFY_BACKEND, "insecureSkipTLSVerifyBackend", "boolean", "insecureSkipTLSVerifyBackend indicates that the apiserver should not confirm the validity of the serving certificate of the backend it is connecting to.  This will make the HTTPS connection between the apiserver and the backend insecure. This means the apiserver cannot verify the log data it is receiving came from the real kubelet.  If the kubelet is configured to verify the apiserver's TLS credentials, it does not mean the connection to the real kubelet is vulnerable to a man in the middle attack (e.g. an attacker could not intercept the actual log data coming from the real kubelet).");
+query!(LIMIT_BYTES, "limitBytes", "integer", "If set, the number of bytes to read from the server before terminating the log output. This may not display a complete final line of logging, and may return slightly more or slightly less than the specified limit.");
+query!(
+    PREVIOUS,
+    "previous",
+    "boolean",
+    "Return previous terminated container logs. Defaults to false."
+);
+query!(SINCE_SECONDS, "sinceSeconds", "integer", "A relative time in seconds before the current time from which to show logs. If this value precedes the time a pod was started, only logs since the pod start will be returned. If this value is in the future, no logs will be returned. Only one of sinceSeconds or sinceTime may be specified.");
+query!(STREAM, "stream", "string", "Specify which container log stream to return to the client. Acceptable values are \"All\", \"Stdout\" and \"Stderr\". If not specified, \"All\" is used, and both stdout and stderr are returned interleaved. Note that when \"TailLines\" is specified, \"Stream\" can only be set to nil or \"All\".");
+query!(TAIL_LINES, "tailLines", "integer", "If set, the number of lines from the end of the logs to show. If not specified, logs are shown from the creation of the container or sinceSeconds or sinceTime. Note that when \"TailLines\" is specified, \"Stream\" can only be set to nil or \"All\".");
+query!(TIMESTAMPS, "timestamps", "boolean", "If true, add an RFC3339 or RFC3339Nano timestamp at the beginning of every line of log output. Defaults to false.");
+
+const EXEC_PARAMS: &[&Param] = &[&COMMAND, &CONTAINER, &STDERR, &STDIN, &STDOUT, &TTY];
+const ATTACH_PARAMS: &[&Param] = &[&CONTAINER, &STDERR, &STDIN, &STDOUT, &TTY];
+const PORTFORWARD_PARAMS: &[&Param] = &[&PORTS];
+const PROXY_PARAMS: &[&Param] = &[&PROXY_PATH];
+const LOG_PARAMS: &[&Param] = &[
+    &LOG_CONTAINER,
+    &FOLLOW,
+    &INSECURE_SKIP_TLS_VERIFY_BACKEND,
+    &LIMIT_BYTES,
+    &PREVIOUS,
+    &SINCE_SECONDS,
+    &STREAM,
+    &TAIL_LINES,
+    &TIMESTAMPS,
+];
+
+/// Discovery verb -> HTTP method and the label upstream puts in connect operation ids.
+const CONNECT_METHODS: &[(&str, &str, &str)] = &[
+    ("delete", "delete", "Delete"),
+    ("get", "get", "Get"),
+    ("patch", "patch", "Patch"),
+    ("create", "post", "Post"),
+    ("update", "put", "Put"),
+];
+
+const PROXY_SUBPATH: Param = Param {
+    name: "path",
+    location: "path",
+    description: "path to the resource",
+    ty: "string",
+    required: true,
+};
+
 const NAME: Param = Param {
     name: "name",
     location: "path",
@@ -544,22 +640,50 @@ fn subresource_path(
         // Streaming/upgrade subresources: upstream documents them as `connect` operations
         // answering a plain string.
         "exec" | "attach" | "portforward" | "proxy" => {
-            let string = || vec![("200", "OK", Some(json!({"type": "string"})))];
-            // Discovery's `get` verb is served as GET and `create` as POST.
-            for (verb, method, label) in [("get", "get", "Get"), ("create", "post", "Post")] {
-                if has(sub.verbs, verb) {
-                    operations.push(Operation {
+            let params = match sub.name {
+                "exec" => EXEC_PARAMS,
+                "attach" => ATTACH_PARAMS,
+                "portforward" => PORTFORWARD_PARAMS,
+                _ => PROXY_PARAMS,
+            };
+            let connect = |with_path: bool| -> Vec<Operation> {
+                let path_suffix = if with_path { "WithPath" } else { "" };
+                CONNECT_METHODS
+                    .iter()
+                    .filter(|(verb, _, _)| has(sub.verbs, verb))
+                    .map(|(_, method, label)| Operation {
                         method,
-                        id: format!("connect{group}{version}{label}{ns}{kind}{suffix}"),
-                        description: format!("connect {label} requests to {} of {kind}", sub.name),
+                        id: format!(
+                            "connect{group}{version}{label}{ns}{kind}{suffix}{path_suffix}"
+                        ),
+                        description: format!(
+                            "connect {} requests to {} of {kind}",
+                            label.to_uppercase(),
+                            sub.name
+                        ),
                         action: "connect",
-                        gvk: None,
-                        params: &[],
+                        // Upstream tags connect operations with the options kind, e.g.
+                        // PodExecOptions, which has no schema of its own here.
+                        gvk: Some((sub.group, sub.version, sub.kind)),
+                        params: if with_path { &[] } else { params },
                         body: None,
                         consumes: CONSUMES_ANY,
                         produces: PRODUCES_ANY,
-                        responses: string(),
+                        responses: vec![("200", "OK", Some(json!({"type": "string"})))],
                         tag: tag.to_string(),
+                    })
+                    .collect()
+            };
+            operations.extend(connect(false));
+            if sub.name == "proxy" {
+                let mut params = item_params.to_vec();
+                params.insert(1, &PROXY_SUBPATH);
+                let with_path = connect(true);
+                if !with_path.is_empty() {
+                    out.push(PathItem {
+                        path: format!("{path}/{{path}}"),
+                        params,
+                        operations: with_path,
                     });
                 }
             }
@@ -570,7 +694,7 @@ fn subresource_path(
                 "read",
                 format!("read log of the specified {kind}"),
                 "get",
-                &[],
+                LOG_PARAMS,
                 None,
                 &[],
                 PRODUCES_TEXT,
@@ -675,6 +799,86 @@ fn resources_path(group: &str, version: &str) -> PathItem {
             tag: tag(group, version),
         }],
     }
+}
+
+/// A discovery or version endpoint outside any group-version (`/api/`, `/apis/`,
+/// `/apis/<group>/`, `/version/`), listed in the v2 document as upstream does.
+fn discovery_path(
+    path: String,
+    id: String,
+    tag: String,
+    description: &str,
+    definition: &str,
+) -> PathItem {
+    PathItem {
+        path,
+        params: Vec::new(),
+        operations: vec![Operation {
+            method: "get",
+            id,
+            description: description.to_string(),
+            action: "",
+            gvk: None,
+            params: &[],
+            body: None,
+            consumes: &[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ],
+            produces: PRODUCES,
+            responses: vec![("200", "OK", Some(schema_ref(definition)))],
+            tag,
+        }],
+    }
+}
+
+fn root_paths() -> Vec<PathItem> {
+    let meta = "io.k8s.apimachinery.pkg.apis.meta.v1";
+    let mut out = vec![
+        discovery_path(
+            "/api/".into(),
+            "getCoreAPIVersions".into(),
+            "core".into(),
+            "get available API versions",
+            &format!("{meta}.APIVersions"),
+        ),
+        discovery_path(
+            "/apis/".into(),
+            "getAPIVersions".into(),
+            "apis".into(),
+            "get available API versions",
+            &format!("{meta}.APIGroupList"),
+        ),
+    ];
+    let mut groups: Vec<&str> = Vec::new();
+    for (group, _) in catalog::group_versions() {
+        if !group.is_empty() && !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    for group in groups {
+        let id = group_id(group);
+        let mut tag = id.clone();
+        if let Some(first) = tag.get(0..1) {
+            tag = format!("{}{}", first.to_lowercase(), &id[1..]);
+        }
+        out.push(discovery_path(
+            format!("/apis/{group}/"),
+            format!("get{id}APIGroup"),
+            tag,
+            "get information of a group",
+            &format!("{meta}.APIGroup"),
+        ));
+    }
+    out.push(discovery_path(
+        "/version/".into(),
+        "getCodeVersion".into(),
+        "version".into(),
+        "get the code version",
+        "io.k8s.apimachinery.pkg.version.Info",
+    ));
+    out
 }
 
 fn group_version_paths(group: &str, version: &str) -> Vec<PathItem> {
@@ -833,7 +1037,7 @@ fn render_paths(items: &[PathItem], v3: bool) -> Map<String, Value> {
 pub fn v2() -> &'static [u8] {
     static DOC: OnceLock<Vec<u8>> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut items = Vec::new();
+        let mut items = root_paths();
         for (group, version) in catalog::group_versions() {
             items.extend(group_version_paths(group, version));
         }
@@ -1118,5 +1322,193 @@ mod tests {
             doc["paths"]["/api/v1/"]["get"]["operationId"],
             "getCoreV1APIResources"
         );
+    }
+
+    #[test]
+    fn every_catalog_kind_is_described() {
+        for r in catalog::all() {
+            assert!(
+                types::find(r.group, r.version, r.kind).is_some(),
+                "{}/{} {} has no schema",
+                r.group,
+                r.version,
+                r.kind
+            );
+            for s in r.subresources {
+                let connect = matches!(s.name, "exec" | "attach" | "portforward" | "proxy");
+                assert!(
+                    connect || types::find(s.group, s.version, s.kind).is_some(),
+                    "{}/{} has no schema for {}",
+                    r.plural,
+                    s.name,
+                    s.kind
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn v3_apps_v1_deployment_operations() {
+        let doc = parse(v3_document("apis/apps/v1").expect("apps/v1 served"));
+        let paths = doc["paths"].as_object().expect("paths");
+        let want = json!({"group": "apps", "kind": "Deployment", "version": "v1"});
+        let mut tagged = 0;
+        for item in paths.values() {
+            for method in ["get", "put", "post", "patch", "delete"] {
+                if item[method]["x-kubernetes-group-version-kind"] == want {
+                    tagged += 1;
+                }
+            }
+        }
+        // list, create, deletecollection, read, replace, patch, delete, status x3, watch x3,
+        // list for all namespaces.
+        assert!(tagged >= 14, "only {tagged} deployment operations tagged");
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let deployment = &schemas["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(deployment["x-kubernetes-group-version-kind"], json!([want]));
+        assert_eq!(
+            deployment["properties"]["metadata"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert!(schemas.contains_key("io.k8s.api.autoscaling.v1.Scale"));
+        assert!(!schemas.contains_key("io.k8s.api.batch.v1.Job"));
+    }
+
+    // A pods-like entry with upstream's subresources.
+    static POD: ResourceInfo = ResourceInfo {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        singular: "pod",
+        namespaced: true,
+        short_names: &["po"],
+        categories: &["all"],
+        verbs: catalog::ALL_VERBS,
+        subresources: &[
+            Subresource {
+                name: "binding",
+                group: "",
+                version: "v1",
+                kind: "Binding",
+                verbs: &["create"],
+            },
+            Subresource {
+                name: "eviction",
+                group: "policy",
+                version: "v1",
+                kind: "Eviction",
+                verbs: &["create"],
+            },
+            Subresource {
+                name: "exec",
+                group: "",
+                version: "v1",
+                kind: "PodExecOptions",
+                verbs: &["create", "get"],
+            },
+            Subresource {
+                name: "log",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get"],
+            },
+            Subresource {
+                name: "proxy",
+                group: "",
+                version: "v1",
+                kind: "PodProxyOptions",
+                verbs: &["create", "delete", "get", "patch", "update"],
+            },
+            Subresource {
+                name: "ephemeralcontainers",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get", "patch", "update"],
+            },
+        ],
+    };
+
+    #[test]
+    fn pod_subresource_operations() {
+        let mut items = Vec::new();
+        resource_paths(&POD, &mut items);
+        let paths = render_paths(&items, false);
+        let base = "/api/v1/namespaces/{namespace}/pods/{name}";
+        // (path suffix, method, operation id, action)
+        let cases = [
+            ("", "delete", "deleteCoreV1NamespacedPod", "delete"),
+            (
+                "/binding",
+                "post",
+                "createCoreV1NamespacedPodBinding",
+                "post",
+            ),
+            (
+                "/eviction",
+                "post",
+                "createCoreV1NamespacedPodEviction",
+                "post",
+            ),
+            (
+                "/exec",
+                "get",
+                "connectCoreV1GetNamespacedPodExec",
+                "connect",
+            ),
+            (
+                "/exec",
+                "post",
+                "connectCoreV1PostNamespacedPodExec",
+                "connect",
+            ),
+            ("/log", "get", "readCoreV1NamespacedPodLog", "get"),
+            (
+                "/proxy",
+                "put",
+                "connectCoreV1PutNamespacedPodProxy",
+                "connect",
+            ),
+            (
+                "/proxy/{path}",
+                "get",
+                "connectCoreV1GetNamespacedPodProxyWithPath",
+                "connect",
+            ),
+            (
+                "/ephemeralcontainers",
+                "patch",
+                "patchCoreV1NamespacedPodEphemeralcontainers",
+                "patch",
+            ),
+        ];
+        for (suffix, method, id, action) in cases {
+            let op = &paths[&format!("{base}{suffix}")][method];
+            assert_eq!(op["operationId"], id, "{suffix} {method}");
+            assert_eq!(op["x-kubernetes-action"], action, "{suffix} {method}");
+        }
+        let eviction = &paths[&format!("{base}/eviction")]["post"];
+        assert_eq!(
+            eviction["x-kubernetes-group-version-kind"],
+            json!({"group": "policy", "kind": "Eviction", "version": "v1"})
+        );
+        assert_eq!(
+            eviction["parameters"][0]["schema"]["$ref"],
+            "#/definitions/io.k8s.api.policy.v1.Eviction"
+        );
+        // Pods answer DELETE with the pod (graceful deletion), like upstream.
+        assert_eq!(
+            paths[base]["delete"]["responses"]["200"]["schema"]["$ref"],
+            "#/definitions/io.k8s.api.core.v1.Pod"
+        );
+        let log_params = paths[&format!("{base}/log")]["get"]["parameters"]
+            .as_array()
+            .expect("log params")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect::<Vec<_>>();
+        assert!(log_params.contains(&"follow") && log_params.contains(&"tailLines"));
     }
 }
