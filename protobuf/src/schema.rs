@@ -153,3 +153,139 @@ pub(crate) fn kind_index(api_version: &str, kind: &str) -> Option<u16> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_consistent() {
+        for pair in MESSAGES.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} >= {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+        for pair in KINDS.windows(2) {
+            assert!((pair[0].0, pair[0].1) < (pair[1].0, pair[1].1), "{pair:?}");
+        }
+        for m in MESSAGES.iter() {
+            for pair in m.fields.windows(2) {
+                assert!(pair[0].tag < pair[1].tag, "{}: tags out of order", m.name);
+            }
+            for f in m.fields {
+                assert_eq!(
+                    f.kind == Kind::Msg,
+                    f.msg != NO_MSG,
+                    "{}.{}",
+                    m.name,
+                    f.json
+                );
+                if f.kind == Kind::Msg {
+                    assert!(usize::from(f.msg) < MESSAGES.len(), "{}.{}", m.name, f.json);
+                }
+                assert!(!(f.has(MAP) && f.has(REPEATED)), "{}.{}", m.name, f.json);
+            }
+        }
+        for (av, kind, index) in KINDS.iter() {
+            let name = message(*index).name;
+            assert!(name.ends_with(&format!(".{kind}")), "{av} {kind} -> {name}");
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("v1", "Pod", Some("io.k8s.api.core.v1.Pod")),
+            (
+                "apps/v1",
+                "Deployment",
+                Some("io.k8s.api.apps.v1.Deployment"),
+            ),
+            (
+                "v1",
+                "Status",
+                Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"),
+            ),
+            (
+                "batch/v1",
+                "ListOptions",
+                Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions"),
+            ),
+            (
+                "meta.k8s.io/v1",
+                "PartialObjectMetadata",
+                Some("io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata"),
+            ),
+            ("apps/v1", "Pod", None),
+            ("v2", "Pod", None),
+            ("example.com/v1", "Status", None),
+        ];
+        for (av, kind, want) in cases {
+            assert_eq!(
+                kind_index(av, kind).map(|i| message(i).name),
+                *want,
+                "{av} {kind}"
+            );
+        }
+        assert!(message_index("io.k8s.api.core.v1.Container").is_some());
+        assert!(message_index("io.k8s.api.core.v1.container").is_none());
+    }
+
+    #[test]
+    fn keep_zero_flags_follow_go_types() {
+        // Pointers and JSON tags without omitempty keep their zero values; plain omitempty
+        // scalars do not. Expectations read from upstream types.go.
+        let cases: &[(&str, &str, bool)] = &[
+            ("io.k8s.api.apps.v1.DeploymentSpec", "replicas", true),
+            (
+                "io.k8s.api.apps.v1.DeploymentSpec",
+                "minReadySeconds",
+                false,
+            ),
+            ("io.k8s.api.apps.v1.DeploymentSpec", "paused", false),
+            ("io.k8s.api.batch.v1.JobSpec", "backoffLimit", true),
+            (
+                "io.k8s.api.batch.v1.CronJobSpec",
+                "startingDeadlineSeconds",
+                true,
+            ),
+            ("io.k8s.api.core.v1.PodSpec", "dnsPolicy", false),
+            (
+                "io.k8s.api.core.v1.PodSpec",
+                "terminationGracePeriodSeconds",
+                true,
+            ),
+            ("io.k8s.api.core.v1.PodSpec", "enableServiceLinks", true),
+            ("io.k8s.api.core.v1.NamespaceStatus", "phase", false),
+            ("io.k8s.api.core.v1.ServicePort", "port", true),
+            ("io.k8s.api.core.v1.ContainerPort", "containerPort", true),
+            ("io.k8s.api.core.v1.WeightedPodAffinityTerm", "weight", true),
+            ("io.k8s.api.core.v1.SecretVolumeSource", "defaultMode", true),
+            (
+                "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+                "storageClassName",
+                true,
+            ),
+            ("io.k8s.api.core.v1.SecurityContext", "runAsUser", true),
+            ("io.k8s.api.scheduling.v1.PriorityClass", "value", true),
+            (
+                "io.k8s.api.scheduling.v1.PriorityClass",
+                "globalDefault",
+                false,
+            ),
+            (
+                "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+                "generation",
+                false,
+            ),
+        ];
+        for (ty, field, keep) in cases {
+            let m = message(message_index(ty).unwrap());
+            let f = m.fields.iter().find(|f| f.json == *field).unwrap();
+            assert_eq!(f.has(KEEP_ZERO), *keep, "{ty}.{field}");
+        }
+    }
+}

@@ -786,3 +786,55 @@ fn deep_nesting_is_refused() {
     }
     assert!(decode_message(ty, &m.0).is_ok());
 }
+
+#[test]
+fn kubectl_create_pdb_and_cronjob() {
+    // policy/v1 PodDisruptionBudgetSpec.minAvailable is a *IntOrString: 0 is a value.
+    let spec = Enc::new()
+        .msg(1, Enc::new().int(1, 0).int(2, 0).str(3, ""))
+        .msg(2, Enc::new().map_str(1, "app", "web"));
+    let pdb = Enc::new()
+        .msg(1, object_meta("web", "", &[]))
+        .msg(2, spec)
+        .msg(
+            3,
+            Enc::new().int(1, 0).int(3, 0).int(4, 0).int(5, 0).int(6, 0),
+        );
+    let got = decode(&envelope("policy/v1", "PodDisruptionBudget", &pdb)).unwrap();
+    assert_eq!(
+        got,
+        json!({"kind": "PodDisruptionBudget", "apiVersion": "policy/v1",
+               "metadata": {"name": "web"},
+               "spec": {"minAvailable": 0, "selector": {"matchLabels": {"app": "web"}}},
+               // These status counters have no omitempty upstream, so Go prints their zeros.
+               "status": {"disruptionsAllowed": 0, "currentHealthy": 0,
+                          "desiredHealthy": 0, "expectedPods": 0}})
+    );
+
+    // batch/v1 CronJob: schedule(1), jobTemplate(5), concurrencyPolicy(3) omitempty.
+    let job_template = Enc::new().msg(1, object_meta("nightly", "", &[])).msg(
+        2,
+        Enc::new().msg(
+            6,
+            Enc::new()
+                .msg(1, object_meta("", "", &[]))
+                .msg(2, pod_spec(vec![container("c", "busybox")], "OnFailure")),
+        ),
+    );
+    let cj = Enc::new().msg(1, object_meta("nightly", "", &[])).msg(
+        2,
+        Enc::new()
+            .str(1, "0 3 * * *")
+            .str(3, "")
+            .msg(5, job_template),
+    );
+    let got = decode(&envelope("batch/v1", "CronJob", &cj)).unwrap();
+    assert_eq!(
+        got["spec"],
+        json!({"schedule": "0 3 * * *", "jobTemplate": {
+            "metadata": {"name": "nightly"},
+            "spec": {"template": {"metadata": {}, "spec": {
+                "containers": [{"name": "c", "image": "busybox", "resources": {}}],
+                "restartPolicy": "OnFailure"}}}}})
+    );
+}
