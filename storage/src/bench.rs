@@ -95,8 +95,70 @@ pub async fn raw_etcd_put_rate(endpoints: &[String], n: usize, concurrency: usiz
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Creates `n` distinct 1 KiB keys through a [`crate::Store`] from `concurrency` tasks, for
+/// comparing a backend with the raw figures above. Returns creates per second.
+pub async fn store_create_rate(
+    store: std::sync::Arc<dyn crate::Store>,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<f64> {
+    let concurrency = concurrency.max(1);
+    let value = vec![b'x'; 1024];
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let store = store.clone();
+        let value = value.clone();
+        let prefix = prefix.to_string();
+        let count = n / concurrency + usize::from(w < n % concurrency);
+        workers.push(tokio::spawn(async move {
+            for i in 0..count {
+                store
+                    .create(&format!("{prefix}{w}/{i}"), value.clone())
+                    .await?;
+            }
+            Ok::<_, StorageError>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(unavailable)??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
+    /// Prints raw SQLite vs `SqliteStore` create rates, and the store's rate as it grows.
+    /// A measurement, not a pass/fail check: `cargo test -p rudder-storage -- --ignored
+    /// --nocapture compare_rates`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn compare_rates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: std::sync::Arc<dyn crate::Store> = std::sync::Arc::new(
+            crate::SqliteStore::open(&dir.path().join("s.db"))
+                .await
+                .unwrap(),
+        );
+        for c in [1, 16, 64] {
+            let raw = super::raw_sqlite_tx_rate(dir.path(), 1000, c)
+                .await
+                .unwrap();
+            let st = super::store_create_rate(store.clone(), &format!("/c{c}/"), 1000, c)
+                .await
+                .unwrap();
+            println!("concurrency {c}: raw sqlite {raw:.0} tx/s, SqliteStore {st:.0} creates/s");
+        }
+        for round in 0..6 {
+            let st = super::store_create_rate(store.clone(), &format!("/grow{round}/"), 3000, 16)
+                .await
+                .unwrap();
+            let total = store.count("/").await.unwrap();
+            println!("store size {total}: {st:.0} creates/s");
+        }
+    }
+
     #[tokio::test]
     async fn raw_sqlite_rate_measures() {
         let dir = tempfile::tempdir().unwrap();

@@ -130,8 +130,10 @@ struct Shared {
     /// Latest committed revision; published after the commit, before the broadcast.
     revision: AtomicI64,
     compacted: AtomicI64,
-    events: broadcast::Sender<Arc<Vec<Event>>>,
 }
+
+/// Commit batches as broadcast to watchers.
+type Batch = Arc<Vec<Event>>;
 
 impl Shared {
     fn take_reader(&self) -> Result<Connection> {
@@ -174,6 +176,9 @@ impl Shared {
 pub struct SqliteStore {
     shared: Arc<Shared>,
     writer: std_mpsc::Sender<Cmd>,
+    /// Only the store and the writer thread hold strong senders, so watch streams end once
+    /// the store is dropped and the writer has drained.
+    events: broadcast::Sender<Batch>,
 }
 
 impl SqliteStore {
@@ -199,15 +204,27 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             revision: AtomicI64::new(revision),
             compacted: AtomicI64::new(compacted),
-            events,
         });
         let (tx, rx) = std_mpsc::channel();
         let thread_shared = shared.clone();
+        let thread_events = events.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || Writer::new(conn, thread_shared, revision).run(rx))
+            .spawn(move || {
+                Writer {
+                    conn,
+                    shared: thread_shared,
+                    rev: revision,
+                    events: thread_events,
+                }
+                .run(rx)
+            })
             .map_err(|e| StorageError::Unavailable(format!("spawn sqlite writer: {e}")))?;
-        Ok(SqliteStore { shared, writer: tx })
+        Ok(SqliteStore {
+            shared,
+            writer: tx,
+            events,
+        })
     }
 
     async fn submit(&self, op: Op) -> Result<KeyValue> {
@@ -268,13 +285,10 @@ struct Writer {
     conn: Connection,
     shared: Arc<Shared>,
     rev: i64,
+    events: broadcast::Sender<Batch>,
 }
 
 impl Writer {
-    fn new(conn: Connection, shared: Arc<Shared>, rev: i64) -> Self {
-        Writer { conn, shared, rev }
-    }
-
     fn run(mut self, rx: std_mpsc::Receiver<Cmd>) {
         while let Ok(first) = rx.recv() {
             // Group commit: everything queued while the previous fsync ran goes into this
@@ -333,7 +347,7 @@ impl Writer {
                 self.shared.revision.store(rev, Ordering::SeqCst);
                 if !events.is_empty() {
                     // No receivers is fine: nobody is watching.
-                    let _ = self.shared.events.send(Arc::new(events));
+                    let _ = self.events.send(Arc::new(events));
                 }
                 for ((_, reply), result) in writes.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -721,7 +735,8 @@ async fn run_watch(
     start: Vec<u8>,
     end: Vec<u8>,
     mut last: i64,
-    mut rx: broadcast::Receiver<Arc<Vec<Event>>>,
+    events: broadcast::WeakSender<Batch>,
+    mut rx: broadcast::Receiver<Batch>,
     out: mpsc::Sender<Result<Vec<Event>>>,
 ) {
     loop {
@@ -783,7 +798,10 @@ async fn run_watch(
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, last, "sqlite watcher lagged; replaying from log");
-                    rx = shared.events.subscribe();
+                    match events.upgrade() {
+                        Some(sender) => rx = sender.subscribe(),
+                        None => return,
+                    }
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -879,13 +897,14 @@ impl Store for SqliteStore {
             });
         }
         // Subscribe before the replay snapshot is taken: see the module docs.
-        let rx = self.shared.events.subscribe();
+        let rx = self.events.subscribe();
         let (tx, out) = mpsc::channel(WATCH_CHANNEL);
         tokio::spawn(run_watch(
             self.shared.clone(),
             prefix.as_bytes().to_vec(),
             prefix_end(prefix),
             after_revision,
+            self.events.downgrade(),
             rx,
             tx,
         ));
@@ -978,6 +997,18 @@ mod tests {
                 "{result:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_ends_its_watches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+        let mut w = store.watch("/", 0).await.unwrap();
+        store.create("/a", vec![]).await.unwrap();
+        assert_eq!(w.next().await.unwrap().unwrap().len(), 1);
+        drop(store);
+        let end = tokio::time::timeout(Duration::from_secs(20), w.next()).await;
+        assert!(matches!(end, Ok(None)), "{end:?}");
     }
 
     #[tokio::test]
