@@ -1,6 +1,7 @@
 //! The table of built-in resources and their strategies, one module per API group.
 
 pub(crate) mod apps;
+pub(crate) mod batch;
 pub(crate) mod pods;
 
 use crate::strategy::{Generation, Resource};
@@ -22,6 +23,8 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
         ("apps", "replicasets") => &apps::REPLICA_SETS,
         ("apps", "statefulsets") => &apps::STATEFUL_SETS,
         ("apps", "daemonsets") => &apps::DAEMON_SETS,
+        ("batch", "jobs") => &batch::JOBS,
+        ("batch", "cronjobs") => &batch::CRON_JOBS,
         _ => &GENERIC,
     }
 }
