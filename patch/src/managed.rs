@@ -531,10 +531,21 @@ fn remove_path(v: &mut Value, path: &[Elem]) -> bool {
 /// it (upstream `prune`: `RemoveItems` then `addBackOwnedItems`).
 fn prune(merged: &mut Value, last: &Set, owned: &Set) {
     for path in last.paths() {
-        if owned.has_prefix(&path.0) {
+        if owned.has_prefix(&path.0) || is_key_field_of_kept_item(&path.0) {
             continue;
         }
         remove_path(merged, &path.0);
+    }
+}
+
+/// A list item's key field: it goes only with its item (removing the whole item is a
+/// separate path), since an item without its key is invalid.
+fn is_key_field_of_kept_item(path: &[Elem]) -> bool {
+    match path {
+        [.., Elem::Key(k), Elem::Field(name)] => serde_json::from_str::<Value>(k)
+            .ok()
+            .is_some_and(|key| key.get(name).is_some()),
+        _ => false,
     }
 }
 
@@ -751,4 +762,434 @@ pub fn update_managed_fields(
         entries.push(own);
     }
     write_entries(new, entries);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testschema::{FakeSchema, CONFIG_MAP, DEPLOYMENT, POD};
+    use serde_json::json;
+
+    const T1: &str = "2026-01-01T00:00:00Z";
+    const T2: &str = "2026-01-02T00:00:00Z";
+
+    fn deployment(replicas: Option<i64>, labels: Value, containers: Value) -> Value {
+        let mut spec = json!({
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}
+        });
+        if let Some(r) = replicas {
+            spec["replicas"] = json!(r);
+        }
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default", "labels": labels},
+            "spec": spec
+        })
+    }
+
+    fn entries(obj: &Value) -> Vec<Value> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn entry<'a>(obj: &'a Value, manager: &str) -> Option<&'a Value> {
+        obj["metadata"]["managedFields"]
+            .as_array()?
+            .iter()
+            .find(|e| e["manager"] == manager)
+    }
+
+    fn strip_mf(v: &Value) -> Value {
+        without_managed_fields(v)
+    }
+
+    #[test]
+    fn apply_creates_and_records_fields_v1() {
+        let s = FakeSchema::new();
+        let cfg = deployment(
+            Some(2),
+            json!({"app": "web"}),
+            json!([{"name": "nginx", "image": "nginx:1", "ports": [{"containerPort": 80}]}]),
+        );
+        let out = apply(None, &cfg, "kubectl", false, &s, DEPLOYMENT, T1).unwrap();
+        assert_eq!(strip_mf(&out), cfg);
+        let mf = entries(&out);
+        assert_eq!(mf.len(), 1);
+        assert_eq!(
+            mf[0],
+            json!({
+                "manager": "kubectl",
+                "operation": "Apply",
+                "apiVersion": "apps/v1",
+                "time": T1,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {
+                    "f:metadata": {"f:labels": {"f:app": {}}},
+                    "f:spec": {
+                        "f:replicas": {},
+                        "f:selector": {"f:matchLabels": {"f:app": {}}},
+                        "f:template": {
+                            "f:metadata": {"f:labels": {"f:app": {}}},
+                            "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {
+                                ".": {},
+                                "f:image": {},
+                                "f:name": {},
+                                "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                                    ".": {},
+                                    "f:containerPort": {}
+                                }}
+                            }}}
+                        }
+                    }
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn reapply_removes_fields_no_longer_applied() {
+        let s = FakeSchema::new();
+        let c1 = deployment(
+            Some(2),
+            json!({"app": "web", "tier": "fe"}),
+            json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]),
+        );
+        let live = apply(None, &c1, "kubectl", false, &s, DEPLOYMENT, T1).unwrap();
+        let c2 = deployment(
+            None,
+            json!({"app": "web"}),
+            json!([{"name": "a", "image": "a:2"}]),
+        );
+        let out = apply(Some(&live), &c2, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        assert_eq!(strip_mf(&out), c2);
+        let e = entry(&out, "kubectl").unwrap();
+        assert_eq!(e["time"], T2);
+        assert!(e["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+        assert!(e["fieldsV1"]["f:metadata"]["f:labels"]
+            .get("f:tier")
+            .is_none());
+    }
+
+    #[test]
+    fn noop_reapply_keeps_time() {
+        let s = FakeSchema::new();
+        let c = deployment(
+            Some(1),
+            json!({"app": "web"}),
+            json!([{"name": "a", "image": "a:1"}]),
+        );
+        let live = apply(None, &c, "kubectl", false, &s, DEPLOYMENT, T1).unwrap();
+        let out = apply(Some(&live), &c, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        assert_eq!(out, live);
+    }
+
+    fn created_by_update(manager: &str, obj: &Value) -> Value {
+        let s = FakeSchema::new();
+        let mut new = obj.clone();
+        update_managed_fields(None, &mut new, manager, "Update", None, T1, &s, DEPLOYMENT);
+        new
+    }
+
+    #[test]
+    fn conflict_with_an_updater() {
+        let s = FakeSchema::new();
+        let live = created_by_update(
+            "kubectl-client-side-apply",
+            &deployment(
+                Some(3),
+                json!({"app": "web"}),
+                json!([{"name": "a", "image": "a:1"}]),
+            ),
+        );
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+        let err = apply(Some(&live), &cfg, "kubectl", false, &s, DEPLOYMENT, T2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
+        );
+        assert_eq!(
+            err,
+            ApplyError::Conflict(vec![Conflict {
+                manager: "\"kubectl-client-side-apply\" using apps/v1".into(),
+                field: ".spec.replicas".into()
+            }])
+        );
+        // Applying the value already there is no conflict: both managers own it.
+        let same = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 3}});
+        let out = apply(Some(&live), &same, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        assert!(entry(&out, "kubectl").unwrap()["fieldsV1"]["f:spec"]
+            .get("f:replicas")
+            .is_some());
+        assert!(
+            entry(&out, "kubectl-client-side-apply").unwrap()["fieldsV1"]["f:spec"]
+                .get("f:replicas")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn several_conflicts_are_grouped_by_manager() {
+        let s = FakeSchema::new();
+        let live = created_by_update(
+            "kube-controller-manager",
+            &deployment(
+                Some(3),
+                json!({"app": "web"}),
+                json!([{"name": "a", "image": "a:1"}]),
+            ),
+        );
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "a", "image": "a:2"}]}}}});
+        let err = apply(Some(&live), &cfg, "kubectl", false, &s, DEPLOYMENT, T2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 2 conflicts: conflicts with \"kube-controller-manager\" using apps/v1:\n\
+             - .spec.replicas\n\
+             - .spec.template.spec.containers[name=\"a\"].image"
+        );
+    }
+
+    #[test]
+    fn force_moves_ownership() {
+        let s = FakeSchema::new();
+        let live = created_by_update(
+            "kubectl-client-side-apply",
+            &deployment(
+                Some(3),
+                json!({"app": "web"}),
+                json!([{"name": "a", "image": "a:1"}]),
+            ),
+        );
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+        let out = apply(Some(&live), &cfg, "kubectl", true, &s, DEPLOYMENT, T2).unwrap();
+        assert_eq!(out["spec"]["replicas"], 5);
+        let other = entry(&out, "kubectl-client-side-apply").unwrap();
+        assert!(other["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+        assert!(other["fieldsV1"]["f:spec"].get("f:template").is_some());
+        let mine = entry(&out, "kubectl").unwrap();
+        assert_eq!(mine["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
+        // Apply entries sort before Update entries.
+        assert_eq!(entries(&out)[0]["operation"], "Apply");
+    }
+
+    #[test]
+    fn conflict_between_appliers_prints_bare_name() {
+        let s = FakeSchema::new();
+        let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "1"}});
+        let live = apply(None, &c, "alice", false, &s, CONFIG_MAP, T1).unwrap();
+        let c2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "2"}});
+        let err = apply(Some(&live), &c2, "bob", false, &s, CONFIG_MAP, T2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"alice\": .data.k"
+        );
+    }
+
+    #[test]
+    fn shared_field_survives_one_owner_leaving() {
+        let s = FakeSchema::new();
+        let base = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+        let mut ca = base.clone();
+        ca["data"] = json!({"shared": "v", "a": "1"});
+        let mut cb = base.clone();
+        cb["data"] = json!({"shared": "v"});
+        let live = apply(None, &ca, "a", false, &s, CONFIG_MAP, T1).unwrap();
+        let live = apply(Some(&live), &cb, "b", false, &s, CONFIG_MAP, T1).unwrap();
+        // a stops applying everything: "a" goes, "shared" stays because b owns it.
+        let out = apply(Some(&live), &base, "a", false, &s, CONFIG_MAP, T2).unwrap();
+        assert_eq!(out["data"], json!({"shared": "v"}));
+        assert!(entry(&out, "a").is_none(), "empty entries are dropped");
+        assert_eq!(
+            entry(&out, "b").unwrap()["fieldsV1"],
+            json!({"f:data": {"f:shared": {}}})
+        );
+    }
+
+    #[test]
+    fn prune_keeps_what_others_own_inside_an_item() {
+        let s = FakeSchema::new();
+        let c1 = deployment(
+            None,
+            json!({"app": "web"}),
+            json!([{"name": "a", "image": "a:1"}]),
+        );
+        let live = apply(None, &c1, "kubectl", false, &s, DEPLOYMENT, T1).unwrap();
+        // Another writer adds an env var to the container.
+        let mut edited = live.clone();
+        edited["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "X", "value": "1"}]);
+        update_managed_fields(
+            Some(&live),
+            &mut edited,
+            "editor",
+            "Update",
+            None,
+            T1,
+            &s,
+            DEPLOYMENT,
+        );
+        let c2 = deployment(None, json!({"app": "web"}), json!([]));
+        let out = apply(Some(&edited), &c2, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "env": [{"name": "X", "value": "1"}]}])
+        );
+    }
+
+    #[test]
+    fn update_tracks_changes_and_takes_fields_from_others() {
+        let s = FakeSchema::new();
+        let obj = deployment(
+            Some(1),
+            json!({"app": "web"}),
+            json!([{"name": "a", "image": "a:1"}]),
+        );
+        let created = created_by_update("kubectl-create", &obj);
+        let e = entry(&created, "kubectl-create").unwrap();
+        assert_eq!(e["operation"], "Update");
+        assert_eq!(e["apiVersion"], "apps/v1");
+        let f = &e["fieldsV1"];
+        // Maps, lists and list items are members themselves; identity metadata is not
+        // tracked.
+        assert_eq!(f["f:metadata"], json!({"f:labels": {".": {}, "f:app": {}}}));
+        assert_eq!(
+            f["f:spec"]["f:template"]["f:spec"]["f:containers"],
+            json!({".": {}, "k:{\"name\":\"a\"}": {".": {}, "f:image": {}, "f:name": {}}})
+        );
+
+        let mut next = created.clone();
+        next["spec"]["template"]["spec"]["containers"][0]["image"] = json!("a:2");
+        next["metadata"]["resourceVersion"] = json!("7");
+        update_managed_fields(
+            Some(&created),
+            &mut next,
+            "ctrl",
+            "Update",
+            None,
+            T2,
+            &s,
+            DEPLOYMENT,
+        );
+        let ctrl = entry(&next, "ctrl").unwrap();
+        assert_eq!(
+            ctrl["fieldsV1"],
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"a\"}": {"f:image": {}}}}}}})
+        );
+        assert_eq!(ctrl["time"], T2);
+        let creator = entry(&next, "kubectl-create").unwrap();
+        assert!(
+            creator["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+                ["k:{\"name\":\"a\"}"]
+                .get("f:image")
+                .is_none()
+        );
+        assert_eq!(entries(&next).len(), 2);
+    }
+
+    #[test]
+    fn update_ignores_status_on_main_resource_and_spec_on_status() {
+        let s = FakeSchema::new();
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"restartPolicy": "Always"}, "status": {"phase": "Pending"}});
+        let mut new = old.clone();
+        new["status"]["phase"] = json!("Running");
+        update_managed_fields(
+            Some(&old),
+            &mut new,
+            "kubelet",
+            "Update",
+            Some("status"),
+            T1,
+            &s,
+            POD,
+        );
+        let e = entry(&new, "kubelet").unwrap();
+        assert_eq!(e["subresource"], "status");
+        assert_eq!(e["fieldsV1"], json!({"f:status": {"f:phase": {}}}));
+
+        let mut main = old.clone();
+        main["status"]["phase"] = json!("Failed");
+        main["spec"]["restartPolicy"] = json!("Never");
+        update_managed_fields(Some(&old), &mut main, "user", "Update", None, T1, &s, POD);
+        assert_eq!(
+            entry(&main, "user").unwrap()["fieldsV1"],
+            json!({"f:spec": {"f:restartPolicy": {}}})
+        );
+    }
+
+    #[test]
+    fn noop_update_leaves_managed_fields_alone() {
+        let s = FakeSchema::new();
+        let obj = deployment(Some(1), json!({"app": "web"}), json!([]));
+        let created = created_by_update("kubectl-create", &obj);
+        let mut same = created.clone();
+        update_managed_fields(
+            Some(&created),
+            &mut same,
+            "other",
+            "Update",
+            None,
+            T2,
+            &s,
+            DEPLOYMENT,
+        );
+        assert_eq!(same, created);
+    }
+
+    #[test]
+    fn apply_rejects_bad_configs() {
+        let s = FakeSchema::new();
+        let cases = [
+            (json!([]), "the applied configuration must be a JSON object"),
+            (json!({"apiVersion": "v1"}), "Object 'Kind' is missing"),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"managedFields": []}}),
+                "metadata.managedFields must be nil",
+            ),
+        ];
+        for (cfg, msg) in cases {
+            let err = apply(None, &cfg, "m", false, &s, CONFIG_MAP, T1).unwrap_err();
+            assert_eq!(err, ApplyError::Invalid(msg.into()));
+        }
+        let bad_live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"managedFields": [{"manager": "x", "fieldsType": "FieldsV2"}]}});
+        let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+        assert!(matches!(
+            apply(Some(&bad_live), &cfg, "m", false, &s, CONFIG_MAP, T1),
+            Err(ApplyError::BadManagedFields(_))
+        ));
+    }
+
+    #[test]
+    fn apply_merges_lists_by_key_keeping_live_only_items() {
+        let s = FakeSchema::new();
+        let live = created_by_update(
+            "kubectl-create",
+            &deployment(
+                None,
+                json!({}),
+                json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]),
+            ),
+        );
+        let cfg = deployment(
+            None,
+            json!({}),
+            json!([{"name": "c", "image": "c:1"}, {"name": "b", "image": "b:1"}]),
+        );
+        let out = apply(Some(&live), &cfg, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "c", "b"]);
+    }
 }
