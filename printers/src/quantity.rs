@@ -27,8 +27,79 @@ struct Parsed {
 /// Returns the canonical form of a quantity string, or `None` when it does not parse
 /// (or is too large for this implementation).
 pub(crate) fn canonical(s: &str) -> Option<String> {
-    let q = parse(s.trim())?;
+    let s = s.trim();
+    let q = parse(s)?;
+    if s == "0" || keeps_original_text(s, q.format) {
+        return Some(s.to_string());
+    }
     Some(render(q))
+}
+
+/// Mirrors ParseQuantity's fast path, which keeps the text as written when it is already
+/// in canonical form (so `1E3` or `+5` print as written).
+fn keeps_original_text(s: &str, format: Format) -> bool {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let digits_end = unsigned
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(unsigned.len());
+    let mut num = unsigned[..digits_end].trim_start_matches('0');
+    if num.is_empty() {
+        num = "0";
+    }
+    let rest = &unsigned[digits_end..];
+    let (denom, suffix) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            (&r[..end], &r[end..])
+        }
+        None => ("", rest),
+    };
+    match format {
+        Format::BinarySi => {
+            let exponent: i64 = match suffix {
+                "Ki" => 10,
+                "Mi" => 20,
+                "Gi" => 30,
+                "Ti" => 40,
+                "Pi" => 50,
+                _ => 60,
+            };
+            let precision = 15 - num.len() as i64 - exponent * 3 / 10 - 1;
+            if !denom.is_empty() || precision < 0 {
+                return false;
+            }
+            let Ok(value) = num.parse::<i64>() else {
+                return false;
+            };
+            value.checked_mul(1i64 << exponent).is_some() && value & 0x07 != 0
+        }
+        Format::DecimalSi | Format::DecimalExponent => {
+            let exponent: i64 = match suffix {
+                "n" => -9,
+                "u" => -6,
+                "m" => -3,
+                "" => 0,
+                "k" => 3,
+                "M" => 6,
+                "G" => 9,
+                "T" => 12,
+                "P" => 15,
+                "E" => 18,
+                e => match e[1..].parse::<i64>() {
+                    Ok(v) => v,
+                    Err(_) => return false,
+                },
+            };
+            let precision = 18 - (num.len() + denom.len()) as i64;
+            let scale = exponent - denom.len() as i64;
+            let shifted = format!("{num}{denom}");
+            precision >= 0
+                && scale >= -9
+                && scale % 3 == 0
+                && !shifted.ends_with("000")
+                && !shifted.starts_with('0')
+        }
+    }
 }
 
 /// Canonical form of a JSON quantity value (string or number), `"0"` when absent, mirroring
@@ -241,9 +312,16 @@ mod tests {
             ("100Mi", "100Mi"),
             ("10Gi", "10Gi"),
             ("1e3", "1e3"),
-            ("1E3", "1e3"),
+            ("1E3", "1E3"),
+            ("+5", "+5"),
+            ("05", "05"),
+            ("1000m", "1"),
+            ("1024Ki", "1Mi"),
+            ("1025Ki", "1025Ki"),
             ("12e6", "12e6"),
-            ("1e0", "1"),
+            ("1e0", "1e0"),
+            ("10e3", "10e3"),
+            ("1000e0", "1e3"),
             ("-1", "-1"),
             ("-100m", "-100m"),
             ("1n", "1n"),
