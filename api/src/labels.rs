@@ -1083,7 +1083,8 @@ mod tests {
     #[test]
     fn matches_like_upstream() {
         // (selector, labels, want) — mirrors upstream TestSelectorMatches/TestSetMatches.
-        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
             ("", &[("x", "y")], true),
             ("x=y", &[("x", "y")], true),
             ("x=y,z=w", &[("x", "y"), ("z", "w")], true),
