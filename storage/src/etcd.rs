@@ -519,6 +519,20 @@ mod conformance_etcd {
         assert_eq!(again.compacted_revision().await.unwrap(), last - 3);
     }
 
+    /// etcd's own limit covers the whole request, so a value of exactly MAX_VALUE_BYTES
+    /// passes our check but may be refused by etcd: that must surface as TooLarge.
+    #[tokio::test]
+    async fn etcd_request_too_large_maps_to_too_large() {
+        let (_proc, store) = EtcdProcess::start().await;
+        match store
+            .create("/big/x", vec![b'x'; crate::MAX_VALUE_BYTES])
+            .await
+        {
+            Ok(_) | Err(crate::StorageError::TooLarge { .. }) => {}
+            Err(e) => panic!("want Ok or TooLarge, got {e}"),
+        }
+    }
+
     #[tokio::test]
     async fn raw_put_rate_measures() {
         let (proc, _store) = EtcdProcess::start().await;

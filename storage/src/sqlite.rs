@@ -385,11 +385,20 @@ impl Writer {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Only rows written since the previous compaction can supersede anything: every
+            // older row they supersede goes (found through the (key, revision) index), then
+            // the window's tombstones themselves. The cost is proportional to the window,
+            // not to the store.
             tx.execute(
-                "DELETE FROM log WHERE revision <= ?1 AND (deleted = 1 OR EXISTS (
-                     SELECT 1 FROM log AS newer WHERE newer.key = log.key
-                     AND newer.revision > log.revision AND newer.revision <= ?1))",
-                [target],
+                "DELETE FROM log WHERE revision IN (
+                     SELECT old.revision FROM log AS newer
+                     JOIN log AS old ON old.key = newer.key AND old.revision < newer.revision
+                     WHERE newer.revision > ?1 AND newer.revision <= ?2)",
+                [compacted, target],
+            )?;
+            tx.execute(
+                "DELETE FROM log WHERE revision > ?1 AND revision <= ?2 AND deleted = 1",
+                [compacted, target],
             )?;
             tx.execute(
                 "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
@@ -997,6 +1006,63 @@ mod tests {
                 "{result:?}"
             );
         }
+    }
+
+    /// Successive compactions drop exactly the superseded rows and tombstones.
+    #[tokio::test]
+    async fn compaction_removes_superseded_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let rows = || -> Vec<i64> {
+            let conn = Connection::open(&path).unwrap();
+            let mut stmt = conn
+                .prepare("SELECT revision FROM log ORDER BY revision")
+                .unwrap();
+            let out = stmt
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            out
+        };
+        store.create("/a", b"1".to_vec()).await.unwrap(); // 1
+        store.create("/b", b"1".to_vec()).await.unwrap(); // 2
+        store.update("/a", b"2".to_vec(), 1).await.unwrap(); // 3
+        store.compact(3).await.unwrap();
+        assert_eq!(rows(), [2, 3]);
+        store.update("/b", b"2".to_vec(), 2).await.unwrap(); // 4
+        store.delete("/a", None).await.unwrap(); // 5
+        store.create("/c", b"1".to_vec()).await.unwrap(); // 6
+        store.compact(5).await.unwrap();
+        assert_eq!(rows(), [4, 6]);
+        let at5 = store
+            .list(
+                "/",
+                &ListOptions {
+                    revision: Some(5),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(at5.items.len(), 1);
+        assert_eq!(at5.items[0].key, "/b");
+        assert!(matches!(
+            store
+                .list(
+                    "/",
+                    &ListOptions {
+                        revision: Some(4),
+                        ..Default::default()
+                    }
+                )
+                .await,
+            Err(StorageError::Compacted {
+                requested: 4,
+                compacted: 5
+            })
+        ));
     }
 
     #[tokio::test]
