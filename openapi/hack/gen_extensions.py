@@ -9,8 +9,9 @@ which upstream's openapi-gen turns into `x-kubernetes-patch-strategy`,
 `x-kubernetes-map-type`. Fields of embedded (`json:",inline"`) structs are folded into the
 embedding struct, as openapi-gen does.
 
-Usage: gen_extensions.py <k8s.io/api checkout> <k8s.io/apimachinery checkout> > src/extensions.rs
-(both checked out at the v0.33.x tag).
+Usage: gen_extensions.py <k8s.io/api> <k8s.io/apimachinery> <k8s.io/apiextensions-apiserver>
+       <k8s.io/kube-aggregator> > src/extensions.rs
+(all checked out at the v0.33.9 tag).
 """
 import os
 import re
@@ -21,11 +22,17 @@ FIELD_RE = re.compile(r'^\s*(\w+)\s+([^\s`]+)\s+`([^`]*)`')
 EMBED_RE = re.compile(r'^\s*\*?([\w\.]+)\s+`([^`]*)`')
 MARKER_RE = re.compile(r'^\s*//\s*\+(listType|listMapKey|mapType|structType|patchStrategy|patchMergeKey)=(\S+)\s*$')
 TAG_RE = re.compile(r'(\w+):"([^"]*)"')
+ALIAS_RE = re.compile(r'^type\s+(\w+)\s*=\s*(\w+)\.(\w+)\s*$')
+IMPORT_RE = re.compile(r'^\s*(\w+)?\s*"(k8s\.io/[^"]+)"\s*$')
 
 
 def parse_package(path):
-    """Returns {struct: {"markers": {...}, "fields": [...], "inline": [types]}}."""
+    """Returns ({struct: {"markers", "fields", "inline"}}, {alias: (import path, type)}).
+
+    Type aliases to another package (`type RuleWithOperations = v1.RuleWithOperations`) are
+    kept so embedded fields of an aliased type can be resolved there."""
     structs = {}
+    aliases = {}
     for name in sorted(os.listdir(path)):
         if not name.endswith('.go') or name.endswith('_test.go'):
             continue
@@ -33,6 +40,16 @@ def parse_package(path):
             continue
         with open(os.path.join(path, name)) as f:
             lines = f.read().split('\n')
+        imports = {}
+        for line in lines:
+            im = IMPORT_RE.match(line)
+            if im:
+                alias = im.group(1) or im.group(2).rsplit('/', 1)[-1]
+                imports[alias] = im.group(2)
+        for line in lines:
+            al = ALIAS_RE.match(line)
+            if al and al.group(2) in imports:
+                aliases[al.group(1)] = (imports[al.group(2)], al.group(3))
         comments = []
         current = None
         for line in lines:
@@ -95,23 +112,29 @@ def parse_package(path):
                         'mapType': markers.get('mapType'),
                     })
             comments = []
-    return structs
+    return structs, aliases
 
 
-def fields_of(structs, name, seen=()):
-    # An embedded type from another package can share the embedding struct's name; the
-    # `seen` guard keeps that from recursing (such cross-package embeds are not followed).
-    s = structs.get(name)
-    if s is None or name in seen:
+def fields_of(packages, pkg, name, seen=()):
+    """The JSON fields of struct `name` in package `pkg`, with embedded structs folded in
+    (following aliases into other parsed packages). `seen` stops self-embedding loops."""
+    structs, aliases = packages[pkg]
+    if (pkg, name) in seen:
         return []
-    out = list(s['fields'])
-    for inl in s['inline']:
-        out.extend(fields_of(structs, inl, seen + (name,)))
+    if name not in structs:
+        target = aliases.get(name)
+        if target and target[0] in packages:
+            return fields_of(packages, target[0], target[1], seen + ((pkg, name),))
+        return []
+    out = list(structs[name]['fields'])
+    for inl in structs[name]['inline']:
+        out.extend(fields_of(packages, pkg, inl, seen + ((pkg, name),)))
     return out
 
 
 def main():
-    api_root, machinery_root = sys.argv[1], sys.argv[2]
+    api_root, machinery_root, extensions_root, aggregator_root = sys.argv[1:5]
+    # (Go import path, OpenAPI definition prefix, directory)
     packages = []
     for group in sorted(os.listdir(api_root)):
         gdir = os.path.join(api_root, group)
@@ -120,20 +143,29 @@ def main():
         for version in sorted(os.listdir(gdir)):
             vdir = os.path.join(gdir, version)
             if os.path.isfile(os.path.join(vdir, 'types.go')):
-                packages.append((f'io.k8s.api.{group}.{version}', vdir))
-    packages.append(('io.k8s.apimachinery.pkg.apis.meta.v1',
+                packages.append((f'k8s.io/api/{group}/{version}',
+                                 f'io.k8s.api.{group}.{version}', vdir))
+    packages.append(('k8s.io/apimachinery/pkg/apis/meta/v1',
+                     'io.k8s.apimachinery.pkg.apis.meta.v1',
                      os.path.join(machinery_root, 'pkg/apis/meta/v1')))
+    packages.append(('k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1',
+                     'io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1',
+                     os.path.join(extensions_root, 'pkg/apis/apiextensions/v1')))
+    packages.append(('k8s.io/kube-aggregator/pkg/apis/apiregistration/v1',
+                     'io.k8s.kube-aggregator.pkg.apis.apiregistration.v1',
+                     os.path.join(aggregator_root, 'pkg/apis/apiregistration/v1')))
+    parsed = {imp: parse_package(path) for imp, _, path in packages}
     field_rows = []
     struct_rows = []
-    for prefix, path in packages:
-        structs = parse_package(path)
+    for imp, prefix, _ in packages:
+        structs, _ = parsed[imp]
         for sname in sorted(structs):
             s = structs[sname]
             defn = f'{prefix}.{sname}'
             mt = s['markers'].get('structType') or s['markers'].get('mapType')
             if mt:
                 struct_rows.append((defn, mt))
-            for f in fields_of(structs, sname):
+            for f in fields_of(parsed, imp, sname):
                 if any(f[k] for k in ('patchStrategy', 'patchMergeKey', 'listType', 'mapType')) or f['listMapKeys']:
                     field_rows.append((defn, f))
 
@@ -144,8 +176,8 @@ def main():
     print('//!')
     print('//! Generated by `hack/gen_extensions.py` from the `patchStrategy`/`patchMergeKey` struct')
     print('//! tags and `+listType`/`+listMapKey`/`+mapType`/`+structType` markers of upstream\'s Go')
-    print('//! API types at v1.33 (k8s.io/api v0.33.9, k8s.io/apimachinery v0.33.9). Do not edit by')
-    print('//! hand; rerun the script.')
+    print('//! API types at v1.33 (k8s.io/api, k8s.io/apimachinery, k8s.io/apiextensions-apiserver and')
+    print('//! k8s.io/kube-aggregator, all at v0.33.9). Do not edit by hand; rerun the script.')
     print()
     print('/// Extensions upstream puts on one property of one definition.')
     print('#[derive(Debug, Clone, Copy, PartialEq, Eq)]')

@@ -400,6 +400,31 @@ mod tests {
                 Some("map"),
                 &["containerPort", "protocol"],
             ),
+            // Fields embedded through a cross-package alias (v1beta1 -> v1 RuleWithOperations).
+            (
+                "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
+                "apiGroups",
+                None,
+                None,
+                Some("atomic"),
+                &[],
+            ),
+            (
+                "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
+                "conditions",
+                None,
+                None,
+                Some("map"),
+                &["type"],
+            ),
+            (
+                "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
+                "conditions",
+                Some("merge"),
+                Some("type"),
+                Some("map"),
+                &["type"],
+            ),
         ];
         for (def, field, strategy, key, list_type, keys) in cases {
             let prop = &definitions()[*def]["properties"][*field];
