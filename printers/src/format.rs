@@ -256,9 +256,9 @@ fn validate_key(k: &str) -> Result<(), SelectorError> {
     let prefix_ok = prefix.is_none_or(|p| {
         !p.is_empty()
             && p.len() <= 253
+            // IsDNS1123Subdomain: dot-separated lowercase alphanumeric runs, 253 at most.
             && p.split('.').all(|l| {
                 !l.is_empty()
-                    && l.len() <= 63
                     && l.bytes()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                     && !l.starts_with('-')

@@ -385,6 +385,110 @@ mod tests {
     }
 
     #[test]
+    fn column_types_and_priorities() {
+        // (group, plural, column, type, format, priority) as upstream declares them.
+        let cases = [
+            ("", "pods", "Restarts", "string", "", 0),
+            ("", "pods", "Readiness Gates", "string", "", 1),
+            ("", "replicationcontrollers", "Desired", "integer", "", 0),
+            ("", "services", "Selector", "string", "", 1),
+            ("", "nodes", "Container-Runtime", "string", "", 1),
+            ("", "events", "Name", "string", "name", 1),
+            ("", "events", "Count", "string", "", 1),
+            ("", "persistentvolumes", "VolumeMode", "string", "", 1),
+            ("apps", "daemonsets", "Node Selector", "string", "", 0),
+            ("apps", "deployments", "Up-to-date", "string", "", 0),
+            ("batch", "cronjobs", "Suspend", "boolean", "", 0),
+            ("batch", "cronjobs", "Active", "integer", "", 0),
+            (
+                "policy",
+                "poddisruptionbudgets",
+                "Allowed Disruptions",
+                "integer",
+                "",
+                0,
+            ),
+            (
+                "scheduling.k8s.io",
+                "priorityclasses",
+                "Value",
+                "integer",
+                "",
+                0,
+            ),
+            (
+                "scheduling.k8s.io",
+                "priorityclasses",
+                "PreemptionPolicy",
+                "string",
+                "",
+                0,
+            ),
+            (
+                "storage.k8s.io",
+                "volumeattachments",
+                "Attacher",
+                "string",
+                "name",
+                0,
+            ),
+            ("storage.k8s.io", "csidrivers", "Modes", "string", "", 0),
+            (
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+                "ServiceAccounts",
+                "string",
+                "",
+                1,
+            ),
+            (
+                "storagemigration.k8s.io",
+                "storageversionmigrations",
+                "Name",
+                "string",
+                "",
+                0,
+            ),
+            (
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "Created At",
+                "date",
+                "",
+                0,
+            ),
+        ];
+        for (group, plural, col, type_, format, priority) in cases {
+            let c = columns(group, plural)
+                .iter()
+                .find(|c| c.name == col)
+                .unwrap_or_else(|| panic!("{group}/{plural} has no column {col}"));
+            assert_eq!(
+                (c.type_, c.format, c.priority),
+                (type_, format, priority),
+                "{group}/{plural} {col}"
+            );
+        }
+        let svc: Vec<_> = columns("", "services").iter().map(|c| c.name).collect();
+        assert_eq!(
+            svc,
+            [
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age",
+                "Selector"
+            ]
+        );
+        // Descriptions are k8s.io/api v0.32's SwaggerDoc text for the referenced field.
+        let cluster_ip = columns("", "services")[2].description;
+        assert!(cluster_ip.starts_with("clusterIP is the IP address of the service"));
+        assert!(cluster_ip.contains("useful when direct endpoint connections are preferred"));
+    }
+
+    #[test]
     fn column_definitions_match_upstream_shape() {
         let pod: Vec<_> = columns("", "pods")
             .iter()
