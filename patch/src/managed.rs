@@ -20,6 +20,8 @@ use crate::{FieldSchema, SchemaLookup};
 
 const APPLY: &str = "Apply";
 const UPDATE: &str = "Update";
+/// The manager upstream credits with the fields of objects that had no managedFields.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
 /// One `metadata.managedFields` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -601,6 +603,36 @@ pub fn apply(
     let ctx = Ctx::structure(root_type);
     let root_fs = FieldSchema::default();
 
+    // Mirrors upstream's skipNonAppliedManager: an existing object nobody tracked yet is
+    // first attributed, field by field, to the updater "before-first-apply", so applying
+    // over values set before is a conflict like any other.
+    if let (Some(_), true) = (live, entries.is_empty()) {
+        let mut cmp = Comparison::default();
+        let empty = Value::Object(Map::new());
+        walker.compare(
+            Some(&empty),
+            Some(&live_clean),
+            &ctx,
+            &root_fs,
+            false,
+            &mut Vec::new(),
+            &mut cmp,
+        );
+        cmp.strip(None);
+        entries.push(Entry {
+            manager: BEFORE_FIRST_APPLY.to_string(),
+            operation: UPDATE.to_string(),
+            api_version: live_clean
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(api_version)
+                .to_string(),
+            time: Some(now.to_string()),
+            subresource: None,
+            set: cmp.changed(),
+        });
+    }
+
     let mut new_set = Set::new();
     walker.to_set(applied, &ctx, &root_fs, &mut Vec::new(), &mut new_set);
     strip_ignored(&mut new_set, None);
@@ -931,6 +963,29 @@ mod tests {
                 .get("f:replicas")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn untracked_object_is_owned_by_before_first_apply() {
+        let s = FakeSchema::new();
+        let live = deployment(
+            Some(3),
+            json!({"app": "web"}),
+            json!([{"name": "a", "image": "a:1"}]),
+        );
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+        let err = apply(Some(&live), &cfg, "kubectl", false, &s, DEPLOYMENT, T2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"before-first-apply\" using apps/v1: .spec.replicas"
+        );
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"new": "x"}}});
+        let out = apply(Some(&live), &cfg, "kubectl", false, &s, DEPLOYMENT, T2).unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"app": "web", "new": "x"}));
+        assert_eq!(entries(&out).len(), 2);
+        assert!(entry(&out, "before-first-apply").is_some());
     }
 
     #[test]

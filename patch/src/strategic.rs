@@ -174,7 +174,7 @@ impl Merger<'_> {
                     let strategy =
                         extract_retain_keys_patch_strategy(meta.patch_strategy.as_deref())?;
                     if strategy == REPLACE {
-                        Value::Object(p)
+                        drop_directive_keys(Value::Object(p))
                     } else {
                         Value::Object(self.merge_map(o, p, &child)?)
                     }
@@ -217,7 +217,7 @@ impl Merger<'_> {
         if strategy == MERGE {
             self.merge_slice(original, patch, item_ctx, merge_key, is_delete_list)
         } else {
-            Ok(patch)
+            Ok(patch.into_iter().map(drop_directive_keys).collect())
         }
     }
 
@@ -282,7 +282,7 @@ impl Merger<'_> {
                     };
                     original[i] = Value::Object(self.merge_map(o, typed.clone(), item_ctx)?);
                 }
-                None => original.push(v.clone()),
+                None => original.push(drop_directive_keys(v.clone())),
             }
         }
         Ok(original)
@@ -362,7 +362,10 @@ fn handle_directive_in_merge_map(
     match directive.as_str() {
         Some(REPLACE) => {
             patch.shift_remove(DIRECTIVE_MARKER);
-            Ok(patch)
+            Ok(match drop_directive_keys(Value::Object(patch)) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            })
         }
         Some(DELETE) => Ok(Map::new()),
         _ => Err(err_bad_patch_type(&directive, &patch)),
@@ -431,7 +434,7 @@ fn set_without_directives(original: &mut Map<String, Value>, k: String, mut v: V
     discard_null_values(&mut v);
     match remove_directives(v) {
         Some(v) => {
-            original.insert(k, v);
+            original.insert(k, drop_directive_keys(v));
         }
         None => {
             original.shift_remove(&k);
@@ -447,6 +450,29 @@ fn discard_null_values(v: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(discard_null_values),
         _ => {}
+    }
+}
+
+/// Removes directive keys and nulls from content the patch supplies verbatim (new keys,
+/// appended list items, replaced values). Upstream keeps them in the patched map but
+/// drops them when it converts the result back to the typed object; objects here are
+/// stored as JSON, so they are dropped right away.
+fn drop_directive_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, v)| {
+                    !v.is_null()
+                        && k != DIRECTIVE_MARKER
+                        && k != RETAIN_KEYS_DIRECTIVE
+                        && !k.starts_with(SET_ELEMENT_ORDER)
+                        && !k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+                })
+                .map(|(k, v)| (k, drop_directive_keys(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(drop_directive_keys).collect()),
+        other => other,
     }
 }
 
@@ -552,7 +578,10 @@ fn merge_slice_with_special_elements(
         }
     }
     if replace {
-        Ok((without, Vec::new()))
+        Ok((
+            without.into_iter().map(drop_directive_keys).collect(),
+            Vec::new(),
+        ))
     } else {
         Ok((original, without))
     }
@@ -900,6 +929,14 @@ mod tests {
                 json!({"metadata": {"finalizers": ["a", "b", "c"]}}),
                 json!({"metadata": {"$setElementOrder/finalizers": ["c", "b", "a"]}}),
                 json!({"metadata": {"finalizers": ["c", "b", "a"]}}),
+            ),
+            ok(
+                "directives in appended items and replaced values are dropped",
+                json!({"spec": {"volumes": [{"name": "a", "emptyDir": {}}]}}),
+                json!({"spec": {"volumes": [
+                    {"name": "v", "$retainKeys": ["hostPath", "name"], "hostPath": {"path": "/x", "type": null}}
+                ]}}),
+                json!({"spec": {"volumes": [{"name": "v", "hostPath": {"path": "/x"}}, {"name": "a", "emptyDir": {}}]}}),
             ),
             ok(
                 "$retainKeys on a volume (merge,retainKeys)",
