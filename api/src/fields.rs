@@ -517,3 +517,276 @@ fn event_field(obj: &Value, field: &str) -> Option<String> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_good_strings_round_trip() {
+        // Mirrors upstream fields TestSelectorParse: (input, String()).
+        let cases = [
+            ("", ""),
+            ("x=a,y=b,z=c", "x=a,y=b,z=c"),
+            ("z=c,x=a", "x=a,z=c"),
+            ("x!=a,y=b", "x!=a,y=b"),
+            ("x==a", "x=a"),
+            (r"x=a||y\=b", r"x=a||y\=b"),
+            (r"x=a\=\=b", r"x=a\=\=b"),
+            (r"x=a\,b", r"x=a\,b"),
+            (r"x=a\\b", r"x=a\\b"),
+            ("x=", "x="),
+            ("a=b,,c=d", "a=b,c=d"),
+            (
+                "spec.nodeName=,status.phase!=Running",
+                "spec.nodeName=,status.phase!=Running",
+            ),
+        ];
+        for (input, want) in cases {
+            let s = FieldSelector::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(s.to_string(), want, "{input:?}");
+        }
+        let s = FieldSelector::parse(r"a=x\,y\=z\\").unwrap();
+        assert_eq!(s.requirements()[0].value, r"x,y=z\");
+    }
+
+    #[test]
+    fn parse_bad_strings_with_upstream_messages() {
+        let cases = [
+            (
+                "x=a||y=b",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            (
+                "x==a==b",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            ("x=a,b", "invalid selector: 'x=a,b'; can't understand 'b'"),
+            (
+                "x in (a)",
+                "invalid selector: 'x in (a)'; can't understand 'x in (a)'",
+            ),
+            ("x", "invalid selector: 'x'; can't understand 'x'"),
+            (
+                r"x=a\b",
+                r"invalid field selector: invalid escape sequence: \b",
+            ),
+            (
+                r"x=a\",
+                r"invalid field selector: invalid escape sequence: \",
+            ),
+        ];
+        for (input, want) in cases {
+            let err = FieldSelector::parse(input).unwrap_err();
+            assert_eq!(err.to_string(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn split_and_escape_helpers() {
+        // Mirrors upstream TestSplitTerms / TestSplitTerm / TestEscapeValue.
+        assert_eq!(split_terms(""), Vec::<&str>::new());
+        assert_eq!(split_terms("a"), vec!["a"]);
+        assert_eq!(split_terms("a,b"), vec!["a", "b"]);
+        assert_eq!(split_terms(",a,"), vec!["", "a", ""]);
+        assert_eq!(split_terms(r"a\,b,c"), vec![r"a\,b", "c"]);
+        assert_eq!(split_terms(r"a\\,b"), vec![r"a\\", "b"]);
+        assert_eq!(split_term("a=b"), Some(("a", FieldOp::Equals, "b")));
+        assert_eq!(split_term("a==b"), Some(("a", FieldOp::Equals, "b")));
+        assert_eq!(split_term("a!=b"), Some(("a", FieldOp::NotEquals, "b")));
+        assert_eq!(split_term("a=!b"), Some(("a", FieldOp::Equals, "!b")));
+        assert_eq!(split_term("=b"), Some(("", FieldOp::Equals, "b")));
+        assert_eq!(split_term("ab"), None);
+        for (raw, escaped) in [
+            ("", ""),
+            ("a", "a"),
+            ("=", r"\="),
+            (",", r"\,"),
+            (r"\", r"\\"),
+            (r"\=\,\", r"\\\=\\\,\\"),
+        ] {
+            assert_eq!(escape_value(raw), escaped);
+            assert_eq!(unescape_value(escaped).unwrap(), raw);
+        }
+    }
+
+    #[test]
+    fn matching_treats_missing_fields_as_empty() {
+        let get = |f: &str| match f {
+            "a" => Some("1".to_string()),
+            _ => None,
+        };
+        let cases = [
+            ("", true),
+            ("a=1", true),
+            ("a==1", true),
+            ("a!=1", false),
+            ("a=2", false),
+            ("b=", true),
+            ("b!=", false),
+            ("b!=x", true),
+            ("a=1,b=x", false),
+        ];
+        for (sel, want) in cases {
+            assert_eq!(
+                FieldSelector::parse(sel).unwrap().matches(get),
+                want,
+                "{sel:?}"
+            );
+        }
+        let s = FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed").unwrap();
+        assert_eq!(s.requires_exact_match("spec.nodeName"), Some("n1"));
+        assert_eq!(s.requires_exact_match("status.phase"), None);
+    }
+
+    #[test]
+    fn field_label_conversion_per_resource() {
+        // (group, plural, label, Ok(converted) or Err(message))
+        let cases: &[(&str, &str, &str, Result<&str, &str>)] = &[
+            ("", "pods", "spec.nodeName", Ok("spec.nodeName")),
+            ("", "pods", "spec.host", Ok("spec.nodeName")),
+            ("", "pods", "status.podIPs", Ok("status.podIPs")),
+            ("", "pods", "spec.hostNetwork", Ok("spec.hostNetwork")),
+            ("", "pods", "spec.containers", Err("field label not supported: spec.containers")),
+            ("", "nodes", "spec.unschedulable", Ok("spec.unschedulable")),
+            ("", "nodes", "metadata.namespace", Err("field label not supported: metadata.namespace")),
+            ("", "namespaces", "status.phase", Ok("status.phase")),
+            ("", "secrets", "type", Ok("type")),
+            ("", "services", "spec.clusterIP", Ok("spec.clusterIP")),
+            ("", "replicationcontrollers", "status.replicas", Ok("status.replicas")),
+            ("", "events", "involvedObject.uid", Ok("involvedObject.uid")),
+            ("", "events", "regarding.uid", Err("field label not supported: regarding.uid")),
+            ("events.k8s.io", "events", "regarding.name", Ok("involvedObject.name")),
+            ("events.k8s.io", "events", "reportingController", Ok("reportingComponent")),
+            ("events.k8s.io", "events", "involvedObject.name", Err("field label not supported: involvedObject.name")),
+            ("batch", "jobs", "status.successful", Ok("status.successful")),
+            ("batch", "jobs", "status.succeeded", Err("field label \"status.succeeded\" not supported for batchv1.Job")),
+            ("certificates.k8s.io", "certificatesigningrequests", "spec.signerName", Ok("spec.signerName")),
+            ("", "configmaps", "metadata.namespace", Ok("metadata.namespace")),
+            ("apps", "replicasets", "status.replicas", Err("\"status.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")),
+            ("networking.k8s.io", "ingresses", "foo.bar", Err("\"foo.bar\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")),
+        ];
+        for (g, p, label, want) in cases {
+            let got = convert_field_label(g, p, label).map_err(|e| e.to_string());
+            assert_eq!(
+                got.as_deref().map_err(String::as_str),
+                *want,
+                "{g}/{p} {label}"
+            );
+            assert_eq!(supported_field(g, p, label), want.is_ok());
+        }
+        let sel = FieldSelector::parse("spec.host=n1").unwrap();
+        assert_eq!(
+            sel.convert("", "pods").unwrap().to_string(),
+            "spec.nodeName=n1"
+        );
+        assert_eq!(
+            FieldSelector::parse("foo=bar")
+                .unwrap()
+                .convert("", "pods")
+                .unwrap_err()
+                .to_string(),
+            "field label not supported: foo"
+        );
+
+        assert!(convert_custom_resource_field_label(true, &["spec.color"], "spec.color").is_ok());
+        assert!(convert_custom_resource_field_label(true, &[], "metadata.namespace").is_ok());
+        assert_eq!(
+            convert_custom_resource_field_label(false, &[], "metadata.namespace")
+                .unwrap_err()
+                .to_string(),
+            "field label not supported: metadata.namespace"
+        );
+    }
+
+    #[test]
+    fn field_values_from_objects() {
+        let pod = json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"nodeName": "n1", "restartPolicy": "Always", "hostNetwork": true},
+            "status": {"phase": "Running", "podIP": "10.0.0.9", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}
+        });
+        let cases: &[(&str, &str, &Value, &str, Option<&str>)] = &[
+            ("", "pods", &pod, "metadata.name", Some("web")),
+            ("", "pods", &pod, "metadata.namespace", Some("default")),
+            ("", "pods", &pod, "spec.nodeName", Some("n1")),
+            ("", "pods", &pod, "spec.schedulerName", Some("")),
+            ("", "pods", &pod, "spec.hostNetwork", Some("true")),
+            ("", "pods", &pod, "status.podIP", Some("10.0.0.1")),
+            ("", "pods", &pod, "status.podIPs", None),
+            ("", "pods", &pod, "status.phase", Some("Running")),
+        ];
+        for (g, p, obj, f, want) in cases {
+            assert_eq!(field_value(g, p, obj, f).as_deref(), *want, "{p} {f}");
+        }
+        let node = json!({"metadata": {"name": "n1"}, "spec": {}});
+        assert_eq!(
+            field_value("", "nodes", &node, "spec.unschedulable").as_deref(),
+            Some("false")
+        );
+        assert_eq!(field_value("", "nodes", &node, "metadata.namespace"), None);
+        let rc = json!({"metadata": {"name": "r", "namespace": "d"}, "status": {"replicas": 3}});
+        assert_eq!(
+            field_value("", "replicationcontrollers", &rc, "status.replicas").as_deref(),
+            Some("3")
+        );
+        let job = json!({"metadata": {"name": "j", "namespace": "d"}, "status": {}});
+        assert_eq!(
+            field_value("batch", "jobs", &job, "status.successful").as_deref(),
+            Some("0")
+        );
+        let secret =
+            json!({"metadata": {"name": "s", "namespace": "d"}, "type": "kubernetes.io/tls"});
+        assert_eq!(
+            field_value("", "secrets", &secret, "type").as_deref(),
+            Some("kubernetes.io/tls")
+        );
+
+        let core_event = json!({
+            "metadata": {"name": "e", "namespace": "d"},
+            "involvedObject": {"kind": "Pod", "name": "web", "uid": "u1"},
+            "reason": "Started", "type": "Normal", "source": {"component": "kubelet"},
+            "reportingComponent": "kubelet"
+        });
+        let v1_event = json!({
+            "metadata": {"name": "e", "namespace": "d"},
+            "regarding": {"kind": "Pod", "name": "web", "uid": "u1"},
+            "reason": "Started", "type": "Normal", "deprecatedSource": {"component": "kubelet"},
+            "reportingController": "kubelet"
+        });
+        for obj in [&core_event, &v1_event] {
+            for (f, want) in [
+                ("involvedObject.kind", "Pod"),
+                ("involvedObject.name", "web"),
+                ("involvedObject.uid", "u1"),
+                ("involvedObject.namespace", ""),
+                ("reason", "Started"),
+                ("type", "Normal"),
+                ("source", "kubelet"),
+                ("reportingComponent", "kubelet"),
+            ] {
+                assert_eq!(
+                    field_value("", "events", obj, f).as_deref(),
+                    Some(want),
+                    "{f} in {obj}"
+                );
+                assert_eq!(
+                    field_value("events.k8s.io", "events", obj, f).as_deref(),
+                    Some(want),
+                    "{f}"
+                );
+            }
+        }
+
+        let sel = FieldSelector::parse("regarding.name=web,type!=Warning")
+            .unwrap()
+            .convert("events.k8s.io", "events")
+            .unwrap();
+        assert!(sel.matches_object("events.k8s.io", "events", &v1_event));
+        let sel = FieldSelector::parse("spec.nodeName=n2").unwrap();
+        assert!(!sel.matches_object("", "pods", &pod));
+        let sel = FieldSelector::parse("metadata.namespace=default,status.phase=Running").unwrap();
+        assert!(sel.matches_object("", "pods", &pod));
+    }
+}
