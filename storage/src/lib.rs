@@ -3,6 +3,9 @@
 //! Only kube-apiserver depends on this crate: every other component reaches state through the
 //! REST API. Start with [`Store`]; the backends are [`sqlite::SqliteStore`] (embedded, the
 //! default) and [`etcd::EtcdStore`] (etcd 3.4+, for several apiservers).
+//! [`compactor::spawn_compactor`] keeps history bounded like upstream's
+//! `--etcd-compaction-interval`; [`bench`] holds raw write-rate baselines for `make bench`.
+//! The conformance suite (`conformance.rs`, tests only) runs the same checks on both backends.
 //!
 //! Semantics shared by both backends, mirroring etcd3 as upstream's storage layer uses it:
 //! - one global, strictly increasing revision; every write gets the next one and it is the
