@@ -2,6 +2,7 @@
 
 pub(crate) mod apps;
 pub(crate) mod batch;
+pub(crate) mod core;
 pub(crate) mod pods;
 
 use crate::strategy::{Generation, Resource};
@@ -18,6 +19,18 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
     match (group, plural) {
         ("", "pods") => &pods::PODS,
         ("", "podtemplates") => &pods::POD_TEMPLATES,
+        ("", "services") => &core::SERVICES,
+        ("", "namespaces") => &core::NAMESPACES,
+        ("", "configmaps") => &core::CONFIG_MAPS,
+        ("", "secrets") => &core::SECRETS,
+        ("", "serviceaccounts") => &core::SERVICE_ACCOUNTS,
+        ("", "nodes") => &core::NODES,
+        ("", "events") => &core::EVENTS,
+        ("", "endpoints") => &core::ENDPOINTS,
+        ("", "persistentvolumeclaims") => &core::PVCS,
+        ("", "persistentvolumes") => &core::PVS,
+        ("", "limitranges") => &core::LIMIT_RANGES,
+        ("", "resourcequotas") => &core::RESOURCE_QUOTAS,
         ("", "replicationcontrollers") => &apps::REPLICATION_CONTROLLERS,
         ("apps", "deployments") => &apps::DEPLOYMENTS,
         ("apps", "replicasets") => &apps::REPLICA_SETS,

@@ -286,7 +286,7 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
     let overcommit = |name: &str| {
         (!name.contains('/') || name.starts_with("kubernetes.io/")) && !name.starts_with("hugepages-")
     };
-    let mut parse_checked = |kind: &str, name: &str, v: &Value, errs: &mut ErrorList| {
+    let parse_checked = |kind: &str, name: &str, v: &Value, errs: &mut ErrorList| {
         let p = format!("{path}.{kind}[{name}]");
         check_name(name, &p, errs);
         match quantity::parse_value(v) {
