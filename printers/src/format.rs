@@ -167,16 +167,16 @@ pub(crate) fn format_labels(map: Option<&Value>) -> String {
 /// Why a label selector cannot be turned into a selector; the printers show it as
 /// `<error>` or `<invalid>` like upstream's `LabelSelectorAsSelector` failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SelectorError {
+pub(crate) enum SelectorError {
     /// An operator other than In, NotIn, Exists, DoesNotExist.
     #[error("{0:?} is not a valid label selector operator")]
-    InvalidOperator(String),
+    Operator(String),
     /// Value count does not fit the operator.
     #[error("invalid values for operator {0}")]
-    InvalidValues(String),
+    Values(String),
     /// A key or value that is not a valid label key or value.
     #[error("invalid label {0:?}")]
-    InvalidLabel(String),
+    Label(String),
 }
 
 /// Mirrors `metav1.LabelSelectorAsSelector(sel).String()`: `None` (nil selector) and an
@@ -210,14 +210,14 @@ pub(crate) fn selector_string(sel: Option<&Value>) -> Result<String, SelectorErr
         let text = match op {
             "In" | "NotIn" => {
                 if values.is_empty() {
-                    return Err(SelectorError::InvalidValues(op.to_string()));
+                    return Err(SelectorError::Values(op.to_string()));
                 }
                 let word = if op == "In" { "in" } else { "notin" };
                 format!("{key} {word} ({})", values.join(","))
             }
             "Exists" | "DoesNotExist" => {
                 if !values.is_empty() {
-                    return Err(SelectorError::InvalidValues(op.to_string()));
+                    return Err(SelectorError::Values(op.to_string()));
                 }
                 if op == "Exists" {
                     key.to_string()
@@ -225,7 +225,7 @@ pub(crate) fn selector_string(sel: Option<&Value>) -> Result<String, SelectorErr
                     format!("!{key}")
                 }
             }
-            other => return Err(SelectorError::InvalidOperator(other.to_string())),
+            other => return Err(SelectorError::Operator(other.to_string())),
         };
         reqs.push((key.to_string(), text));
     }
@@ -268,7 +268,7 @@ fn validate_key(k: &str) -> Result<(), SelectorError> {
     if prefix_ok && !name.is_empty() && valid_label_text(name) {
         Ok(())
     } else {
-        Err(SelectorError::InvalidLabel(k.to_string()))
+        Err(SelectorError::Label(k.to_string()))
     }
 }
 
@@ -276,7 +276,7 @@ fn validate_value(v: &str) -> Result<(), SelectorError> {
     if v.is_empty() || valid_label_text(v) {
         Ok(())
     } else {
-        Err(SelectorError::InvalidLabel(v.to_string()))
+        Err(SelectorError::Label(v.to_string()))
     }
 }
 

@@ -32,8 +32,6 @@ mod workloads;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use format::SelectorError;
-
 /// One column of a Table (`metav1.TableColumnDefinition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
