@@ -113,6 +113,55 @@ fn decode_entries(obj: Option<&Value>) -> Result<Vec<Entry>, String> {
     }
 }
 
+/// Upstream keeps at most this many `Update` entries (capManagersManager's default).
+const MAX_UPDATE_MANAGERS: usize = 10;
+/// The per-apiVersion bucket the oldest updaters are merged into.
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Mirrors upstream `capUpdateManagers`: while there are more than
+/// [`MAX_UPDATE_MANAGERS`] updater entries, the oldest (by time, then name) is merged into
+/// the `ancient-changes` entry of its apiVersion, which keeps the newest time.
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    loop {
+        let updaters: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].operation != APPLY)
+            .collect();
+        if updaters.len() <= MAX_UPDATE_MANAGERS {
+            return;
+        }
+        let Some(&oldest) = updaters
+            .iter()
+            .filter(|&&i| entries[i].manager != ANCIENT_CHANGES)
+            .min_by(|&&a, &&b| {
+                let (p, q) = (&entries[a], &entries[b]);
+                p.time.cmp(&q.time).then_with(|| p.manager.cmp(&q.manager))
+            })
+        else {
+            return;
+        };
+        let mergee = entries.remove(oldest);
+        match entries.iter_mut().find(|e| {
+            e.manager == ANCIENT_CHANGES
+                && e.operation == UPDATE
+                && e.subresource.is_none()
+                && e.api_version == mergee.api_version
+        }) {
+            Some(bucket) => {
+                bucket.set.union(&mergee.set);
+                if mergee.time > bucket.time {
+                    bucket.time = mergee.time;
+                }
+            }
+            None => entries.push(Entry {
+                manager: ANCIENT_CHANGES.to_string(),
+                operation: UPDATE.to_string(),
+                subresource: None,
+                ..mergee
+            }),
+        }
+    }
+}
+
 /// Upstream's `sortEncodedManagedFields`: appliers first, then by time, manager,
 /// apiVersion, subresource.
 fn sort_entries(entries: &mut [Entry]) {
@@ -792,6 +841,7 @@ pub fn update_managed_fields(
         own.set = set;
         own.time = Some(now.to_string());
         entries.push(own);
+        cap_update_managers(&mut entries);
     }
     write_entries(new, entries);
 }
@@ -1177,6 +1227,38 @@ mod tests {
             entry(&main, "user").unwrap()["fieldsV1"],
             json!({"f:spec": {"f:restartPolicy": {}}})
         );
+    }
+
+    #[test]
+    fn updaters_are_capped_into_ancient_changes() {
+        let s = FakeSchema::new();
+        let mut obj =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}});
+        for i in 0..12 {
+            let old = obj.clone();
+            obj["data"][format!("k{i}")] = json!("v");
+            let now = format!("2026-01-01T00:00:{i:02}Z");
+            update_managed_fields(
+                Some(&old),
+                &mut obj,
+                &format!("m{i:02}"),
+                "Update",
+                None,
+                &now,
+                &s,
+                CONFIG_MAP,
+            );
+        }
+        let mf = entries(&obj);
+        assert_eq!(mf.len(), 10);
+        let bucket = entry(&obj, "ancient-changes").unwrap();
+        assert_eq!(
+            bucket["fieldsV1"],
+            json!({"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}})
+        );
+        assert_eq!(bucket["time"], "2026-01-01T00:00:02Z");
+        assert!(entry(&obj, "m02").is_none());
+        assert!(entry(&obj, "m03").is_some());
     }
 
     #[test]
