@@ -838,3 +838,63 @@ fn kubectl_create_pdb_and_cronjob() {
                 "restartPolicy": "OnFailure"}}}}})
     );
 }
+
+/// Go's JSON with the `null`s this decoder leaves out (zero `creationTimestamp`, nil slices
+/// without omitempty) removed; see the crate docs.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn real_kubectl_bodies_decode_to_gos_json() {
+    macro_rules! fixture {
+        ($name:literal) => {
+            (
+                $name,
+                &include_bytes!(concat!("fixtures/", $name, ".pb"))[..],
+                include_str!(concat!("fixtures/", $name, ".json")),
+            )
+        };
+    }
+    let fixtures = [
+        fixture!("namespace"),
+        fixture!("configmap"),
+        fixture!("secret-generic"),
+        fixture!("secret-docker"),
+        fixture!("deployment"),
+        fixture!("service-clusterip"),
+        fixture!("service-nodeport"),
+        fixture!("serviceaccount"),
+        fixture!("quota"),
+        fixture!("job"),
+        fixture!("cronjob"),
+        fixture!("role"),
+        fixture!("rolebinding"),
+        fixture!("clusterrole"),
+        fixture!("clusterrolebinding"),
+        fixture!("priorityclass"),
+        fixture!("pdb"),
+        fixture!("ingress"),
+    ];
+    for (name, body, go_json) in fixtures {
+        assert!(is_protobuf(body), "{name}");
+        let got = decode(body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = without_nulls(serde_json::from_str(go_json).unwrap());
+        assert_eq!(
+            got,
+            want,
+            "{name}:\n got {}\nwant {}",
+            serde_json::to_string(&got).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+    }
+}
