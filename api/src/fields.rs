@@ -315,6 +315,8 @@ const EVENTS_V1_FIELD_MAP: &[(&str, &str)] = &[
     ),
     ("regarding.fieldPath", "involvedObject.fieldPath"),
     ("reportingController", "reportingComponent"),
+    // Upstream keeps `source` selectable although events.k8s.io has no such field.
+    ("source", "source"),
     ("type", "type"),
     ("metadata.namespace", "metadata.namespace"),
     ("metadata.name", "metadata.name"),
@@ -659,6 +661,7 @@ mod tests {
             ("", "events", "regarding.uid", Err("field label not supported: regarding.uid")),
             ("events.k8s.io", "events", "regarding.name", Ok("involvedObject.name")),
             ("events.k8s.io", "events", "reportingController", Ok("reportingComponent")),
+            ("events.k8s.io", "events", "source", Ok("source")),
             ("events.k8s.io", "events", "involvedObject.name", Err("field label not supported: involvedObject.name")),
             ("batch", "jobs", "status.successful", Ok("status.successful")),
             ("batch", "jobs", "status.succeeded", Err("field label \"status.succeeded\" not supported for batchv1.Job")),

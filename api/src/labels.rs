@@ -335,8 +335,8 @@ impl Selector {
     }
 
     /// Whether every requirement matches, reading labels through `get`.
-    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str> + Copy) -> bool {
-        !self.nothing && self.requirements.iter().all(|r| r.matches_with(get))
+    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        !self.nothing && self.requirements.iter().all(|r| r.matches_with(&get))
     }
 
     /// Whether the selector matches a label map.
