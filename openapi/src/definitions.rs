@@ -25,6 +25,7 @@ const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
 const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
 const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
 const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
+const APIEXTENSIONS_V1: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1";
 
 /// Every definition, keyed by OpenAPI name (`io.k8s.api.core.v1.Pod`), with v2 references.
 pub fn definitions() -> &'static BTreeMap<String, Value> {
@@ -110,7 +111,7 @@ fn build() -> BTreeMap<String, Value> {
     }
 
     apply_field_extensions(&mut defs);
-    upstream_v2_leaf_forms(&mut defs);
+    upstream_leaf_forms(&mut defs);
     defs
 }
 
@@ -199,10 +200,12 @@ fn apply_field_extensions(defs: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Upstream's swagger 2.0 document types Quantity as `string` and IntOrString as `string`
-/// with format `int-or-string` (k8s-openapi emits only `x-kubernetes-int-or-string`), and
-/// client-side OpenAPI consumers of v2 expect that shape.
-fn upstream_v2_leaf_forms(defs: &mut BTreeMap<String, Value>) {
+/// Puts the opaque leaf types back in upstream's shape where k8s-openapi differs:
+/// upstream types Quantity as `string` and IntOrString as `string` with format
+/// `int-or-string` (k8s-openapi emits only `x-kubernetes-int-or-string`); apiextensions'
+/// JSON and JSONSchemaPropsOr* carry only a description upstream (any JSON value is
+/// accepted; `oneOf` is not even valid swagger 2.0).
+fn upstream_leaf_forms(defs: &mut BTreeMap<String, Value>) {
     if let Some(Value::Object(q)) = defs.get_mut(QUANTITY) {
         q.remove("x-kubernetes-int-or-string");
         q.insert("type".into(), "string".into());
@@ -211,6 +214,17 @@ fn upstream_v2_leaf_forms(defs: &mut BTreeMap<String, Value>) {
         i.remove("x-kubernetes-int-or-string");
         i.insert("type".into(), "string".into());
         i.insert("format".into(), "int-or-string".into());
+    }
+    for suffix in [
+        "JSON",
+        "JSONSchemaPropsOrArray",
+        "JSONSchemaPropsOrBool",
+        "JSONSchemaPropsOrStringArray",
+    ] {
+        let name = format!("{APIEXTENSIONS_V1}.{suffix}");
+        if let Some(Value::Object(schema)) = defs.get_mut(&name) {
+            schema.retain(|k, _| k == "description");
+        }
     }
 }
 
@@ -462,6 +476,11 @@ mod tests {
         );
         assert_eq!(definitions()[QUANTITY]["type"], "string");
         assert_eq!(definitions()[INT_OR_STRING]["format"], "int-or-string");
+        let or_bool = &definitions()[&format!("{APIEXTENSIONS_V1}.JSONSchemaPropsOrBool")];
+        assert!(or_bool.get("oneOf").is_none());
+        assert!(definitions()[&format!("{APIEXTENSIONS_V1}.JSON")]
+            .get("type")
+            .is_none());
     }
 
     #[test]

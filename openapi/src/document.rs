@@ -1008,8 +1008,9 @@ fn operation_v3(op: &Operation) -> Value {
     v
 }
 
+/// Renders path items keyed and sorted by path, as upstream's documents are.
 fn render_paths(items: &[PathItem], v3: bool) -> Map<String, Value> {
-    let mut paths = Map::new();
+    let mut paths = BTreeMap::new();
     for item in items {
         let mut entry = Map::new();
         for op in &item.operations {
@@ -1030,7 +1031,7 @@ fn render_paths(items: &[PathItem], v3: bool) -> Map<String, Value> {
         }
         paths.insert(item.path.clone(), Value::Object(entry));
     }
-    paths
+    paths.into_iter().collect()
 }
 
 /// The swagger 2.0 document served at `/openapi/v2`, as JSON bytes, built once.
