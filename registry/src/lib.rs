@@ -30,3 +30,39 @@ pub use validation::NameValidation;
 pub fn strategy(group: &str, plural: &str) -> &'static dyn Strategy {
     resources::lookup(group, plural)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dispatch_table() {
+        let cases = [
+            ("", "pods", true),
+            ("apps", "deployments", true),
+            ("", "configmaps", false),
+            ("", "namespaces", true),
+            ("example.com", "widgets", false),
+        ];
+        for (group, plural, status) in cases {
+            assert_eq!(strategy(group, plural).has_status_subresource(), status, "{group}/{plural}");
+        }
+    }
+
+    #[test]
+    fn generic_strategy_validates_metadata_only() {
+        let s = strategy("example.com", "widgets");
+        let mut obj = json!({"metadata": {"name": "w"}, "spec": {"anything": 1}});
+        let before = obj.clone();
+        s.default(&mut obj);
+        s.prepare_for_create(&mut obj);
+        assert_eq!(obj, before);
+        assert!(s.validate_create(&obj).is_empty());
+        let bad = json!({"metadata": {"name": "W"}});
+        let errs = s.validate_create(&bad);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].reason(), "FieldValueInvalid");
+        assert_eq!(errs[0].field, "metadata.name");
+    }
+}

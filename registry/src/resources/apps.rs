@@ -182,7 +182,7 @@ fn default_replication_controller(obj: &mut Value) {
 // ---------------------------------------------------------------- validation
 
 /// An IntOrString as a number, or a percentage's number; `None` when malformed.
-fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
+pub(crate) fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
     match v {
         Value::Number(n) => n.as_i64().map(|n| (n, false)),
         Value::String(s) => s.strip_suffix('%').and_then(|p| p.parse().ok()).map(|n| (n, true)),
@@ -191,7 +191,7 @@ fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
 }
 
 /// Upstream `ValidatePositiveIntOrPercent` plus, when `max100`, `IsNotMoreThan100Percent`.
-fn validate_int_or_percent(v: Option<&Value>, path: &str, max100: bool) -> ErrorList {
+pub(crate) fn validate_int_or_percent(v: Option<&Value>, path: &str, max100: bool) -> ErrorList {
     let Some(v) = v else { return Vec::new() };
     match int_or_percent(v) {
         None => vec![FieldError::invalid(path, v.clone(), "must be an integer or percentage (e.g '5%')")],

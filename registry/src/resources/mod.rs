@@ -3,6 +3,7 @@
 pub(crate) mod apps;
 pub(crate) mod batch;
 pub(crate) mod core;
+pub(crate) mod others;
 pub(crate) mod pods;
 
 use crate::strategy::{Generation, Resource};
@@ -38,6 +39,22 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
         ("apps", "daemonsets") => &apps::DAEMON_SETS,
         ("batch", "jobs") => &batch::JOBS,
         ("batch", "cronjobs") => &batch::CRON_JOBS,
+        ("rbac.authorization.k8s.io", "roles") => &others::ROLES,
+        ("rbac.authorization.k8s.io", "clusterroles") => &others::CLUSTER_ROLES,
+        ("rbac.authorization.k8s.io", "rolebindings") => &others::ROLE_BINDINGS,
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => &others::CLUSTER_ROLE_BINDINGS,
+        ("scheduling.k8s.io", "priorityclasses") => &others::PRIORITY_CLASSES,
+        ("policy", "poddisruptionbudgets") => &others::POD_DISRUPTION_BUDGETS,
+        ("networking.k8s.io", "ingresses") => &others::INGRESSES,
+        ("networking.k8s.io", "ingressclasses") => &others::INGRESS_CLASSES,
+        ("networking.k8s.io", "networkpolicies") => &others::NETWORK_POLICIES,
+        ("autoscaling", "horizontalpodautoscalers") => &others::HPAS,
+        ("discovery.k8s.io", "endpointslices") => &others::ENDPOINT_SLICES,
+        ("coordination.k8s.io", "leases") => &others::LEASES,
+        ("storage.k8s.io", "storageclasses") => &others::STORAGE_CLASSES,
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations" | "validatingwebhookconfigurations") => {
+            &others::WEBHOOK_CONFIGURATIONS
+        }
         _ => &GENERIC,
     }
 }
