@@ -323,6 +323,13 @@ impl Walker<'_> {
             (Value::Object(l), Value::Object(r)) if !is_atomic_map(fs) => {
                 let mut out = l.clone();
                 for (k, rv) in r {
+                    if rv.is_null() {
+                        // An explicit null in the configuration leaves the field unset:
+                        // upstream's merged value is null, which its typed round trip
+                        // drops; objects here are stored as JSON, so drop it now.
+                        out.shift_remove(k);
+                        continue;
+                    }
                     let (cctx, cfs) = ctx.lookup(self.schema, k);
                     let merged = match l.get(k) {
                         Some(lv) => self.merge(lv, rv, &cctx, &cfs),
@@ -954,6 +961,20 @@ mod tests {
         assert!(e["fieldsV1"]["f:metadata"]["f:labels"]
             .get("f:tier")
             .is_none());
+    }
+
+    #[test]
+    fn null_in_config_unsets_and_is_owned() {
+        let s = FakeSchema::new();
+        let c1 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "1", "b": "2"}});
+        let live = apply(None, &c1, "m", false, &s, CONFIG_MAP, T1).unwrap();
+        let c2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": null, "b": "2"}});
+        let out = apply(Some(&live), &c2, "m", false, &s, CONFIG_MAP, T2).unwrap();
+        assert_eq!(out["data"], json!({"b": "2"}));
+        assert_eq!(
+            entry(&out, "m").unwrap()["fieldsV1"],
+            json!({"f:data": {"f:a": {}, "f:b": {}}})
+        );
     }
 
     #[test]
