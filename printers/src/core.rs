@@ -1335,6 +1335,56 @@ mod tests {
             "eventTime": ago(600), "regarding": {"kind": "Node"}, "reason": "R", "type": "Warning",
             "note": "n", "reportingController": "c", "reportingInstance": "i",
             "series": {"count": 7, "lastObservedTime": ago(5)}});
+        // Mirrors upstream's TestPrintEvent: reporting fields stand in for an empty source,
+        // eventTime for a missing firstTimestamp.
+        let reporting = json!({"metadata": {"name": "event2"},
+            "involvedObject": {"kind": "Deployment", "name": "Deployment Name", "fieldPath": "spec.containers{foo}"},
+            "reason": "Event Reason", "message": "Message Data", "type": "Warning", "count": 6,
+            "reportingController": "kubelet", "reportingInstance": "test",
+            "firstTimestamp": ago(3 * 86400), "lastTimestamp": ago(2 * 86400)});
+        let event_time_only = json!({"metadata": {"name": "event5"},
+            "involvedObject": {"kind": "Deployment", "name": "Deployment Name"},
+            "source": {"component": "kubelet", "host": "Node1"}, "reason": "Event Reason",
+            "message": "Message Data", "type": "Warning", "count": 1,
+            "eventTime": "2024-04-28T12:00:00.000000Z", "firstTimestamp": null, "lastTimestamp": null});
+        check(
+            "",
+            "events",
+            &[
+                (
+                    "reporting controller",
+                    reporting,
+                    json!([
+                        "2d",
+                        "Warning",
+                        "Event Reason",
+                        "deployment/Deployment Name",
+                        "spec.containers{foo}",
+                        "kubelet, test",
+                        "Message Data",
+                        "3d",
+                        6,
+                        "event2"
+                    ]),
+                ),
+                (
+                    "event time only",
+                    event_time_only,
+                    json!([
+                        "3d",
+                        "Warning",
+                        "Event Reason",
+                        "deployment/Deployment Name",
+                        "",
+                        "kubelet, Node1",
+                        "Message Data",
+                        "3d",
+                        1,
+                        "event5"
+                    ]),
+                ),
+            ],
+        );
         check(
             "",
             "events",
