@@ -62,7 +62,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(type_: ErrorType, field: impl Into<String>, bad_value: Option<Value>, detail: impl Into<String>) -> Self {
+    fn new(
+        type_: ErrorType,
+        field: impl Into<String>,
+        bad_value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         FieldError {
             type_,
             field: field.into(),
@@ -77,12 +82,20 @@ impl FieldError {
     }
 
     /// `field.Invalid`.
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
     }
 
     /// `field.NotSupported`: detail lists the quoted supported values, as upstream does.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
         let detail = if supported.is_empty() {
             String::new()
         } else {
@@ -110,7 +123,12 @@ impl FieldError {
     /// `field.TooLong` with upstream's "may not be more than N bytes" detail.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         let unit = if max == 1 { "byte" } else { "bytes" };
-        Self::new(ErrorType::TooLong, field, None, format!("may not be more than {max} {unit}"))
+        Self::new(
+            ErrorType::TooLong,
+            field,
+            None,
+            format!("may not be more than {max} {unit}"),
+        )
     }
 
     /// `field.TooMany` with upstream's "must have at most N items" detail.
@@ -139,7 +157,13 @@ impl FieldError {
     /// quoted; other values print as JSON (upstream marshals complex bad values to JSON).
     pub fn message(&self) -> String {
         let mut s = match (&self.type_, &self.bad_value) {
-            (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::InternalError, _)
+            (
+                ErrorType::Required
+                | ErrorType::Forbidden
+                | ErrorType::TooLong
+                | ErrorType::InternalError,
+                _,
+            )
             | (_, None) => self.type_.as_str().to_string(),
             (t, Some(v)) => format!("{}: {}", t.as_str(), render_value(v)),
         };

@@ -27,7 +27,10 @@ pub(crate) fn int_at(v: &Value, path: &[&str]) -> Option<i64> {
 
 /// The array at `path`, or an empty slice.
 pub(crate) fn arr_at<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    get(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    get(v, path)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// The object at `path`.
@@ -39,7 +42,9 @@ pub(crate) fn obj_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Map<String, 
 /// Returns `None` when `v` itself is not an object.
 pub(crate) fn child_obj<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
     let m = v.as_object_mut()?;
-    let e = m.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+    let e = m
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
     if !e.is_object() {
         *e = Value::Object(Map::new());
     }
@@ -68,7 +73,11 @@ pub(crate) fn default_field(m: &mut Map<String, Value>, key: &str, value: Value)
 }
 
 /// Applies `f` to every object element of the array under `key`.
-pub(crate) fn each_obj_in(m: &mut Map<String, Value>, key: &str, mut f: impl FnMut(&mut Map<String, Value>)) {
+pub(crate) fn each_obj_in(
+    m: &mut Map<String, Value>,
+    key: &str,
+    mut f: impl FnMut(&mut Map<String, Value>),
+) {
     if let Some(Value::Array(items)) = m.get_mut(key) {
         for it in items.iter_mut() {
             if let Some(o) = it.as_object_mut() {

@@ -46,7 +46,11 @@ mod tests {
             ("example.com", "widgets", false),
         ];
         for (group, plural, status) in cases {
-            assert_eq!(strategy(group, plural).has_status_subresource(), status, "{group}/{plural}");
+            assert_eq!(
+                strategy(group, plural).has_status_subresource(),
+                status,
+                "{group}/{plural}"
+            );
         }
     }
 

@@ -101,7 +101,8 @@ impl Resource {
             Generation::Spec => new.get("spec") != old.get("spec"),
             Generation::SpecOrAnnotations => {
                 new.get("spec") != old.get("spec")
-                    || get(new, &["metadata", "annotations"]) != get(old, &["metadata", "annotations"])
+                    || get(new, &["metadata", "annotations"])
+                        != get(old, &["metadata", "annotations"])
             }
             Generation::AnyField => {
                 let strip = |v: &Value| -> Map<String, Value> {
@@ -151,7 +152,9 @@ impl Strategy for Resource {
             }
         }
         if self.generation != Generation::None {
-            let old_gen = get(old, &["metadata", "generation"]).and_then(Value::as_i64).unwrap_or(0);
+            let old_gen = get(old, &["metadata", "generation"])
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             let g = if self.generation_relevant_changed(new, old) {
                 old_gen + 1
             } else {
@@ -178,9 +181,15 @@ impl Strategy for Resource {
         if let Some(s) = status {
             n.insert("status".into(), s);
         }
-        let mut meta = metadata.and_then(|m| m.as_object().cloned()).unwrap_or_default();
+        let mut meta = metadata
+            .and_then(|m| m.as_object().cloned())
+            .unwrap_or_default();
         let old_meta = o.get("metadata").and_then(Value::as_object);
-        let mut keep = vec!["generation", "deletionTimestamp", "deletionGracePeriodSeconds"];
+        let mut keep = vec![
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ];
         if self.status_keeps_labels {
             keep.push("labels");
         }

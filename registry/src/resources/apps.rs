@@ -164,12 +164,20 @@ fn default_replication_controller(obj: &mut Value) {
     let template_labels = get(obj, &["spec", "template", "metadata", "labels"]).cloned();
     if let Some(labels) = template_labels.filter(|l| l.as_object().is_some_and(|m| !m.is_empty())) {
         if let Some(spec) = child_obj(obj, "spec") {
-            if spec.get("selector").and_then(Value::as_object).is_none_or(Map::is_empty) {
+            if spec
+                .get("selector")
+                .and_then(Value::as_object)
+                .is_none_or(Map::is_empty)
+            {
                 spec.insert("selector".into(), labels.clone());
             }
         }
         if let Some(meta) = child_obj(obj, "metadata") {
-            if meta.get("labels").and_then(Value::as_object).is_none_or(Map::is_empty) {
+            if meta
+                .get("labels")
+                .and_then(Value::as_object)
+                .is_none_or(Map::is_empty)
+            {
                 meta.insert("labels".into(), labels);
             }
         }
@@ -185,7 +193,10 @@ fn default_replication_controller(obj: &mut Value) {
 pub(crate) fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
     match v {
         Value::Number(n) => n.as_i64().map(|n| (n, false)),
-        Value::String(s) => s.strip_suffix('%').and_then(|p| p.parse().ok()).map(|n| (n, true)),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse().ok())
+            .map(|n| (n, true)),
         _ => None,
     }
 }
@@ -194,9 +205,21 @@ pub(crate) fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
 pub(crate) fn validate_int_or_percent(v: Option<&Value>, path: &str, max100: bool) -> ErrorList {
     let Some(v) = v else { return Vec::new() };
     match int_or_percent(v) {
-        None => vec![FieldError::invalid(path, v.clone(), "must be an integer or percentage (e.g '5%')")],
-        Some((n, _)) if n < 0 => vec![FieldError::invalid(path, n, "must be greater than or equal to 0")],
-        Some((n, true)) if max100 && n > 100 => vec![FieldError::invalid(path, v.clone(), "must not be greater than 100%")],
+        None => vec![FieldError::invalid(
+            path,
+            v.clone(),
+            "must be an integer or percentage (e.g '5%')",
+        )],
+        Some((n, _)) if n < 0 => vec![FieldError::invalid(
+            path,
+            n,
+            "must be greater than or equal to 0",
+        )],
+        Some((n, true)) if max100 && n > 100 => vec![FieldError::invalid(
+            path,
+            v.clone(),
+            "must not be greater than 100%",
+        )],
         _ => Vec::new(),
     }
 }
@@ -214,7 +237,11 @@ fn validate_selector_and_template(spec: &Value, kind: &str) -> ErrorList {
         Some(s) => {
             errs.extend(validate_label_selector(s, "spec.selector"));
             if selector::is_empty(s) {
-                errs.push(FieldError::invalid("spec.selector", s.clone(), format!("empty selector is invalid for {kind}")));
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    s.clone(),
+                    format!("empty selector is invalid for {kind}"),
+                ));
             }
         }
     }
@@ -233,7 +260,11 @@ fn validate_selector_and_template(spec: &Value, kind: &str) -> ErrorList {
     if let Some(t) = template {
         if let Some(rp) = get(t, &["spec", "restartPolicy"]) {
             if rp.as_str() != Some("Always") {
-                errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", rp.clone(), &["Always"]));
+                errs.push(FieldError::not_supported(
+                    "spec.template.spec.restartPolicy",
+                    rp.clone(),
+                    &["Always"],
+                ));
             }
         }
         if get(t, &["spec", "activeDeadlineSeconds"]).is_some() {
@@ -278,8 +309,16 @@ fn validate_deployment(obj: &Value) -> ErrorList {
             Some(ru) => {
                 let mu = get(ru, &["maxUnavailable"]);
                 let ms = get(ru, &["maxSurge"]);
-                errs.extend(validate_int_or_percent(mu, "spec.strategy.rollingUpdate.maxUnavailable", false));
-                errs.extend(validate_int_or_percent(ms, "spec.strategy.rollingUpdate.maxSurge", false));
+                errs.extend(validate_int_or_percent(
+                    mu,
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    false,
+                ));
+                errs.extend(validate_int_or_percent(
+                    ms,
+                    "spec.strategy.rollingUpdate.maxSurge",
+                    false,
+                ));
                 if int_or_percent_value(mu) == 0 && int_or_percent_value(ms) == 0 {
                     errs.push(FieldError::invalid(
                         "spec.strategy.rollingUpdate.maxUnavailable",
@@ -308,11 +347,21 @@ fn validate_deployment(obj: &Value) -> ErrorList {
     }
     let min_ready = int_at(spec, &["minReadySeconds"]);
     errs.extend(validate_nonnegative(min_ready, "spec.minReadySeconds"));
-    errs.extend(validate_nonnegative(int_at(spec, &["revisionHistoryLimit"]), "spec.revisionHistoryLimit"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["revisionHistoryLimit"]),
+        "spec.revisionHistoryLimit",
+    ));
     if let Some(pds) = int_at(spec, &["progressDeadlineSeconds"]) {
-        errs.extend(validate_nonnegative(Some(pds), "spec.progressDeadlineSeconds"));
+        errs.extend(validate_nonnegative(
+            Some(pds),
+            "spec.progressDeadlineSeconds",
+        ));
         if pds <= min_ready.unwrap_or(0) {
-            errs.push(FieldError::invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"));
+            errs.push(FieldError::invalid(
+                "spec.progressDeadlineSeconds",
+                pds,
+                "must be greater than minReadySeconds",
+            ));
         }
     }
     errs
@@ -321,7 +370,10 @@ fn validate_deployment(obj: &Value) -> ErrorList {
 fn validate_replica_set(obj: &Value) -> ErrorList {
     let spec = spec_of(obj);
     let mut errs = validate_nonnegative(int_at(spec, &["replicas"]), "spec.replicas");
-    errs.extend(validate_nonnegative(int_at(spec, &["minReadySeconds"]), "spec.minReadySeconds"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["minReadySeconds"]),
+        "spec.minReadySeconds",
+    ));
     errs.extend(validate_selector_and_template(spec, "deployment"));
     errs
 }
@@ -357,7 +409,9 @@ fn validate_stateful_set(obj: &Value) -> ErrorList {
         "" => errs.push(FieldError::required("spec.updateStrategy", "")),
         _ => errs.push(FieldError::invalid(
             "spec.updateStrategy",
-            get(spec, &["updateStrategy"]).cloned().unwrap_or(Value::Null),
+            get(spec, &["updateStrategy"])
+                .cloned()
+                .unwrap_or(Value::Null),
             "must be 'RollingUpdate' or 'OnDelete'",
         )),
     }
@@ -372,12 +426,24 @@ fn validate_stateful_set(obj: &Value) -> ErrorList {
             }
         }
     }
-    errs.extend(validate_nonnegative(int_at(spec, &["replicas"]), "spec.replicas"));
-    errs.extend(validate_nonnegative(int_at(spec, &["minReadySeconds"]), "spec.minReadySeconds"));
-    errs.extend(validate_nonnegative(int_at(spec, &["revisionHistoryLimit"]), "spec.revisionHistoryLimit"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["replicas"]),
+        "spec.replicas",
+    ));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["minReadySeconds"]),
+        "spec.minReadySeconds",
+    ));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["revisionHistoryLimit"]),
+        "spec.revisionHistoryLimit",
+    ));
     let svc = str_at(spec, &["serviceName"]);
     if !svc.is_empty() {
-        errs.extend(crate::validation::validate_dns_label_field(svc, "spec.serviceName"));
+        errs.extend(crate::validation::validate_dns_label_field(
+            svc,
+            "spec.serviceName",
+        ));
     }
     errs.extend(validate_selector_and_template(spec, "statefulset"));
     for (i, t) in arr_at(spec, &["volumeClaimTemplates"]).iter().enumerate() {
@@ -423,18 +489,35 @@ fn validate_stateful_set_update(new: &Value, old: &Value) -> ErrorList {
 fn validate_daemon_set(obj: &Value) -> ErrorList {
     let spec = spec_of(obj);
     let mut errs = validate_selector_and_template(spec, "daemonset");
-    errs.extend(validate_nonnegative(int_at(spec, &["minReadySeconds"]), "spec.minReadySeconds"));
-    errs.extend(validate_nonnegative(int_at(spec, &["revisionHistoryLimit"]), "spec.revisionHistoryLimit"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["minReadySeconds"]),
+        "spec.minReadySeconds",
+    ));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["revisionHistoryLimit"]),
+        "spec.revisionHistoryLimit",
+    ));
     match str_at(spec, &["updateStrategy", "type"]) {
         "OnDelete" => {}
         "RollingUpdate" => match get(spec, &["updateStrategy", "rollingUpdate"]) {
-            None => errs.push(FieldError::required("spec.updateStrategy.rollingUpdate", "")),
+            None => errs.push(FieldError::required(
+                "spec.updateStrategy.rollingUpdate",
+                "",
+            )),
             Some(ru) => {
                 let mu = get(ru, &["maxUnavailable"]);
                 let ms = get(ru, &["maxSurge"]);
                 let base = "spec.updateStrategy.rollingUpdate";
-                errs.extend(validate_int_or_percent(mu, &format!("{base}.maxUnavailable"), true));
-                errs.extend(validate_int_or_percent(ms, &format!("{base}.maxSurge"), true));
+                errs.extend(validate_int_or_percent(
+                    mu,
+                    &format!("{base}.maxUnavailable"),
+                    true,
+                ));
+                errs.extend(validate_int_or_percent(
+                    ms,
+                    &format!("{base}.maxSurge"),
+                    true,
+                ));
                 let (hu, hs) = (int_or_percent_value(mu) != 0, int_or_percent_value(ms) != 0);
                 if hu && hs {
                     errs.push(FieldError::invalid(
@@ -443,13 +526,18 @@ fn validate_daemon_set(obj: &Value) -> ErrorList {
                         "may not be set when maxUnavailable is non-zero",
                     ));
                 } else if !hu && !hs {
-                    errs.push(FieldError::required(format!("{base}.maxUnavailable"), "cannot be 0 when maxSurge is 0"));
+                    errs.push(FieldError::required(
+                        format!("{base}.maxUnavailable"),
+                        "cannot be 0 when maxSurge is 0",
+                    ));
                 }
             }
         },
         _ => errs.push(FieldError::not_supported(
             "spec.updateStrategy",
-            get(spec, &["updateStrategy"]).cloned().unwrap_or(Value::Null),
+            get(spec, &["updateStrategy"])
+                .cloned()
+                .unwrap_or(Value::Null),
             &["OnDelete", "RollingUpdate"],
         )),
     }
@@ -459,7 +547,10 @@ fn validate_daemon_set(obj: &Value) -> ErrorList {
 fn validate_replication_controller(obj: &Value) -> ErrorList {
     let spec = spec_of(obj);
     let mut errs = validate_nonnegative(int_at(spec, &["replicas"]), "spec.replicas");
-    errs.extend(validate_nonnegative(int_at(spec, &["minReadySeconds"]), "spec.minReadySeconds"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["minReadySeconds"]),
+        "spec.minReadySeconds",
+    ));
     let sel = get(spec, &["selector"]);
     if sel.and_then(Value::as_object).is_none_or(Map::is_empty) {
         errs.push(FieldError::required("spec.selector", ""));
@@ -484,7 +575,11 @@ fn validate_replication_controller(obj: &Value) -> ErrorList {
             errs.extend(validate_pod_template_spec(Some(t), "spec.template"));
             if let Some(rp) = get(t, &["spec", "restartPolicy"]) {
                 if rp.as_str() != Some("Always") {
-                    errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", rp.clone(), &["Always"]));
+                    errs.push(FieldError::not_supported(
+                        "spec.template.spec.restartPolicy",
+                        rp.clone(),
+                        &["Always"],
+                    ));
                 }
             }
         }
@@ -494,7 +589,11 @@ fn validate_replication_controller(obj: &Value) -> ErrorList {
 
 /// apps/v1 forbids selector changes on update (upstream strategies' ValidateUpdate).
 fn validate_selector_immutable(new: &Value, old: &Value) -> ErrorList {
-    validate_immutable(get(new, &["spec", "selector"]), get(old, &["spec", "selector"]), "spec.selector")
+    validate_immutable(
+        get(new, &["spec", "selector"]),
+        get(old, &["spec", "selector"]),
+        "spec.selector",
+    )
 }
 
 /// Status counters must be non-negative (upstream Validate*Status).
@@ -510,7 +609,11 @@ fn validate_replica_status(new: &Value, _old: &Value) -> ErrorList {
         for f in ["readyReplicas", "availableReplicas"] {
             if let Some(n) = st.get(f).and_then(Value::as_i64) {
                 if n > replicas {
-                    errs.push(FieldError::invalid(format!("status.{f}"), n, "cannot be greater than status.replicas"));
+                    errs.push(FieldError::invalid(
+                        format!("status.{f}"),
+                        n,
+                        "cannot be greater than status.replicas",
+                    ));
                 }
             }
         }
@@ -544,13 +647,23 @@ mod tests {
         DEPLOYMENTS.default(&mut d);
         let s = &d["spec"];
         assert_eq!(s["replicas"], 1);
-        assert_eq!(s["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            s["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(s["revisionHistoryLimit"], 10);
         assert_eq!(s["progressDeadlineSeconds"], 600);
         assert_eq!(s["template"]["spec"]["restartPolicy"], "Always");
         assert!(s["template"]["spec"].get("enableServiceLinks").is_none());
-        assert_eq!(s["template"]["spec"]["containers"][0]["imagePullPolicy"], "Always");
-        assert!(DEPLOYMENTS.validate_create(&d).is_empty(), "{:?}", msgs(&DEPLOYMENTS.validate_create(&d)));
+        assert_eq!(
+            s["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "Always"
+        );
+        assert!(
+            DEPLOYMENTS.validate_create(&d).is_empty(),
+            "{:?}",
+            msgs(&DEPLOYMENTS.validate_create(&d))
+        );
 
         let mut r = workload("Deployment", json!({"strategy": {"type": "Recreate"}}));
         DEPLOYMENTS.default(&mut r);
@@ -593,7 +706,12 @@ mod tests {
         for (spec, want) in cases {
             let mut d = workload("Deployment", spec);
             DEPLOYMENTS.default(&mut d);
-            assert_eq!(msgs(&DEPLOYMENTS.validate_create(&d)), want, "{}", d["spec"]);
+            assert_eq!(
+                msgs(&DEPLOYMENTS.validate_create(&d)),
+                want,
+                "{}",
+                d["spec"]
+            );
         }
     }
 
@@ -631,31 +749,53 @@ mod tests {
 
     #[test]
     fn statefulset_defaults_and_update() {
-        let mut s = workload("StatefulSet", json!({"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {}}]}));
+        let mut s = workload(
+            "StatefulSet",
+            json!({"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {}}]}),
+        );
         STATEFUL_SETS.default(&mut s);
         let sp = &s["spec"];
         assert_eq!(sp["podManagementPolicy"], "OrderedReady");
-        assert_eq!(sp["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-        assert_eq!(sp["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+        assert_eq!(
+            sp["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
+        assert_eq!(
+            sp["persistentVolumeClaimRetentionPolicy"],
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+        );
         assert_eq!(sp["replicas"], 1);
         assert_eq!(sp["revisionHistoryLimit"], 10);
-        assert_eq!(sp["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
+        assert_eq!(
+            sp["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+            "Filesystem"
+        );
         assert_eq!(sp["volumeClaimTemplates"][0]["status"]["phase"], "Pending");
-        assert!(STATEFUL_SETS.validate_create(&s).is_empty(), "{:?}", msgs(&STATEFUL_SETS.validate_create(&s)));
+        assert!(
+            STATEFUL_SETS.validate_create(&s).is_empty(),
+            "{:?}",
+            msgs(&STATEFUL_SETS.validate_create(&s))
+        );
 
         let mut scaled = s.clone();
         scaled["spec"]["replicas"] = json!(5);
         assert!(STATEFUL_SETS.validate_update(&scaled, &s).is_empty());
         let mut renamed = s.clone();
         renamed["spec"]["serviceName"] = json!("other");
-        assert_eq!(msgs(&STATEFUL_SETS.validate_update(&renamed, &s)), vec![format!("spec: Forbidden: {STATEFUL_SET_UPDATE_FORBIDDEN}")]);
+        assert_eq!(
+            msgs(&STATEFUL_SETS.validate_update(&renamed, &s)),
+            vec![format!("spec: Forbidden: {STATEFUL_SET_UPDATE_FORBIDDEN}")]
+        );
     }
 
     #[test]
     fn daemonset_defaults_and_validation() {
         let mut d = workload("DaemonSet", json!({}));
         DAEMON_SETS.default(&mut d);
-        assert_eq!(d["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+        assert_eq!(
+            d["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        );
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         assert!(DAEMON_SETS.validate_create(&d).is_empty());
         d["spec"]["updateStrategy"]["rollingUpdate"] = json!({"maxUnavailable": 0, "maxSurge": 0});
@@ -664,8 +804,10 @@ mod tests {
             vec!["spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0"]
         );
         d["spec"]["selector"] = json!({});
-        assert!(msgs(&DAEMON_SETS.validate_create(&d))
-            .contains(&"spec.selector: Invalid value: {}: empty selector is invalid for daemonset".to_string()));
+        assert!(msgs(&DAEMON_SETS.validate_create(&d)).contains(
+            &"spec.selector: Invalid value: {}: empty selector is invalid for daemonset"
+                .to_string()
+        ));
     }
 
     #[test]

@@ -48,7 +48,9 @@ fn generate_selector(obj: &mut Value) {
         return;
     }
     let name = str_at(obj, &["metadata", "name"]).to_string();
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     let template = spec.entry("template").or_insert_with(|| json!({}));
     if let Some(labels) = child_obj(template, "metadata").map(|m| {
         let l = m.entry("labels").or_insert_with(|| json!({}));
@@ -79,7 +81,9 @@ fn generate_selector(obj: &mut Value) {
 fn default_job(obj: &mut Value) {
     generate_selector(obj);
     let template_labels = get(obj, &["spec", "template", "metadata", "labels"]).cloned();
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     if let Some(t) = spec.get_mut("template") {
         default_pod_template(t);
     }
@@ -89,7 +93,11 @@ fn default_job(obj: &mut Value) {
     }
     default_field(spec, "parallelism", json!(1));
     if crate::json::is_unset(spec, "backoffLimit") {
-        let limit = if crate::json::is_unset(spec, "backoffLimitPerIndex") { 6 } else { i64::from(i32::MAX) };
+        let limit = if crate::json::is_unset(spec, "backoffLimitPerIndex") {
+            6
+        } else {
+            i64::from(i32::MAX)
+        };
         spec.insert("backoffLimit".into(), json!(limit));
     }
     default_field(spec, "completionMode", json!("NonIndexed"));
@@ -98,15 +106,25 @@ fn default_job(obj: &mut Value) {
     let has_failure_policy = !crate::json::is_unset(spec, "podFailurePolicy");
     if let Some(Value::Object(pfp)) = spec.get_mut("podFailurePolicy") {
         crate::json::each_obj_in(pfp, "rules", |r| {
-            crate::json::each_obj_in(r, "onPodConditions", |c| default_field(c, "status", json!("True")));
+            crate::json::each_obj_in(r, "onPodConditions", |c| {
+                default_field(c, "status", json!("True"))
+            });
         });
     }
-    let replacement = if has_failure_policy { "Failed" } else { "TerminatingOrFailed" };
+    let replacement = if has_failure_policy {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
     default_field(spec, "podReplacementPolicy", json!(replacement));
     // the job's labels default to the template's when it has none
     if let Some(labels) = template_labels {
         if let Some(meta) = child_obj(obj, "metadata") {
-            if meta.get("labels").and_then(Value::as_object).is_none_or(Map::is_empty) {
+            if meta
+                .get("labels")
+                .and_then(Value::as_object)
+                .is_none_or(Map::is_empty)
+            {
                 meta.insert("labels".into(), labels);
             }
         }
@@ -121,12 +139,25 @@ fn prepare_job_create(obj: &mut Value) {
 /// selector requirement, as upstream's ValidateJobTemplateSpec does).
 fn validate_job_spec(spec: &Value, path: &str, is_template: bool) -> ErrorList {
     let mut errs = Vec::new();
-    for f in ["parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"] {
-        errs.extend(validate_nonnegative(int_at(spec, &[f]), &format!("{path}.{f}")));
+    for f in [
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+    ] {
+        errs.extend(validate_nonnegative(
+            int_at(spec, &[f]),
+            &format!("{path}.{f}"),
+        ));
     }
     if let Some(ads) = int_at(spec, &["activeDeadlineSeconds"]) {
         if ads == 0 {
-            errs.push(FieldError::invalid(format!("{path}.activeDeadlineSeconds"), ads, "must be greater than 0"));
+            errs.push(FieldError::invalid(
+                format!("{path}.activeDeadlineSeconds"),
+                ads,
+                "must be greater than 0",
+            ));
         }
     }
     let sel = get(spec, &["selector"]);
@@ -146,7 +177,10 @@ fn validate_job_spec(spec: &Value, path: &str, is_template: bool) -> ErrorList {
             ));
         }
     }
-    errs.extend(validate_pod_template_spec(template, &format!("{path}.template")));
+    errs.extend(validate_pod_template_spec(
+        template,
+        &format!("{path}.template"),
+    ));
     if let Some(t) = template {
         let rp = get(t, &["spec", "restartPolicy"]);
         if !matches!(rp.and_then(Value::as_str), Some("OnFailure" | "Never")) {
@@ -158,9 +192,17 @@ fn validate_job_spec(spec: &Value, path: &str, is_template: bool) -> ErrorList {
         }
     }
     if let Some(mode) = get(spec, &["completionMode"]) {
-        errs.extend(validate_enum(Some(mode), &format!("{path}.completionMode"), &["NonIndexed", "Indexed"], false));
+        errs.extend(validate_enum(
+            Some(mode),
+            &format!("{path}.completionMode"),
+            &["NonIndexed", "Indexed"],
+            false,
+        ));
         if mode.as_str() == Some("Indexed") && get(spec, &["completions"]).is_none() {
-            errs.push(FieldError::required(format!("{path}.completions"), "when completion mode is Indexed"));
+            errs.push(FieldError::required(
+                format!("{path}.completions"),
+                "when completion mode is Indexed",
+            ));
         }
     }
     if let Some(p) = get(spec, &["podReplacementPolicy"]) {
@@ -181,12 +223,20 @@ fn validate_job(obj: &Value) -> ErrorList {
 fn validate_job_update(new: &Value, old: &Value) -> ErrorList {
     let mut errs = Vec::new();
     for f in ["selector", "completionMode"] {
-        errs.extend(validate_immutable(get(new, &["spec", f]), get(old, &["spec", f]), &format!("spec.{f}")));
+        errs.extend(validate_immutable(
+            get(new, &["spec", f]),
+            get(old, &["spec", f]),
+            &format!("spec.{f}"),
+        ));
     }
     // Upstream lets a suspended, never-started job change scheduling directives of its
     // template; every other template change is rejected.
-    let (nt, ot) = (get(new, &["spec", "template"]), get(old, &["spec", "template"]));
-    let suspended_unstarted = is_truthy(get(old, &["spec", "suspend"])) && get(old, &["status", "startTime"]).is_none();
+    let (nt, ot) = (
+        get(new, &["spec", "template"]),
+        get(old, &["spec", "template"]),
+    );
+    let suspended_unstarted =
+        is_truthy(get(old, &["spec", "suspend"])) && get(old, &["status", "startTime"]).is_none();
     let strip = |t: Option<&Value>| -> Option<Value> {
         let mut t = t.cloned()?;
         if suspended_unstarted {
@@ -203,10 +253,18 @@ fn validate_job_update(new: &Value, old: &Value) -> ErrorList {
         Some(t)
     };
     if strip(nt) != strip(ot) {
-        errs.push(FieldError::invalid("spec.template", nt.cloned().unwrap_or(Value::Null), "field is immutable"));
+        errs.push(FieldError::invalid(
+            "spec.template",
+            nt.cloned().unwrap_or(Value::Null),
+            "field is immutable",
+        ));
     }
     if str_at(old, &["spec", "completionMode"]) != "Indexed" {
-        errs.extend(validate_immutable(get(new, &["spec", "completions"]), get(old, &["spec", "completions"]), "spec.completions"));
+        errs.extend(validate_immutable(
+            get(new, &["spec", "completions"]),
+            get(old, &["spec", "completions"]),
+            "spec.completions",
+        ));
     }
     errs
 }
@@ -214,7 +272,10 @@ fn validate_job_update(new: &Value, old: &Value) -> ErrorList {
 fn validate_job_status(new: &Value, _old: &Value) -> ErrorList {
     let mut errs = Vec::new();
     for f in ["active", "succeeded", "failed", "terminating", "ready"] {
-        errs.extend(validate_nonnegative(int_at(new, &["status", f]), &format!("status.{f}")));
+        errs.extend(validate_nonnegative(
+            int_at(new, &["status", f]),
+            &format!("status.{f}"),
+        ));
     }
     errs
 }
@@ -222,7 +283,9 @@ fn validate_job_status(new: &Value, _old: &Value) -> ErrorList {
 // ---------------------------------------------------------------- cron jobs
 
 fn default_cron_job(obj: &mut Value) {
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     default_field(spec, "concurrencyPolicy", json!("Allow"));
     default_field(spec, "suspend", json!(false));
     default_field(spec, "successfulJobsHistoryLimit", json!(3));
@@ -236,7 +299,9 @@ fn default_cron_job(obj: &mut Value) {
     }
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 fn cron_value(s: &str, names: &[&str], offset: i64) -> Result<i64, String> {
@@ -246,7 +311,9 @@ fn cron_value(s: &str, names: &[&str], offset: i64) -> Result<i64, String> {
     s.parse::<i64>()
         .ok()
         .filter(|_| !s.starts_with('+') && !s.starts_with('-'))
-        .ok_or_else(|| format!("failed to parse int from {s}: strconv.Atoi: parsing {s:?}: invalid syntax"))
+        .ok_or_else(|| {
+            format!("failed to parse int from {s}: strconv.Atoi: parsing {s:?}: invalid syntax")
+        })
 }
 
 /// Validates one cron field like robfig/cron v3's parser (the library upstream uses), with
@@ -272,13 +339,17 @@ fn cron_field(field: &str, min: i64, max: i64, names: &[&str], offset: i64) -> R
             }
         }
         if lo < min {
-            return Err(format!("beginning of range ({lo}) below minimum ({min}): {expr}"));
+            return Err(format!(
+                "beginning of range ({lo}) below minimum ({min}): {expr}"
+            ));
         }
         if hi > max {
             return Err(format!("end of range ({hi}) above maximum ({max}): {expr}"));
         }
         if lo > hi {
-            return Err(format!("beginning of range ({lo}) beyond end of range ({hi}): {expr}"));
+            return Err(format!(
+                "beginning of range ({lo}) beyond end of range ({hi}): {expr}"
+            ));
         }
     }
     Ok(())
@@ -289,14 +360,19 @@ pub(crate) fn validate_schedule(s: &str) -> Result<(), String> {
     let s = s.trim();
     if let Some(d) = s.strip_prefix('@') {
         return match d {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => Ok(()),
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
+                Ok(())
+            }
             _ if d.starts_with("every ") => Ok(()),
             _ => Err(format!("unrecognized descriptor: {s}")),
         };
     }
     let fields: Vec<&str> = s.split_whitespace().collect();
     if fields.len() != 5 {
-        return Err(format!("expected exactly 5 fields, found {}: {s}", fields.len()));
+        return Err(format!(
+            "expected exactly 5 fields, found {}: {s}",
+            fields.len()
+        ));
     }
     cron_field(fields[0], 0, 59, &[], 0)?;
     cron_field(fields[1], 0, 23, &[], 0)?;
@@ -311,7 +387,11 @@ fn validate_cron_job(obj: &Value) -> ErrorList {
     let name = str_at(obj, &["metadata", "name"]);
     // job names get an 11-character suffix and must stay within 63
     if name.len() > 52 {
-        errs.push(FieldError::invalid("metadata.name", name, "must be no more than 52 characters"));
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be no more than 52 characters",
+        ));
     }
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let schedule = str_at(spec, &["schedule"]);
@@ -326,7 +406,10 @@ fn validate_cron_job(obj: &Value) -> ErrorList {
     } else if let Err(e) = validate_schedule(schedule) {
         errs.push(FieldError::invalid("spec.schedule", schedule, e));
     }
-    errs.extend(validate_nonnegative(int_at(spec, &["startingDeadlineSeconds"]), "spec.startingDeadlineSeconds"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["startingDeadlineSeconds"]),
+        "spec.startingDeadlineSeconds",
+    ));
     errs.extend(validate_enum(
         get(spec, &["concurrencyPolicy"]),
         "spec.concurrencyPolicy",
@@ -337,7 +420,10 @@ fn validate_cron_job(obj: &Value) -> ErrorList {
         int_at(spec, &["successfulJobsHistoryLimit"]),
         "spec.successfulJobsHistoryLimit",
     ));
-    errs.extend(validate_nonnegative(int_at(spec, &["failedJobsHistoryLimit"]), "spec.failedJobsHistoryLimit"));
+    errs.extend(validate_nonnegative(
+        int_at(spec, &["failedJobsHistoryLimit"]),
+        "spec.failedJobsHistoryLimit",
+    ));
     match get(spec, &["jobTemplate"]) {
         None => errs.push(FieldError::required("spec.jobTemplate", "")),
         Some(jt) => {
@@ -345,7 +431,11 @@ fn validate_cron_job(obj: &Value) -> ErrorList {
                 get(jt, &["metadata", "labels"]),
                 "spec.jobTemplate.metadata.labels",
             ));
-            errs.extend(validate_job_spec(jt.get("spec").unwrap_or(&Value::Null), "spec.jobTemplate.spec", true));
+            errs.extend(validate_job_spec(
+                jt.get("spec").unwrap_or(&Value::Null),
+                "spec.jobTemplate.spec",
+                true,
+            ));
         }
     }
     errs
@@ -354,6 +444,8 @@ fn validate_cron_job(obj: &Value) -> ErrorList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Mutation = Box<dyn Fn(&mut Value)>;
     use crate::strategy::Strategy;
 
     fn msgs(errs: &ErrorList) -> Vec<String> {
@@ -379,19 +471,26 @@ mod tests {
         assert_eq!(s["suspend"], false);
         assert_eq!(s["manualSelector"], false);
         assert_eq!(s["podReplacementPolicy"], "TerminatingOrFailed");
-        assert_eq!(s["selector"], json!({"matchLabels": {CONTROLLER_UID_LABEL: "u-1"}}));
+        assert_eq!(
+            s["selector"],
+            json!({"matchLabels": {CONTROLLER_UID_LABEL: "u-1"}})
+        );
         assert_eq!(
             s["template"]["metadata"]["labels"],
             json!({"job-name": "pi", JOB_NAME_LABEL: "pi", "controller-uid": "u-1", CONTROLLER_UID_LABEL: "u-1"})
         );
         assert_eq!(j["metadata"]["labels"], s["template"]["metadata"]["labels"]);
         assert_eq!(j["metadata"]["generation"], 1);
-        assert!(JOBS.validate_create(&j).is_empty(), "{:?}", msgs(&JOBS.validate_create(&j)));
+        assert!(
+            JOBS.validate_create(&j).is_empty(),
+            "{:?}",
+            msgs(&JOBS.validate_create(&j))
+        );
     }
 
     #[test]
     fn job_validation_table() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, Vec<&str>)> = vec![
+        let cases: Vec<(Mutation, Vec<&str>)> = vec![
             (
                 Box::new(|j| j["spec"]["template"]["spec"]["restartPolicy"] = json!("Always")),
                 vec!["spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""],
@@ -418,7 +517,10 @@ mod tests {
             mutate(&mut j);
             let got = msgs(&JOBS.validate_create(&j));
             if i == 3 {
-                assert!(got[0].ends_with("`selector` does not match template `labels`"), "{got:?}");
+                assert!(
+                    got[0].ends_with("`selector` does not match template `labels`"),
+                    "{got:?}"
+                );
             } else {
                 assert_eq!(got, want);
             }
@@ -433,7 +535,10 @@ mod tests {
         new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("perl:2");
         let got = msgs(&JOBS.validate_update(&new, &old));
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("spec.template: Invalid value: ") && got[0].ends_with(": field is immutable"));
+        assert!(
+            got[0].starts_with("spec.template: Invalid value: ")
+                && got[0].ends_with(": field is immutable")
+        );
         let mut suspended = old.clone();
         suspended["spec"]["suspend"] = json!(true);
         let mut resched = suspended.clone();
@@ -450,8 +555,14 @@ mod tests {
         assert_eq!(c["spec"]["suspend"], false);
         assert_eq!(c["spec"]["successfulJobsHistoryLimit"], 3);
         assert_eq!(c["spec"]["failedJobsHistoryLimit"], 1);
-        assert!(c["spec"]["jobTemplate"]["spec"].get("backoffLimit").is_none());
-        assert!(CRON_JOBS.validate_create(&c).is_empty(), "{:?}", msgs(&CRON_JOBS.validate_create(&c)));
+        assert!(c["spec"]["jobTemplate"]["spec"]
+            .get("backoffLimit")
+            .is_none());
+        assert!(
+            CRON_JOBS.validate_create(&c).is_empty(),
+            "{:?}",
+            msgs(&CRON_JOBS.validate_create(&c))
+        );
 
         let table = [
             ("0 0 * * *", None),
@@ -465,7 +576,11 @@ mod tests {
             let mut x = c.clone();
             x["spec"]["schedule"] = json!(sched);
             let got = msgs(&CRON_JOBS.validate_create(&x));
-            assert_eq!(got, want.into_iter().map(String::from).collect::<Vec<_>>(), "{sched}");
+            assert_eq!(
+                got,
+                want.into_iter().map(String::from).collect::<Vec<_>>(),
+                "{sched}"
+            );
         }
     }
 }

@@ -6,7 +6,9 @@
 use super::apps::default_pvc;
 use super::pods::validate_port_num_or_name;
 use crate::field::{ErrorList, FieldError};
-use crate::json::{arr_at, child_obj, default_field, each_obj_in, get, int_at, is_truthy, obj_at, str_at};
+use crate::json::{
+    arr_at, child_obj, default_field, each_obj_in, get, int_at, is_truthy, obj_at, str_at,
+};
 use crate::strategy::Resource;
 use crate::validation::names::{self, is_config_map_key};
 use crate::validation::quantity;
@@ -49,7 +51,8 @@ pub(crate) static SECRETS: Resource = Resource {
     ..Resource::basic(true, NameValidation::Dns1123Subdomain)
 };
 
-pub(crate) static SERVICE_ACCOUNTS: Resource = Resource::basic(true, NameValidation::Dns1123Subdomain);
+pub(crate) static SERVICE_ACCOUNTS: Resource =
+    Resource::basic(true, NameValidation::Dns1123Subdomain);
 
 pub(crate) static NODES: Resource = Resource {
     status: true,
@@ -99,14 +102,19 @@ pub(crate) static RESOURCE_QUOTAS: Resource = Resource {
 fn externally_accessible(spec: &Map<String, Value>) -> bool {
     match spec.get("type").and_then(Value::as_str) {
         Some("LoadBalancer" | "NodePort") => true,
-        Some("ClusterIP") => spec.get("externalIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty()),
+        Some("ClusterIP") => spec
+            .get("externalIPs")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty()),
         _ => false,
     }
 }
 
 /// SetDefaults_Service, plus the ipFamilyPolicy the service REST layer fills in.
 fn default_service(obj: &mut Value) {
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     default_field(spec, "sessionAffinity", json!("None"));
     match spec.get("sessionAffinity").and_then(Value::as_str) {
         Some("None") => {
@@ -119,7 +127,10 @@ fn default_service(obj: &mut Value) {
                 .and_then(|c| c.get("timeoutSeconds"))
                 .is_some_and(|t| !t.is_null());
             if !has_timeout {
-                spec.insert("sessionAffinityConfig".into(), json!({"clientIP": {"timeoutSeconds": 10800}}));
+                spec.insert(
+                    "sessionAffinityConfig".into(),
+                    json!({"clientIP": {"timeoutSeconds": 10800}}),
+                );
             }
         }
         _ => {}
@@ -142,7 +153,11 @@ fn default_service(obj: &mut Value) {
     if externally_accessible(spec) {
         default_field(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if matches!(ty.as_str(), "NodePort" | "LoadBalancer" | "ClusterIP") {
         default_field(spec, "internalTrafficPolicy", json!("Cluster"));
     }
@@ -166,8 +181,12 @@ fn validate_service(obj: &Value) -> ErrorList {
     }
     match ty {
         "ExternalName" => {
-            if !str_at(spec, &["clusterIP"]).is_empty() || !arr_at(spec, &["clusterIPs"]).is_empty() {
-                errs.push(FieldError::forbidden("spec.clusterIPs", "may not be set for ExternalName services"));
+            if !str_at(spec, &["clusterIP"]).is_empty() || !arr_at(spec, &["clusterIPs"]).is_empty()
+            {
+                errs.push(FieldError::forbidden(
+                    "spec.clusterIPs",
+                    "may not be set for ExternalName services",
+                ));
             }
             let cname = str_at(spec, &["externalName"]);
             if cname.is_empty() {
@@ -206,13 +225,21 @@ fn validate_service(obj: &Value) -> ErrorList {
         for m in names::is_valid_port_num(port) {
             errs.push(FieldError::invalid(format!("{pp}.port"), port, m));
         }
-        errs.extend(validate_enum(get(p, &["protocol"]), &format!("{pp}.protocol"), &["SCTP", "TCP", "UDP"], true));
+        errs.extend(validate_enum(
+            get(p, &["protocol"]),
+            &format!("{pp}.protocol"),
+            &["SCTP", "TCP", "UDP"],
+            true,
+        ));
         if let Some(tp) = get(p, &["targetPort"]) {
             errs.extend(validate_port_num_or_name(tp, &format!("{pp}.targetPort")));
         }
         if let Some(np) = int_at(p, &["nodePort"]).filter(|n| *n != 0) {
             if ty == "ClusterIP" {
-                errs.push(FieldError::forbidden(format!("{pp}.nodePort"), "may not be used when `type` is 'ClusterIP'"));
+                errs.push(FieldError::forbidden(
+                    format!("{pp}.nodePort"),
+                    "may not be used when `type` is 'ClusterIP'",
+                ));
             } else {
                 for m in names::is_valid_port_num(np) {
                     errs.push(FieldError::invalid(format!("{pp}.nodePort"), np, m));
@@ -221,22 +248,37 @@ fn validate_service(obj: &Value) -> ErrorList {
         }
         let key = (port, str_at(p, &["protocol"]).to_string());
         if !port_keys.insert(key.clone()) {
-            errs.push(FieldError::duplicate(pp, json!({"port": key.0, "protocol": key.1})));
+            errs.push(FieldError::duplicate(
+                pp,
+                json!({"port": key.0, "protocol": key.1}),
+            ));
         }
         let ap = str_at(p, &["appProtocol"]);
         if !ap.is_empty() {
             for m in names::is_qualified_name(ap) {
-                errs.push(FieldError::invalid(format!("spec.ports[{i}].appProtocol"), ap, m));
+                errs.push(FieldError::invalid(
+                    format!("spec.ports[{i}].appProtocol"),
+                    ap,
+                    m,
+                ));
             }
         }
     }
     if ty != "ExternalName" {
         errs.extend(validate_labels(get(spec, &["selector"]), "spec.selector"));
     }
-    errs.extend(validate_enum(get(spec, &["sessionAffinity"]), "spec.sessionAffinity", &["ClientIP", "None"], true));
+    errs.extend(validate_enum(
+        get(spec, &["sessionAffinity"]),
+        "spec.sessionAffinity",
+        &["ClientIP", "None"],
+        true,
+    ));
     match str_at(spec, &["sessionAffinity"]) {
         "ClientIP" => {
-            let t = int_at(spec, &["sessionAffinityConfig", "clientIP", "timeoutSeconds"]);
+            let t = int_at(
+                spec,
+                &["sessionAffinityConfig", "clientIP", "timeoutSeconds"],
+            );
             if let Some(t) = t.filter(|t| !(1..=86400).contains(t)) {
                 errs.push(FieldError::invalid(
                     "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
@@ -247,15 +289,23 @@ fn validate_service(obj: &Value) -> ErrorList {
         }
         "None" => {
             if let Some(c) = get(spec, &["sessionAffinityConfig"]) {
-                errs.push(FieldError::invalid("spec.sessionAffinityConfig", c.clone(), "must not be set when session affinity is None"));
+                errs.push(FieldError::invalid(
+                    "spec.sessionAffinityConfig",
+                    c.clone(),
+                    "must not be set when session affinity is None",
+                ));
             }
         }
         _ => {}
     }
     for (i, ip) in arr_at(spec, &["clusterIPs"]).iter().enumerate() {
         let s = ip.as_str().unwrap_or("");
-        if !(i == 0 && s == "None") && !names::is_ip(s) {
-            errs.push(FieldError::invalid(format!("spec.clusterIPs[{i}]"), s, IP_ERR));
+        if !(names::is_ip(s) || (i == 0 && s == "None")) {
+            errs.push(FieldError::invalid(
+                format!("spec.clusterIPs[{i}]"),
+                s,
+                IP_ERR,
+            ));
         }
     }
     let cip = str_at(spec, &["clusterIP"]);
@@ -274,7 +324,11 @@ fn validate_service(obj: &Value) -> ErrorList {
     for (i, ip) in arr_at(spec, &["externalIPs"]).iter().enumerate() {
         let s = ip.as_str().unwrap_or("");
         if !names::is_ip(s) {
-            errs.push(FieldError::invalid(format!("spec.externalIPs[{i}]"), s, IP_ERR));
+            errs.push(FieldError::invalid(
+                format!("spec.externalIPs[{i}]"),
+                s,
+                IP_ERR,
+            ));
         }
     }
     let spec_map = spec.as_object().cloned().unwrap_or_default();
@@ -284,12 +338,24 @@ fn validate_service(obj: &Value) -> ErrorList {
             p.clone(),
             "may only be set for externally-accessible services",
         )),
-        Some(p) => errs.extend(validate_enum(Some(p), "spec.externalTrafficPolicy", &["Cluster", "Local"], true)),
-        None if externally_accessible(&spec_map) => errs.push(FieldError::required("spec.externalTrafficPolicy", "")),
+        Some(p) => errs.extend(validate_enum(
+            Some(p),
+            "spec.externalTrafficPolicy",
+            &["Cluster", "Local"],
+            true,
+        )),
+        None if externally_accessible(&spec_map) => {
+            errs.push(FieldError::required("spec.externalTrafficPolicy", ""))
+        }
         None => {}
     }
     if let Some(p) = get(spec, &["internalTrafficPolicy"]) {
-        errs.extend(validate_enum(Some(p), "spec.internalTrafficPolicy", &["Cluster", "Local"], true));
+        errs.extend(validate_enum(
+            Some(p),
+            "spec.internalTrafficPolicy",
+            &["Cluster", "Local"],
+            true,
+        ));
     }
     if let Some(p) = get(spec, &["ipFamilyPolicy"]) {
         errs.extend(validate_enum(
@@ -300,26 +366,44 @@ fn validate_service(obj: &Value) -> ErrorList {
         ));
     }
     for (i, f) in arr_at(spec, &["ipFamilies"]).iter().enumerate() {
-        errs.extend(validate_enum(Some(f), &format!("spec.ipFamilies[{i}]"), &["IPv4", "IPv6"], true));
+        errs.extend(validate_enum(
+            Some(f),
+            &format!("spec.ipFamilies[{i}]"),
+            &["IPv4", "IPv6"],
+            true,
+        ));
     }
     errs
 }
 
 fn validate_service_update(new: &Value, old: &Value) -> ErrorList {
     let mut errs = Vec::new();
-    let (nt, ot) = (str_at(new, &["spec", "type"]), str_at(old, &["spec", "type"]));
+    let (nt, ot) = (
+        str_at(new, &["spec", "type"]),
+        str_at(old, &["spec", "type"]),
+    );
     if nt == "ExternalName" || ot == "ExternalName" {
         return errs;
     }
     let old_ips = arr_at(old, &["spec", "clusterIPs"]);
     let new_ips = arr_at(new, &["spec", "clusterIPs"]);
-    let new_list = get(new, &["spec", "clusterIPs"]).cloned().unwrap_or(json!([]));
+    let new_list = get(new, &["spec", "clusterIPs"])
+        .cloned()
+        .unwrap_or(json!([]));
     match (old_ips.first(), new_ips.first()) {
         (Some(o), Some(n)) if o != n => {
-            errs.push(FieldError::invalid("spec.clusterIPs[0]", new_list, "may not change once set"));
+            errs.push(FieldError::invalid(
+                "spec.clusterIPs[0]",
+                new_list,
+                "may not change once set",
+            ));
         }
         (Some(_), None) => {
-            errs.push(FieldError::invalid("spec.clusterIPs[0]", new_list, "primary clusterIP can not be unset"));
+            errs.push(FieldError::invalid(
+                "spec.clusterIPs[0]",
+                new_list,
+                "primary clusterIP can not be unset",
+            ));
         }
         _ => {}
     }
@@ -403,7 +487,11 @@ fn validate_config_map(obj: &Value) -> ErrorList {
                 errs.push(FieldError::invalid(format!("data[{k}]"), k.as_str(), m));
             }
             if binary.is_some_and(|b| b.contains_key(k)) {
-                errs.push(FieldError::invalid(format!("data[{k}]"), k.as_str(), "duplicate of key present in binaryData"));
+                errs.push(FieldError::invalid(
+                    format!("data[{k}]"),
+                    k.as_str(),
+                    "duplicate of key present in binaryData",
+                ));
             }
             total += v.as_str().map_or(0, str::len);
         }
@@ -411,7 +499,11 @@ fn validate_config_map(obj: &Value) -> ErrorList {
     if let Some(bin) = binary {
         for (k, v) in bin {
             for m in is_config_map_key(k) {
-                errs.push(FieldError::invalid(format!("binaryData[{k}]"), k.as_str(), m));
+                errs.push(FieldError::invalid(
+                    format!("binaryData[{k}]"),
+                    k.as_str(),
+                    m,
+                ));
             }
             total += decoded_len(v);
         }
@@ -424,7 +516,11 @@ fn validate_config_map(obj: &Value) -> ErrorList {
 
 fn decoded_len(v: &Value) -> usize {
     v.as_str()
-        .map(|s| base64::engine::general_purpose::STANDARD.decode(s).map_or(s.len(), |d| d.len()))
+        .map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_or(s.len(), |d| d.len())
+        })
         .unwrap_or(0)
 }
 
@@ -435,11 +531,17 @@ fn validate_immutable_data(new: &Value, old: &Value, fields: &[&str]) -> ErrorLi
         return errs;
     }
     if !is_truthy(get(new, &["immutable"])) {
-        errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
+        errs.push(FieldError::forbidden(
+            "immutable",
+            "field is immutable when `immutable` is set",
+        ));
     }
     for f in fields {
         if get(new, &[f]) != get(old, &[f]) {
-            errs.push(FieldError::forbidden(*f, "field is immutable when `immutable` is set"));
+            errs.push(FieldError::forbidden(
+                *f,
+                "field is immutable when `immutable` is set",
+            ));
         }
     }
     errs
@@ -461,7 +563,8 @@ fn default_secret(obj: &mut Value) {
         }
         if let Some(d) = data.as_object_mut() {
             for (k, v) in sd {
-                let enc = base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or("").as_bytes());
+                let enc = base64::engine::general_purpose::STANDARD
+                    .encode(v.as_str().unwrap_or("").as_bytes());
                 d.insert(k, json!(enc));
             }
         }
@@ -483,7 +586,10 @@ fn validate_secret(obj: &Value) -> ErrorList {
     if total > MAX_SECRET_SIZE {
         errs.push(FieldError::too_long("data", MAX_SECRET_SIZE));
     }
-    let has = |k: &str| data.and_then(|d| d.get(k)).is_some_and(|v| decoded_len(v) > 0);
+    let has = |k: &str| {
+        data.and_then(|d| d.get(k))
+            .is_some_and(|v| decoded_len(v) > 0)
+    };
     let require = |k: &str, errs: &mut ErrorList| {
         if data.and_then(|d| d.get(k)).is_none() {
             errs.push(FieldError::required(format!("data[{k}]"), ""));
@@ -491,17 +597,34 @@ fn validate_secret(obj: &Value) -> ErrorList {
     };
     let json_key = |k: &str, errs: &mut ErrorList| {
         if let Some(v) = data.and_then(|d| d.get(k)).and_then(Value::as_str) {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(v).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .unwrap_or_default();
             if let Err(e) = serde_json::from_slice::<Value>(&bytes) {
-                errs.push(FieldError::invalid(format!("data[{k}]"), "<secret contents redacted>", e.to_string()));
+                errs.push(FieldError::invalid(
+                    format!("data[{k}]"),
+                    "<secret contents redacted>",
+                    e.to_string(),
+                ));
             }
         }
     };
     match str_at(obj, &["type"]) {
-        "kubernetes.io/service-account-token" => {
-            if str_at(obj, &["metadata", "annotations", "kubernetes.io/service-account.name"]).is_empty() {
-                errs.push(FieldError::required("metadata.annotations[kubernetes.io/service-account.name]", ""));
-            }
+        "kubernetes.io/service-account-token"
+            if str_at(
+                obj,
+                &[
+                    "metadata",
+                    "annotations",
+                    "kubernetes.io/service-account.name",
+                ],
+            )
+            .is_empty() =>
+        {
+            errs.push(FieldError::required(
+                "metadata.annotations[kubernetes.io/service-account.name]",
+                "",
+            ));
         }
         "kubernetes.io/dockercfg" => {
             require(".dockercfg", &mut errs);
@@ -511,16 +634,12 @@ fn validate_secret(obj: &Value) -> ErrorList {
             require(".dockerconfigjson", &mut errs);
             json_key(".dockerconfigjson", &mut errs);
         }
-        "kubernetes.io/basic-auth" => {
-            if !has("username") && !has("password") {
-                errs.push(FieldError::required("data[username]", ""));
-                errs.push(FieldError::required("data[password]", ""));
-            }
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            errs.push(FieldError::required("data[username]", ""));
+            errs.push(FieldError::required("data[password]", ""));
         }
-        "kubernetes.io/ssh-auth" => {
-            if !has("ssh-privatekey") {
-                errs.push(FieldError::required("data[ssh-privatekey]", ""));
-            }
+        "kubernetes.io/ssh-auth" if !has("ssh-privatekey") => {
+            errs.push(FieldError::required("data[ssh-privatekey]", ""));
         }
         "kubernetes.io/tls" => {
             require("tls.key", &mut errs);
@@ -564,12 +683,14 @@ fn validate_taints(taints: &[Value], path: &str) -> ErrorList {
             errs.push(FieldError::invalid(format!("{tp}.value"), value, m));
         }
         let effect = str_at(t, &["effect"]);
-        errs.extend(validate_enum(get(t, &["effect"]), &format!("{tp}.effect"), &["NoExecute", "NoSchedule", "PreferNoSchedule"], true));
+        errs.extend(validate_enum(
+            get(t, &["effect"]),
+            &format!("{tp}.effect"),
+            &["NoExecute", "NoSchedule", "PreferNoSchedule"],
+            true,
+        ));
         if !seen.insert((key.to_string(), effect.to_string())) {
-            errs.push(FieldError::duplicate(
-                &tp,
-                t.clone(),
-            ));
+            errs.push(FieldError::duplicate(&tp, t.clone()));
         }
     }
     errs
@@ -579,7 +700,9 @@ fn validate_node(obj: &Value) -> ErrorList {
     let mut errs = validate_taints(arr_at(obj, &["spec", "taints"]), "spec.taints");
     for (i, c) in arr_at(obj, &["spec", "podCIDRs"]).iter().enumerate() {
         let s = c.as_str().unwrap_or("");
-        let ok = s.split_once('/').is_some_and(|(ip, len)| names::is_ip(ip) && len.parse::<u8>().is_ok());
+        let ok = s
+            .split_once('/')
+            .is_some_and(|(ip, len)| names::is_ip(ip) && len.parse::<u8>().is_ok());
         if !ok {
             errs.push(FieldError::invalid(
                 format!("spec.podCIDRs[{i}]"),
@@ -595,11 +718,17 @@ fn validate_node_update(new: &Value, old: &Value) -> ErrorList {
     let mut errs = Vec::new();
     let old_cidrs = arr_at(old, &["spec", "podCIDRs"]);
     if !old_cidrs.is_empty() && arr_at(new, &["spec", "podCIDRs"]) != old_cidrs {
-        errs.push(FieldError::forbidden("spec.podCIDRs", "node updates may not change podCIDR except from \"\" to valid"));
+        errs.push(FieldError::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
     }
     let old_pid = str_at(old, &["spec", "providerID"]);
     if !old_pid.is_empty() && str_at(new, &["spec", "providerID"]) != old_pid {
-        errs.push(FieldError::forbidden("spec.providerID", "node updates may not change providerID except from \"\" to valid"));
+        errs.push(FieldError::forbidden(
+            "spec.providerID",
+            "node updates may not change providerID except from \"\" to valid",
+        ));
     }
     errs
 }
@@ -612,7 +741,11 @@ fn validate_event(obj: &Value) -> ErrorList {
     let ins = str_at(obj, &["involvedObject", "namespace"]);
     // upstream: the involved object's namespace must match unless it is cluster-scoped
     if !ins.is_empty() && ins != ns {
-        errs.push(FieldError::invalid("involvedObject.namespace", ins, "does not match event.namespace"));
+        errs.push(FieldError::invalid(
+            "involvedObject.namespace",
+            ins,
+            "does not match event.namespace",
+        ));
     }
     if let Some(t) = get(obj, &["type"]) {
         if !str_at(obj, &["reportingComponent"]).is_empty() {
@@ -624,7 +757,9 @@ fn validate_event(obj: &Value) -> ErrorList {
 
 fn default_endpoints(obj: &mut Value) {
     let Some(m) = obj.as_object_mut() else { return };
-    each_obj_in(m, "subsets", |s| each_obj_in(s, "ports", |p| default_field(p, "protocol", json!("TCP"))));
+    each_obj_in(m, "subsets", |s| {
+        each_obj_in(s, "ports", |p| default_field(p, "protocol", json!("TCP")))
+    });
 }
 
 fn validate_endpoints(obj: &Value) -> ErrorList {
@@ -634,7 +769,11 @@ fn validate_endpoints(obj: &Value) -> ErrorList {
             for (j, a) in arr_at(s, &[list]).iter().enumerate() {
                 let ip = str_at(a, &["ip"]);
                 if !names::is_ip(ip) {
-                    errs.push(FieldError::invalid(format!("subsets[{i}].{list}[{j}].ip"), ip, IP_ERR));
+                    errs.push(FieldError::invalid(
+                        format!("subsets[{i}].{list}[{j}].ip"),
+                        ip,
+                        IP_ERR,
+                    ));
                 }
             }
         }
@@ -649,7 +788,12 @@ fn validate_endpoints(obj: &Value) -> ErrorList {
             for m in names::is_valid_port_num(port) {
                 errs.push(FieldError::invalid(format!("{pp}.port"), port, m));
             }
-            errs.extend(validate_enum(get(p, &["protocol"]), &format!("{pp}.protocol"), &["SCTP", "TCP", "UDP"], true));
+            errs.extend(validate_enum(
+                get(p, &["protocol"]),
+                &format!("{pp}.protocol"),
+                &["SCTP", "TCP", "UDP"],
+                true,
+            ));
         }
     }
     errs
@@ -657,7 +801,12 @@ fn validate_endpoints(obj: &Value) -> ErrorList {
 
 // ---------------------------------------------------------------- volumes
 
-const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+const ACCESS_MODES: &[&str] = &[
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
 
 fn default_pvc_object(obj: &mut Value) {
     if let Some(m) = obj.as_object_mut() {
@@ -675,7 +824,10 @@ fn validate_access_modes(spec: &Value, path: &str) -> ErrorList {
     let modes = arr_at(spec, &["accessModes"]);
     let mut errs = Vec::new();
     if modes.is_empty() {
-        errs.push(FieldError::required(path, "at least 1 access mode is required"));
+        errs.push(FieldError::required(
+            path,
+            "at least 1 access mode is required",
+        ));
     }
     for m in modes {
         if !m.as_str().is_some_and(|s| ACCESS_MODES.contains(&s)) {
@@ -692,11 +844,20 @@ fn validate_pvc(obj: &Value) -> ErrorList {
         None => errs.push(FieldError::required("spec.resources[storage]", "")),
         Some(q) => match quantity::parse_value(q) {
             Some(v) if v.0 > 0 => {}
-            _ => errs.push(FieldError::invalid("spec.resources[storage]", q.clone(), "must be greater than zero")),
+            _ => errs.push(FieldError::invalid(
+                "spec.resources[storage]",
+                q.clone(),
+                "must be greater than zero",
+            )),
         },
     }
     if let Some(vm) = get(spec, &["volumeMode"]) {
-        errs.extend(validate_enum(Some(vm), "spec.volumeMode", &["Block", "Filesystem"], false));
+        errs.extend(validate_enum(
+            Some(vm),
+            "spec.volumeMode",
+            &["Block", "Filesystem"],
+            false,
+        ));
     }
     errs
 }
@@ -726,7 +887,9 @@ fn validate_pvc_update(new: &Value, old: &Value) -> ErrorList {
 }
 
 fn default_pv(obj: &mut Value) {
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     default_field(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
     default_field(spec, "volumeMode", json!("Filesystem"));
 }
@@ -750,15 +913,41 @@ fn validate_pv(obj: &Value) -> ErrorList {
         false,
     ));
     let sources = [
-        "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "nfs", "iscsi", "glusterfs", "rbd", "flexVolume",
-        "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
-        "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "csi", "local",
+        "hostPath",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "fc",
+        "azureFile",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+        "csi",
+        "local",
     ];
-    let set: Vec<&str> = sources.iter().copied().filter(|s| get(spec, &[s]).is_some()).collect();
+    let set: Vec<&str> = sources
+        .iter()
+        .copied()
+        .filter(|s| get(spec, &[s]).is_some())
+        .collect();
     match set.as_slice() {
         [] => errs.push(FieldError::required("spec", "must specify a volume type")),
         [_] => {}
-        [_, second, ..] => errs.push(FieldError::forbidden(format!("spec.{second}"), "may not specify more than 1 volume type")),
+        [_, second, ..] => errs.push(FieldError::forbidden(
+            format!("spec.{second}"),
+            "may not specify more than 1 volume type",
+        )),
     }
     errs
 }
@@ -800,7 +989,11 @@ mod tests {
             let mut s = svc(spec);
             SERVICES.default(&mut s);
             assert_eq!(s["spec"], want);
-            assert!(SERVICES.validate_create(&s).is_empty(), "{:?}", msgs(&SERVICES.validate_create(&s)));
+            assert!(
+                SERVICES.validate_create(&s).is_empty(),
+                "{:?}",
+                msgs(&SERVICES.validate_create(&s))
+            );
         }
     }
 
@@ -843,12 +1036,15 @@ mod tests {
             assert_eq!(msgs(&SERVICES.validate_create(&s)), want, "{}", s["spec"]);
         }
         let bad = json!({"metadata": {"name": "1web", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}});
-        assert!(msgs(&SERVICES.validate_create(&bad))[0].starts_with("metadata.name: Invalid value: \"1web\": a DNS-1035 label"));
+        assert!(msgs(&SERVICES.validate_create(&bad))[0]
+            .starts_with("metadata.name: Invalid value: \"1web\": a DNS-1035 label"));
     }
 
     #[test]
     fn service_cluster_ip_update() {
-        let old = svc(json!({"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80}]}));
+        let old = svc(
+            json!({"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80}]}),
+        );
         let mut new = old.clone();
         new["spec"]["clusterIP"] = json!("None");
         new["spec"]["clusterIPs"] = json!(["None"]);
@@ -863,7 +1059,10 @@ mod tests {
         let mut ns = json!({"metadata": {"name": "team-a"}});
         NAMESPACES.default(&mut ns);
         NAMESPACES.prepare_for_create(&mut ns);
-        assert_eq!(ns["metadata"]["labels"], json!({"kubernetes.io/metadata.name": "team-a"}));
+        assert_eq!(
+            ns["metadata"]["labels"],
+            json!({"kubernetes.io/metadata.name": "team-a"})
+        );
         assert_eq!(ns["status"], json!({"phase": "Active"}));
         assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
         assert!(NAMESPACES.validate_create(&ns).is_empty());
@@ -877,7 +1076,9 @@ mod tests {
 
         let bad = json!({"metadata": {"name": "a.b"}, "spec": {"finalizers": ["custom"]}});
         let got = msgs(&NAMESPACES.validate_create(&bad));
-        assert!(got[0].starts_with("metadata.name: Invalid value: \"a.b\": a lowercase RFC 1123 label"));
+        assert!(
+            got[0].starts_with("metadata.name: Invalid value: \"a.b\": a lowercase RFC 1123 label")
+        );
         assert_eq!(got[1], "spec.finalizers: Invalid value: \"custom\": name is neither a standard finalizer name nor is it fully qualified");
     }
 
@@ -892,21 +1093,31 @@ mod tests {
             ]
         );
         let big = json!({"metadata": {"name": "c", "namespace": "d"}, "data": {"k": "x".repeat(MAX_SECRET_SIZE + 1)}});
-        assert_eq!(msgs(&CONFIG_MAPS.validate_create(&big)), vec![": Too long: may not be more than 1048576 bytes"]);
+        assert_eq!(
+            msgs(&CONFIG_MAPS.validate_create(&big)),
+            vec![": Too long: may not be more than 1048576 bytes"]
+        );
 
         let old = json!({"metadata": {"name": "c", "namespace": "d"}, "immutable": true, "data": {"k": "v"}});
         let mut new = old.clone();
         new["data"]["k"] = json!("w");
-        assert_eq!(msgs(&CONFIG_MAPS.validate_update(&new, &old)), vec!["data: Forbidden: field is immutable when `immutable` is set"]);
+        assert_eq!(
+            msgs(&CONFIG_MAPS.validate_update(&new, &old)),
+            vec!["data: Forbidden: field is immutable when `immutable` is set"]
+        );
 
-        let mut s = json!({"metadata": {"name": "s", "namespace": "d"}, "stringData": {"user": "admin"}});
+        let mut s =
+            json!({"metadata": {"name": "s", "namespace": "d"}, "stringData": {"user": "admin"}});
         SECRETS.default(&mut s);
         assert_eq!(s["type"], "Opaque");
         assert_eq!(s["data"]["user"], "YWRtaW4=");
         assert!(s.get("stringData").is_none());
         let mut tls = json!({"metadata": {"name": "s", "namespace": "d"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "YQ=="}});
         SECRETS.default(&mut tls);
-        assert_eq!(msgs(&SECRETS.validate_create(&tls)), vec!["data[tls.key]: Required value"]);
+        assert_eq!(
+            msgs(&SECRETS.validate_create(&tls)),
+            vec!["data[tls.key]: Required value"]
+        );
         let mut retyped = s.clone();
         retyped["type"] = json!("kubernetes.io/basic-auth");
         assert_eq!(
@@ -936,12 +1147,19 @@ mod tests {
         let empty = json!({"metadata": {"name": "data", "namespace": "d"}, "spec": {}});
         assert_eq!(
             msgs(&PVCS.validate_create(&empty)),
-            vec!["spec.accessModes: Required value: at least 1 access mode is required", "spec.resources[storage]: Required value"]
+            vec![
+                "spec.accessModes: Required value: at least 1 access mode is required",
+                "spec.resources[storage]: Required value"
+            ]
         );
         let mut pv = json!({"metadata": {"name": "pv1"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/x"}}});
         PVS.default(&mut pv);
         assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
-        assert!(PVS.validate_create(&pv).is_empty(), "{:?}", msgs(&PVS.validate_create(&pv)));
+        assert!(
+            PVS.validate_create(&pv).is_empty(),
+            "{:?}",
+            msgs(&PVS.validate_create(&pv))
+        );
     }
 
     #[test]

@@ -52,9 +52,10 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
         ("discovery.k8s.io", "endpointslices") => &others::ENDPOINT_SLICES,
         ("coordination.k8s.io", "leases") => &others::LEASES,
         ("storage.k8s.io", "storageclasses") => &others::STORAGE_CLASSES,
-        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations" | "validatingwebhookconfigurations") => {
-            &others::WEBHOOK_CONFIGURATIONS
-        }
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
+        ) => &others::WEBHOOK_CONFIGURATIONS,
         _ => &GENERIC,
     }
 }

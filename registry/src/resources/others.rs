@@ -45,7 +45,10 @@ fn validate_rules(obj: &Value, namespaced: bool) -> ErrorList {
     for (i, r) in arr_at(obj, &["rules"]).iter().enumerate() {
         let p = format!("rules[{i}]");
         if arr_at(r, &["verbs"]).is_empty() {
-            errs.push(FieldError::required(format!("{p}.verbs"), "verbs must contain at least one value"));
+            errs.push(FieldError::required(
+                format!("{p}.verbs"),
+                "verbs must contain at least one value",
+            ));
         }
         let urls = arr_at(r, &["nonResourceURLs"]);
         if !urls.is_empty() {
@@ -70,10 +73,16 @@ fn validate_rules(obj: &Value, namespaced: bool) -> ErrorList {
             continue;
         }
         if arr_at(r, &["apiGroups"]).is_empty() {
-            errs.push(FieldError::required(format!("{p}.apiGroups"), "resource rules must supply at least one api group"));
+            errs.push(FieldError::required(
+                format!("{p}.apiGroups"),
+                "resource rules must supply at least one api group",
+            ));
         }
         if arr_at(r, &["resources"]).is_empty() {
-            errs.push(FieldError::required(format!("{p}.resources"), "resource rules must supply at least one resource"));
+            errs.push(FieldError::required(
+                format!("{p}.resources"),
+                "resource rules must supply at least one resource",
+            ));
         }
     }
     errs
@@ -85,8 +94,14 @@ fn validate_role(obj: &Value) -> ErrorList {
 
 fn validate_cluster_role(obj: &Value) -> ErrorList {
     let mut errs = validate_rules(obj, false);
-    for (i, s) in arr_at(obj, &["aggregationRule", "clusterRoleSelectors"]).iter().enumerate() {
-        errs.extend(validate_label_selector(s, &format!("aggregationRule.clusterRoleSelectors[{i}]")));
+    for (i, s) in arr_at(obj, &["aggregationRule", "clusterRoleSelectors"])
+        .iter()
+        .enumerate()
+    {
+        errs.extend(validate_label_selector(
+            s,
+            &format!("aggregationRule.clusterRoleSelectors[{i}]"),
+        ));
     }
     errs
 }
@@ -112,13 +127,25 @@ fn validate_binding(obj: &Value, namespaced: bool) -> ErrorList {
     let rr = obj.get("roleRef").unwrap_or(&Value::Null);
     let group = str_at(rr, &["apiGroup"]);
     if group != RBAC_GROUP {
-        errs.push(FieldError::not_supported("roleRef.apiGroup", group, &[RBAC_GROUP]));
+        errs.push(FieldError::not_supported(
+            "roleRef.apiGroup",
+            group,
+            &[RBAC_GROUP],
+        ));
     }
     let kind = str_at(rr, &["kind"]);
     if namespaced && !matches!(kind, "Role" | "ClusterRole") {
-        errs.push(FieldError::not_supported("roleRef.kind", kind, &["Role", "ClusterRole"]));
+        errs.push(FieldError::not_supported(
+            "roleRef.kind",
+            kind,
+            &["Role", "ClusterRole"],
+        ));
     } else if !namespaced && kind != "ClusterRole" {
-        errs.push(FieldError::not_supported("roleRef.kind", kind, &["ClusterRole"]));
+        errs.push(FieldError::not_supported(
+            "roleRef.kind",
+            kind,
+            &["ClusterRole"],
+        ));
     }
     let name = str_at(rr, &["name"]);
     if name.is_empty() {
@@ -143,7 +170,11 @@ fn validate_binding(obj: &Value, namespaced: bool) -> ErrorList {
                     }
                 }
                 if !group.is_empty() {
-                    errs.push(FieldError::not_supported(format!("{p}.apiGroup"), group, &[""]));
+                    errs.push(FieldError::not_supported(
+                        format!("{p}.apiGroup"),
+                        group,
+                        &[""],
+                    ));
                 }
                 if !namespaced && str_at(s, &["namespace"]).is_empty() {
                     errs.push(FieldError::required(format!("{p}.namespace"), ""));
@@ -151,10 +182,18 @@ fn validate_binding(obj: &Value, namespaced: bool) -> ErrorList {
             }
             "User" | "Group" => {
                 if group != RBAC_GROUP {
-                    errs.push(FieldError::not_supported(format!("{p}.apiGroup"), group, &[RBAC_GROUP]));
+                    errs.push(FieldError::not_supported(
+                        format!("{p}.apiGroup"),
+                        group,
+                        &[RBAC_GROUP],
+                    ));
                 }
             }
-            other => errs.push(FieldError::not_supported(format!("{p}.kind"), other, &["ServiceAccount", "User", "Group"])),
+            other => errs.push(FieldError::not_supported(
+                format!("{p}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            )),
         }
     }
     errs
@@ -170,7 +209,11 @@ fn validate_cluster_role_binding(obj: &Value) -> ErrorList {
 
 fn validate_role_ref_immutable(new: &Value, old: &Value) -> ErrorList {
     if new.get("roleRef") != old.get("roleRef") {
-        vec![FieldError::invalid("roleRef", new.get("roleRef").cloned().unwrap_or(Value::Null), "cannot change roleRef")]
+        vec![FieldError::invalid(
+            "roleRef",
+            new.get("roleRef").cloned().unwrap_or(Value::Null),
+            "cannot change roleRef",
+        )]
     } else {
         Vec::new()
     }
@@ -199,7 +242,10 @@ fn validate_priority_class(obj: &Value) -> ErrorList {
     let name = str_at(obj, &["metadata", "name"]);
     let value = int_at(obj, &["value"]).unwrap_or(0);
     if name.starts_with("system-") {
-        let known = matches!((name, value), ("system-node-critical", 2_000_001_000) | ("system-cluster-critical", 2_000_000_000));
+        let known = matches!(
+            (name, value),
+            ("system-node-critical", 2_000_001_000) | ("system-cluster-critical", 2_000_000_000)
+        );
         if !known {
             errs.push(FieldError::forbidden(
                 "metadata.name",
@@ -212,16 +258,28 @@ fn validate_priority_class(obj: &Value) -> ErrorList {
             format!("maximum allowed value of a user defined priority is {HIGHEST_USER_PRIORITY}"),
         ));
     }
-    errs.extend(validate_enum(get(obj, &["preemptionPolicy"]), "preemptionPolicy", &["Never", "PreemptLowerPriority"], false));
+    errs.extend(validate_enum(
+        get(obj, &["preemptionPolicy"]),
+        "preemptionPolicy",
+        &["Never", "PreemptLowerPriority"],
+        false,
+    ));
     errs
 }
 
 fn validate_priority_class_update(new: &Value, old: &Value) -> ErrorList {
     let mut errs = Vec::new();
     if get(new, &["value"]) != get(old, &["value"]) {
-        errs.push(FieldError::forbidden("value", "may not be changed in an update."));
+        errs.push(FieldError::forbidden(
+            "value",
+            "may not be changed in an update.",
+        ));
     }
-    errs.extend(validate_immutable(get(new, &["preemptionPolicy"]), get(old, &["preemptionPolicy"]), "preemptionPolicy"));
+    errs.extend(validate_immutable(
+        get(new, &["preemptionPolicy"]),
+        get(old, &["preemptionPolicy"]),
+        "preemptionPolicy",
+    ));
     errs
 }
 
@@ -240,7 +298,11 @@ fn validate_pdb(obj: &Value) -> ErrorList {
     let min = get(spec, &["minAvailable"]);
     let max = get(spec, &["maxUnavailable"]);
     if min.is_some() && max.is_some() {
-        errs.push(FieldError::invalid("spec", spec.clone(), "minAvailable and maxUnavailable cannot be both set"));
+        errs.push(FieldError::invalid(
+            "spec",
+            spec.clone(),
+            "minAvailable and maxUnavailable cannot be both set",
+        ));
     }
     errs.extend(validate_int_or_percent(min, "spec.minAvailable", true));
     errs.extend(validate_int_or_percent(max, "spec.maxUnavailable", true));
@@ -281,7 +343,11 @@ pub(crate) static NETWORK_POLICIES: Resource = Resource {
 fn validate_host(host: &str, path: &str) -> ErrorList {
     let mut errs = Vec::new();
     if names::is_ip(host) {
-        errs.push(FieldError::invalid(path, host, "must be a DNS name, not an IP address"));
+        errs.push(FieldError::invalid(
+            path,
+            host,
+            "must be a DNS name, not an IP address",
+        ));
         return errs;
     }
     let (check, wildcard) = match host.strip_prefix("*.") {
@@ -307,8 +373,16 @@ fn validate_ingress_backend(b: &Value, path: &str) -> ErrorList {
     let svc = get(b, &["service"]);
     let res = get(b, &["resource"]);
     match (svc, res) {
-        (Some(_), Some(_)) => errs.push(FieldError::invalid(path, "", "cannot set both resource and service backends")),
-        (None, None) => errs.push(FieldError::invalid(path, "", "resource or service backend is required")),
+        (Some(_), Some(_)) => errs.push(FieldError::invalid(
+            path,
+            "",
+            "cannot set both resource and service backends",
+        )),
+        (None, None) => errs.push(FieldError::invalid(
+            path,
+            "",
+            "resource or service backend is required",
+        )),
         (Some(s), None) => {
             let name = str_at(s, &["name"]);
             if name.is_empty() {
@@ -322,7 +396,11 @@ fn validate_ingress_backend(b: &Value, path: &str) -> ErrorList {
             let pnum = int_at(s, &["port", "number"]).unwrap_or(0);
             let pp = format!("{path}.service.port");
             match (pname.is_empty(), pnum == 0) {
-                (false, false) => errs.push(FieldError::invalid(&pp, s["port"].clone(), "cannot set both port name & port number")),
+                (false, false) => errs.push(FieldError::invalid(
+                    &pp,
+                    s["port"].clone(),
+                    "cannot set both port name & port number",
+                )),
                 (false, true) => {
                     for m in names::is_valid_port_name(pname) {
                         errs.push(FieldError::invalid(format!("{pp}.name"), pname, m));
@@ -333,7 +411,9 @@ fn validate_ingress_backend(b: &Value, path: &str) -> ErrorList {
                         errs.push(FieldError::invalid(format!("{pp}.number"), pnum, m));
                     }
                 }
-                (true, true) => errs.push(FieldError::required(&pp, "port name or number is required")),
+                (true, true) => {
+                    errs.push(FieldError::required(&pp, "port name or number is required"))
+                }
             }
         }
         (None, Some(r)) => {
@@ -375,7 +455,9 @@ fn validate_ingress(obj: &Value) -> ErrorList {
         if !host.is_empty() {
             errs.extend(validate_host(host, &format!("{rp}.host")));
         }
-        let Some(http) = get(r, &["http"]) else { continue };
+        let Some(http) = get(r, &["http"]) else {
+            continue;
+        };
         let paths = arr_at(http, &["paths"]);
         if paths.is_empty() {
             errs.push(FieldError::required(format!("{rp}.http.paths"), ""));
@@ -384,16 +466,35 @@ fn validate_ingress(obj: &Value) -> ErrorList {
             let pp = format!("{rp}.http.paths[{j}]");
             let path = str_at(p, &["path"]);
             match get(p, &["pathType"]) {
-                None => errs.push(FieldError::required(format!("{pp}.pathType"), "pathType must be specified")),
+                None => errs.push(FieldError::required(
+                    format!("{pp}.pathType"),
+                    "pathType must be specified",
+                )),
                 Some(t) => {
-                    errs.extend(validate_enum(Some(t), &format!("{pp}.pathType"), &["Exact", "ImplementationSpecific", "Prefix"], true));
+                    errs.extend(validate_enum(
+                        Some(t),
+                        &format!("{pp}.pathType"),
+                        &["Exact", "ImplementationSpecific", "Prefix"],
+                        true,
+                    ));
                     if matches!(t.as_str(), Some("Exact" | "Prefix")) && !path.starts_with('/') {
-                        errs.push(FieldError::invalid(format!("{pp}.path"), path, "must be an absolute path"));
+                        errs.push(FieldError::invalid(
+                            format!("{pp}.path"),
+                            path,
+                            "must be an absolute path",
+                        ));
                     }
                 }
             }
-            if !path.is_empty() && !path.starts_with('/') && get(p, &["pathType"]).and_then(Value::as_str) == Some("ImplementationSpecific") {
-                errs.push(FieldError::invalid(format!("{pp}.path"), path, "must be an absolute path"));
+            if !path.is_empty()
+                && !path.starts_with('/')
+                && get(p, &["pathType"]).and_then(Value::as_str) == Some("ImplementationSpecific")
+            {
+                errs.push(FieldError::invalid(
+                    format!("{pp}.path"),
+                    path,
+                    "must be an absolute path",
+                ));
             }
             match get(p, &["backend"]) {
                 Some(b) => errs.extend(validate_ingress_backend(b, &format!("{pp}.backend"))),
@@ -403,7 +504,10 @@ fn validate_ingress(obj: &Value) -> ErrorList {
     }
     for (i, t) in arr_at(spec, &["tls"]).iter().enumerate() {
         for (j, h) in arr_at(t, &["hosts"]).iter().enumerate() {
-            errs.extend(validate_host(h.as_str().unwrap_or(""), &format!("spec.tls[{i}].hosts[{j}]")));
+            errs.extend(validate_host(
+                h.as_str().unwrap_or(""),
+                &format!("spec.tls[{i}].hosts[{j}]"),
+            ));
         }
     }
     errs
@@ -422,22 +526,39 @@ fn validate_ingress_class(obj: &Value) -> ErrorList {
 }
 
 fn validate_ingress_class_update(new: &Value, old: &Value) -> ErrorList {
-    validate_immutable(get(new, &["spec", "controller"]), get(old, &["spec", "controller"]), "spec.controller")
+    validate_immutable(
+        get(new, &["spec", "controller"]),
+        get(old, &["spec", "controller"]),
+        "spec.controller",
+    )
 }
 
 /// SetDefaults_NetworkPolicy and SetDefaults_NetworkPolicyPort.
 fn default_network_policy(obj: &mut Value) {
-    let Some(spec) = child_obj(obj, "spec") else { return };
-    let empty = spec.get("policyTypes").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
+    let empty = spec
+        .get("policyTypes")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
     if empty {
         let mut types = vec![json!("Ingress")];
-        if spec.get("egress").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
+        if spec
+            .get("egress")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty())
+        {
             types.push(json!("Egress"));
         }
         spec.insert("policyTypes".into(), Value::Array(types));
     }
     for dir in ["ingress", "egress"] {
-        each_obj_in(spec, dir, |rule| each_obj_in(rule, "ports", |p| default_field(p, "protocol", json!("TCP"))));
+        each_obj_in(spec, dir, |rule| {
+            each_obj_in(rule, "ports", |p| {
+                default_field(p, "protocol", json!("TCP"))
+            })
+        });
     }
 }
 
@@ -450,15 +571,26 @@ fn valid_cidr(s: &str) -> bool {
 
 fn validate_network_policy(obj: &Value) -> ErrorList {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    let mut errs = validate_label_selector(spec.get("podSelector").unwrap_or(&json!({})), "spec.podSelector");
+    let mut errs = validate_label_selector(
+        spec.get("podSelector").unwrap_or(&json!({})),
+        "spec.podSelector",
+    );
     for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
         for (i, rule) in arr_at(spec, &[dir]).iter().enumerate() {
             let rp = format!("spec.{dir}[{i}]");
             for (j, port) in arr_at(rule, &["ports"]).iter().enumerate() {
                 let pp = format!("{rp}.ports[{j}]");
-                errs.extend(validate_enum(get(port, &["protocol"]), &format!("{pp}.protocol"), &["SCTP", "TCP", "UDP"], false));
+                errs.extend(validate_enum(
+                    get(port, &["protocol"]),
+                    &format!("{pp}.protocol"),
+                    &["SCTP", "TCP", "UDP"],
+                    false,
+                ));
                 if let Some(p) = get(port, &["port"]) {
-                    errs.extend(super::pods::validate_port_num_or_name(p, &format!("{pp}.port")));
+                    errs.extend(super::pods::validate_port_num_or_name(
+                        p,
+                        &format!("{pp}.port"),
+                    ));
                     if let Some(end) = int_at(port, &["endPort"]) {
                         match p.as_i64() {
                             Some(start) if end < start => errs.push(FieldError::invalid(
@@ -466,7 +598,10 @@ fn validate_network_policy(obj: &Value) -> ErrorList {
                                 end,
                                 "must be greater than or equal to `port`",
                             )),
-                            None => errs.push(FieldError::forbidden(format!("{pp}.endPort"), "may not be specified when `port` is non-numeric")),
+                            None => errs.push(FieldError::forbidden(
+                                format!("{pp}.endPort"),
+                                "may not be specified when `port` is non-numeric",
+                            )),
                             _ => {}
                         }
                     }
@@ -497,11 +632,19 @@ fn validate_network_policy(obj: &Value) -> ErrorList {
     let types = arr_at(spec, &["policyTypes"]);
     for (i, t) in types.iter().enumerate() {
         if !matches!(t.as_str(), Some("Ingress" | "Egress")) {
-            errs.push(FieldError::not_supported(format!("spec.policyTypes[{i}]"), t.clone(), &["Ingress", "Egress"]));
+            errs.push(FieldError::not_supported(
+                format!("spec.policyTypes[{i}]"),
+                t.clone(),
+                &["Ingress", "Egress"],
+            ));
         }
     }
     if types.len() > 2 {
-        errs.push(FieldError::invalid("spec.policyTypes", Value::Array(types.to_vec()), "may not specify more than two policyTypes"));
+        errs.push(FieldError::invalid(
+            "spec.policyTypes",
+            Value::Array(types.to_vec()),
+            "may not specify more than two policyTypes",
+        ));
     }
     errs
 }
@@ -517,9 +660,15 @@ pub(crate) static HPAS: Resource = Resource {
 
 /// autoscaling/v2 SetDefaults_HorizontalPodAutoscaler (+ behavior rules when behavior is set).
 fn default_hpa(obj: &mut Value) {
-    let Some(spec) = child_obj(obj, "spec") else { return };
+    let Some(spec) = child_obj(obj, "spec") else {
+        return;
+    };
     default_field(spec, "minReplicas", json!(1));
-    if spec.get("metrics").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+    if spec
+        .get("metrics")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
         spec.insert(
             "metrics".into(),
             json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
@@ -530,7 +679,11 @@ fn default_hpa(obj: &mut Value) {
         if let Some(up) = up.as_object_mut() {
             default_field(up, "stabilizationWindowSeconds", json!(0));
             default_field(up, "selectPolicy", json!("Max"));
-            if up.get("policies").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+            if up
+                .get("policies")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
                 up.insert(
                     "policies".into(),
                     json!([{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]),
@@ -540,8 +693,15 @@ fn default_hpa(obj: &mut Value) {
         let down = b.entry("scaleDown").or_insert_with(|| json!({}));
         if let Some(down) = down.as_object_mut() {
             default_field(down, "selectPolicy", json!("Max"));
-            if down.get("policies").and_then(Value::as_array).is_none_or(Vec::is_empty) {
-                down.insert("policies".into(), json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
+            if down
+                .get("policies")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                down.insert(
+                    "policies".into(),
+                    json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]),
+                );
             }
         }
     }
@@ -553,13 +713,25 @@ fn validate_hpa(obj: &Value) -> ErrorList {
     let min = int_at(spec, &["minReplicas"]);
     let max = int_at(spec, &["maxReplicas"]).unwrap_or(0);
     if let Some(m) = min.filter(|m| *m < 1) {
-        errs.push(FieldError::invalid("spec.minReplicas", m, "must be greater than or equal to 1"));
+        errs.push(FieldError::invalid(
+            "spec.minReplicas",
+            m,
+            "must be greater than or equal to 1",
+        ));
     }
     if max < 1 {
-        errs.push(FieldError::invalid("spec.maxReplicas", max, "must be greater than 0"));
+        errs.push(FieldError::invalid(
+            "spec.maxReplicas",
+            max,
+            "must be greater than 0",
+        ));
     }
     if min.is_some_and(|m| max < m) {
-        errs.push(FieldError::invalid("spec.maxReplicas", max, "must be greater than or equal to `minReplicas`"));
+        errs.push(FieldError::invalid(
+            "spec.maxReplicas",
+            max,
+            "must be greater than or equal to `minReplicas`",
+        ));
     }
     for f in ["kind", "name"] {
         let v = str_at(spec, &["scaleTargetRef", f]);
@@ -567,7 +739,11 @@ fn validate_hpa(obj: &Value) -> ErrorList {
             errs.push(FieldError::required(format!("spec.scaleTargetRef.{f}"), ""));
         } else {
             for m in names::is_path_segment(v, false) {
-                errs.push(FieldError::invalid(format!("spec.scaleTargetRef.{f}"), v, m));
+                errs.push(FieldError::invalid(
+                    format!("spec.scaleTargetRef.{f}"),
+                    v,
+                    m,
+                ));
             }
         }
     }
@@ -575,7 +751,13 @@ fn validate_hpa(obj: &Value) -> ErrorList {
         errs.extend(validate_enum(
             get(m, &["type"]),
             &format!("spec.metrics[{i}].type"),
-            &["ContainerResource", "External", "Object", "Pods", "Resource"],
+            &[
+                "ContainerResource",
+                "External",
+                "Object",
+                "Pods",
+                "Resource",
+            ],
             true,
         ));
     }
@@ -611,7 +793,12 @@ fn default_endpoint_slice(obj: &mut Value) {
 fn validate_endpoint_slice(obj: &Value) -> ErrorList {
     let mut errs = Vec::new();
     let at = str_at(obj, &["addressType"]);
-    errs.extend(validate_enum(get(obj, &["addressType"]), "addressType", &["FQDN", "IPv4", "IPv6"], true));
+    errs.extend(validate_enum(
+        get(obj, &["addressType"]),
+        "addressType",
+        &["FQDN", "IPv4", "IPv6"],
+        true,
+    ));
     let eps = arr_at(obj, &["endpoints"]);
     if eps.len() > 1000 {
         errs.push(FieldError::too_many("endpoints", eps.len(), 1000));
@@ -628,10 +815,10 @@ fn validate_endpoint_slice(obj: &Value) -> ErrorList {
             let s = a.as_str().unwrap_or("");
             let p = format!("{ap}[{j}]");
             match at {
-                "IPv4" if !s.parse::<std::net::Ipv4Addr>().is_ok() => {
+                "IPv4" if s.parse::<std::net::Ipv4Addr>().is_err() => {
                     errs.push(FieldError::invalid(p, s, "must be a valid IPv4 address"));
                 }
-                "IPv6" if !s.parse::<std::net::Ipv6Addr>().is_ok() => {
+                "IPv6" if s.parse::<std::net::Ipv6Addr>().is_err() => {
                     errs.push(FieldError::invalid(p, s, "must be a valid IPv6 address"));
                 }
                 "FQDN" => {
@@ -659,21 +846,37 @@ fn validate_endpoint_slice(obj: &Value) -> ErrorList {
                 errs.push(FieldError::invalid(format!("ports[{i}].port"), n, m));
             }
         }
-        errs.extend(validate_enum(get(p, &["protocol"]), &format!("ports[{i}].protocol"), &["SCTP", "TCP", "UDP"], true));
+        errs.extend(validate_enum(
+            get(p, &["protocol"]),
+            &format!("ports[{i}].protocol"),
+            &["SCTP", "TCP", "UDP"],
+            true,
+        ));
     }
     errs
 }
 
 fn validate_endpoint_slice_update(new: &Value, old: &Value) -> ErrorList {
-    validate_immutable(get(new, &["addressType"]), get(old, &["addressType"]), "addressType")
+    validate_immutable(
+        get(new, &["addressType"]),
+        get(old, &["addressType"]),
+        "addressType",
+    )
 }
 
 fn validate_lease(obj: &Value) -> ErrorList {
     let mut errs = Vec::new();
     if let Some(d) = int_at(obj, &["spec", "leaseDurationSeconds"]).filter(|d| *d <= 0) {
-        errs.push(FieldError::invalid("spec.leaseDurationSeconds", d, "must be greater than 0"));
+        errs.push(FieldError::invalid(
+            "spec.leaseDurationSeconds",
+            d,
+            "must be greater than 0",
+        ));
     }
-    errs.extend(validate_nonnegative(int_at(obj, &["spec", "leaseTransitions"]), "spec.leaseTransitions"));
+    errs.extend(validate_nonnegative(
+        int_at(obj, &["spec", "leaseTransitions"]),
+        "spec.leaseTransitions",
+    ));
     errs
 }
 
@@ -709,7 +912,12 @@ fn validate_storage_class(obj: &Value) -> ErrorList {
             errs.push(FieldError::invalid("provisioner", p, m));
         }
     }
-    errs.extend(validate_enum(get(obj, &["reclaimPolicy"]), "reclaimPolicy", &["Delete", "Retain"], false));
+    errs.extend(validate_enum(
+        get(obj, &["reclaimPolicy"]),
+        "reclaimPolicy",
+        &["Delete", "Retain"],
+        false,
+    ));
     errs.extend(validate_enum(
         get(obj, &["volumeBindingMode"]),
         "volumeBindingMode",
@@ -723,10 +931,17 @@ fn validate_storage_class_update(new: &Value, old: &Value) -> ErrorList {
     let mut errs = Vec::new();
     for f in ["parameters", "provisioner", "reclaimPolicy"] {
         if get(new, &[f]) != get(old, &[f]) {
-            errs.push(FieldError::forbidden(f, format!("updates to {f} are forbidden.")));
+            errs.push(FieldError::forbidden(
+                f,
+                format!("updates to {f} are forbidden."),
+            ));
         }
     }
-    errs.extend(validate_immutable(get(new, &["volumeBindingMode"]), get(old, &["volumeBindingMode"]), "volumeBindingMode"));
+    errs.extend(validate_immutable(
+        get(new, &["volumeBindingMode"]),
+        get(old, &["volumeBindingMode"]),
+        "volumeBindingMode",
+    ));
     errs
 }
 
@@ -776,7 +991,8 @@ mod tests {
         changed["roleRef"]["name"] = json!("other");
         assert!(msgs(&CLUSTER_ROLE_BINDINGS.validate_update(&changed, &crb))
             .iter()
-            .any(|m| m.starts_with("roleRef: Invalid value: ") && m.ends_with(": cannot change roleRef")));
+            .any(|m| m.starts_with("roleRef: Invalid value: ")
+                && m.ends_with(": cannot change roleRef")));
     }
 
     #[test]
@@ -792,23 +1008,39 @@ mod tests {
         );
         let mut raised = pc.clone();
         raised["value"] = json!(2000);
-        assert_eq!(msgs(&PRIORITY_CLASSES.validate_update(&raised, &pc)), vec!["value: Forbidden: may not be changed in an update."]);
+        assert_eq!(
+            msgs(&PRIORITY_CLASSES.validate_update(&raised, &pc)),
+            vec!["value: Forbidden: may not be changed in an update."]
+        );
     }
 
     #[test]
     fn pdb_rules() {
         let pdb = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"minAvailable": 1, "maxUnavailable": "120%", "selector": {"matchLabels": {"a": "b"}}}});
         let got = msgs(&POD_DISRUPTION_BUDGETS.validate_create(&pdb));
-        assert!(got[0].ends_with("minAvailable and maxUnavailable cannot be both set"), "{got:?}");
-        assert_eq!(got[1], "spec.maxUnavailable: Invalid value: \"120%\": must not be greater than 100%");
-        assert_eq!(super::super::apps::int_or_percent(&json!("50%")), Some((50, true)));
+        assert!(
+            got[0].ends_with("minAvailable and maxUnavailable cannot be both set"),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[1],
+            "spec.maxUnavailable: Invalid value: \"120%\": must not be greater than 100%"
+        );
+        assert_eq!(
+            super::super::apps::int_or_percent(&json!("50%")),
+            Some((50, true))
+        );
     }
 
     #[test]
     fn ingress_table() {
         let ok = json!({"metadata": {"name": "i", "namespace": "d"}, "spec": {"rules": [{"host": "*.example.com", "http": {"paths": [
             {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}});
-        assert!(INGRESSES.validate_create(&ok).is_empty(), "{:?}", msgs(&INGRESSES.validate_create(&ok)));
+        assert!(
+            INGRESSES.validate_create(&ok).is_empty(),
+            "{:?}",
+            msgs(&INGRESSES.validate_create(&ok))
+        );
         let bad = json!({"metadata": {"name": "i", "namespace": "d"}, "spec": {"rules": [{"host": "10.0.0.1", "http": {"paths": [
             {"path": "api", "backend": {"service": {"name": "web", "port": {}}}}]}}]}});
         assert_eq!(
@@ -830,8 +1062,14 @@ mod tests {
     fn network_policy_defaults() {
         let cases = [
             (json!({"podSelector": {}}), json!(["Ingress"])),
-            (json!({"podSelector": {}, "egress": [{"ports": [{"port": 53}]}]}), json!(["Ingress", "Egress"])),
-            (json!({"podSelector": {}, "policyTypes": ["Egress"]}), json!(["Egress"])),
+            (
+                json!({"podSelector": {}, "egress": [{"ports": [{"port": 53}]}]}),
+                json!(["Ingress", "Egress"]),
+            ),
+            (
+                json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+                json!(["Egress"]),
+            ),
         ];
         for (spec, want) in cases {
             let mut np = json!({"metadata": {"name": "n", "namespace": "d"}, "spec": spec});
@@ -857,9 +1095,18 @@ mod tests {
         let mut h = json!({"metadata": {"name": "h", "namespace": "d"}, "spec": {"maxReplicas": 5, "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "behavior": {}}});
         HPAS.default(&mut h);
         assert_eq!(h["spec"]["minReplicas"], 1);
-        assert_eq!(h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 80);
-        assert_eq!(h["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 0);
-        assert_eq!(h["spec"]["behavior"]["scaleDown"]["policies"][0]["type"], "Percent");
+        assert_eq!(
+            h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            80
+        );
+        assert_eq!(
+            h["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"],
+            0
+        );
+        assert_eq!(
+            h["spec"]["behavior"]["scaleDown"]["policies"][0]["type"],
+            "Percent"
+        );
         assert!(HPAS.validate_create(&h).is_empty());
         h["spec"]["minReplicas"] = json!(10);
         assert_eq!(
@@ -873,7 +1120,10 @@ mod tests {
         let mut es = json!({"metadata": {"name": "e", "namespace": "d"}, "addressType": "IPv4",
             "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["::1"]}, {"addresses": []}], "ports": [{"port": 80}]});
         ENDPOINT_SLICES.default(&mut es);
-        assert_eq!(es["ports"][0], json!({"port": 80, "protocol": "TCP", "name": ""}));
+        assert_eq!(
+            es["ports"][0],
+            json!({"port": 80, "protocol": "TCP", "name": ""})
+        );
         assert_eq!(
             msgs(&ENDPOINT_SLICES.validate_create(&es)),
             vec![
@@ -889,15 +1139,22 @@ mod tests {
         assert_eq!(new["metadata"]["generation"], 2);
 
         let lease = json!({"metadata": {"name": "l", "namespace": "d"}, "spec": {"leaseDurationSeconds": 0}});
-        assert_eq!(msgs(&LEASES.validate_create(&lease)), vec!["spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"]);
+        assert_eq!(
+            msgs(&LEASES.validate_create(&lease)),
+            vec!["spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"]
+        );
 
-        let mut sc = json!({"metadata": {"name": "standard"}, "provisioner": "rancher.io/local-path"});
+        let mut sc =
+            json!({"metadata": {"name": "standard"}, "provisioner": "rancher.io/local-path"});
         STORAGE_CLASSES.default(&mut sc);
         assert_eq!(sc["reclaimPolicy"], "Delete");
         assert_eq!(sc["volumeBindingMode"], "Immediate");
         assert!(STORAGE_CLASSES.validate_create(&sc).is_empty());
         let mut changed = sc.clone();
         changed["parameters"] = json!({"a": "b"});
-        assert_eq!(msgs(&STORAGE_CLASSES.validate_update(&changed, &sc)), vec!["parameters: Forbidden: updates to parameters are forbidden."]);
+        assert_eq!(
+            msgs(&STORAGE_CLASSES.validate_update(&changed, &sc)),
+            vec!["parameters: Forbidden: updates to parameters are forbidden."]
+        );
     }
 }

@@ -5,13 +5,13 @@
 use crate::field::{ErrorList, FieldError};
 use crate::json::{arr_at, child_obj, default_field, each_obj_in, get, int_at, obj_at, str_at};
 use crate::strategy::{Generation, Resource};
+use crate::validation::meta::validate_annotations;
 use crate::validation::names::{self, inclusive_range_error};
 use crate::validation::quantity::{self, QUANTITY_FORMAT_ERR};
 use crate::validation::{
-    validate_dns_label_field, validate_enum, validate_labels, validate_nonnegative, validate_subdomain_opt,
-    NameValidation,
+    validate_dns_label_field, validate_enum, validate_labels, validate_nonnegative,
+    validate_subdomain_opt, NameValidation,
 };
-use crate::validation::meta::validate_annotations;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 
@@ -43,10 +43,36 @@ const TOLERATION_EFFECTS: &[&str] = &["NoExecute", "NoSchedule", "PreferNoSchedu
 const TOLERATION_OPERATORS: &[&str] = &["Equal", "Exists"];
 /// Every volume source field of `v1.VolumeSource`.
 const VOLUME_SOURCES: &[&str] = &[
-    "emptyDir", "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
-    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
-    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
-    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
+    "emptyDir",
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
 ];
 const CONTAINER_LISTS: &[&str] = &["initContainers", "containers", "ephemeralContainers"];
 
@@ -121,7 +147,10 @@ fn default_container(c: &mut Map<String, Value>) {
 
 fn default_volume(v: &mut Map<String, Value>) {
     // SetDefaults_Volume: a volume without any source is an emptyDir.
-    if !VOLUME_SOURCES.iter().any(|s| v.get(*s).is_some_and(|x| !x.is_null())) {
+    if !VOLUME_SOURCES
+        .iter()
+        .any(|s| v.get(*s).is_some_and(|x| !x.is_null()))
+    {
         v.insert("emptyDir".into(), json!({}));
     }
     // 0644, upstream's default for secret, configMap, downwardAPI and projected volumes.
@@ -231,7 +260,9 @@ pub(crate) fn pod_qos(spec: &Value) -> &'static str {
             let mut has_limit = HashSet::new();
             for (kind, acc) in [("requests", &mut requests), ("limits", &mut limits)] {
                 for name in ["cpu", "memory"] {
-                    if let Some(q) = get(c, &["resources", kind, name]).and_then(quantity::parse_value) {
+                    if let Some(q) =
+                        get(c, &["resources", kind, name]).and_then(quantity::parse_value)
+                    {
                         if q.0 != 0 {
                             *acc.entry(name).or_insert(0) += q.0;
                             if kind == "limits" {
@@ -249,7 +280,10 @@ pub(crate) fn pod_qos(spec: &Value) -> &'static str {
     if requests.is_empty() && limits.is_empty() {
         return "BestEffort";
     }
-    if guaranteed && requests.iter().all(|(k, v)| limits.get(k) == Some(v)) && requests.len() == limits.len() {
+    if guaranteed
+        && requests.iter().all(|(k, v)| limits.get(k) == Some(v))
+        && requests.len() == limits.len()
+    {
         "Guaranteed"
     } else {
         "Burstable"
@@ -259,7 +293,10 @@ pub(crate) fn pod_qos(spec: &Value) -> &'static str {
 fn prepare_pod_create(obj: &mut Value) {
     let qos = pod_qos(obj.get("spec").unwrap_or(&Value::Null));
     if let Some(m) = obj.as_object_mut() {
-        m.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
+        m.insert(
+            "status".into(),
+            json!({"phase": "Pending", "qosClass": qos}),
+        );
     }
 }
 
@@ -278,13 +315,20 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
             for m in names::is_qualified_name(name) {
                 errs.push(FieldError::invalid(p, name, m));
             }
-        } else if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !name.starts_with("hugepages-") {
-            errs.push(FieldError::invalid(p, name, "must be a standard resource for containers"));
+        } else if !matches!(name, "cpu" | "memory" | "ephemeral-storage")
+            && !name.starts_with("hugepages-")
+        {
+            errs.push(FieldError::invalid(
+                p,
+                name,
+                "must be a standard resource for containers",
+            ));
         }
     };
     // native (unprefixed or kubernetes.io/) resources other than hugepages may be overcommitted
     let overcommit = |name: &str| {
-        (!name.contains('/') || name.starts_with("kubernetes.io/")) && !name.starts_with("hugepages-")
+        (!name.contains('/') || name.starts_with("kubernetes.io/"))
+            && !name.starts_with("hugepages-")
     };
     let parse_checked = |kind: &str, name: &str, v: &Value, errs: &mut ErrorList| {
         let p = format!("{path}.{kind}[{name}]");
@@ -295,7 +339,11 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
                 None
             }
             Some(q) if q.0 < 0 => {
-                errs.push(FieldError::invalid(&p, v.clone(), "must be greater than or equal to 0"));
+                errs.push(FieldError::invalid(
+                    &p,
+                    v.clone(),
+                    "must be greater than or equal to 0",
+                ));
                 Some(q)
             }
             Some(q) => Some(q),
@@ -311,10 +359,16 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
             let Some(rq) = parse_checked("requests", k, v, &mut errs) else {
                 continue;
             };
-            let rs = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let rs = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             match lim.and_then(|l| l.get(k)) {
                 Some(lv) => {
-                    let ls = lv.as_str().map(str::to_string).unwrap_or_else(|| lv.to_string());
+                    let ls = lv
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| lv.to_string());
                     if let Some(lq) = quantity::parse_value(lv) {
                         if rq != lq && !overcommit(k) {
                             errs.push(FieldError::invalid(
@@ -345,19 +399,39 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
 fn validate_probe(probe: &Value, path: &str, must_succeed_once: bool) -> ErrorList {
     let mut errs = Vec::new();
     let handlers = ["exec", "httpGet", "tcpSocket", "grpc"];
-    let set: Vec<&str> = handlers.iter().copied().filter(|h| get(probe, &[h]).is_some()).collect();
+    let set: Vec<&str> = handlers
+        .iter()
+        .copied()
+        .filter(|h| get(probe, &[h]).is_some())
+        .collect();
     if set.is_empty() {
         errs.push(FieldError::required(path, "must specify a handler type"));
     } else if set.len() > 1 {
-        errs.push(FieldError::forbidden(format!("{path}.{}", set[1]), "may not specify more than 1 handler type"));
+        errs.push(FieldError::forbidden(
+            format!("{path}.{}", set[1]),
+            "may not specify more than 1 handler type",
+        ));
     }
-    for f in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
-        errs.extend(validate_nonnegative(int_at(probe, &[f]), &format!("{path}.{f}")));
+    for f in [
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+    ] {
+        errs.extend(validate_nonnegative(
+            int_at(probe, &[f]),
+            &format!("{path}.{f}"),
+        ));
     }
     if must_succeed_once {
         if let Some(s) = int_at(probe, &["successThreshold"]) {
             if s != 1 {
-                errs.push(FieldError::invalid(format!("{path}.successThreshold"), s, "must be 1"));
+                errs.push(FieldError::invalid(
+                    format!("{path}.successThreshold"),
+                    s,
+                    "must be 1",
+                ));
             }
         }
     }
@@ -381,7 +455,11 @@ pub(crate) fn validate_port_num_or_name(port: &Value, path: &str) -> ErrorList {
             .into_iter()
             .map(|m| FieldError::invalid(path, s.as_str(), m))
             .collect(),
-        other => vec![FieldError::invalid(path, other.clone(), "must be an integer or a string")],
+        other => vec![FieldError::invalid(
+            path,
+            other.clone(),
+            "must be an integer or a string",
+        )],
     }
 }
 
@@ -402,9 +480,18 @@ fn validate_container(
     if image.is_empty() {
         errs.push(FieldError::required(format!("{path}.image"), ""));
     } else if image.trim() != image {
-        errs.push(FieldError::invalid(format!("{path}.image"), image, "must not have leading or trailing whitespace"));
+        errs.push(FieldError::invalid(
+            format!("{path}.image"),
+            image,
+            "must not have leading or trailing whitespace",
+        ));
     }
-    errs.extend(validate_enum(get(c, &["imagePullPolicy"]), &format!("{path}.imagePullPolicy"), PULL_POLICIES, true));
+    errs.extend(validate_enum(
+        get(c, &["imagePullPolicy"]),
+        &format!("{path}.imagePullPolicy"),
+        PULL_POLICIES,
+        true,
+    ));
     errs.extend(validate_enum(
         get(c, &["terminationMessagePolicy"]),
         &format!("{path}.terminationMessagePolicy"),
@@ -438,7 +525,12 @@ fn validate_container(
                 errs.push(FieldError::invalid(format!("{pp}.hostPort"), h, m));
             }
         }
-        errs.extend(validate_enum(get(p, &["protocol"]), &format!("{pp}.protocol"), PROTOCOLS, true));
+        errs.extend(validate_enum(
+            get(p, &["protocol"]),
+            &format!("{pp}.protocol"),
+            PROTOCOLS,
+            true,
+        ));
     }
     for (i, e) in arr_at(c, &["env"]).iter().enumerate() {
         let ep = format!("{path}.env[{i}].name");
@@ -451,7 +543,10 @@ fn validate_container(
             }
         }
     }
-    errs.extend(validate_resources(get(c, &["resources"]), &format!("{path}.resources")));
+    errs.extend(validate_resources(
+        get(c, &["resources"]),
+        &format!("{path}.resources"),
+    ));
     let mut mount_paths = HashSet::new();
     for (i, m) in arr_at(c, &["volumeMounts"]).iter().enumerate() {
         let mp = format!("{path}.volumeMounts[{i}]");
@@ -465,14 +560,22 @@ fn validate_container(
         if path_s.is_empty() {
             errs.push(FieldError::required(format!("{mp}.mountPath"), ""));
         } else if !mount_paths.insert(path_s.to_string()) {
-            errs.push(FieldError::invalid(format!("{mp}.mountPath"), path_s, "must be unique"));
+            errs.push(FieldError::invalid(
+                format!("{mp}.mountPath"),
+                path_s,
+                "must be unique",
+            ));
         }
     }
     let sidecar = init && str_at(c, &["restartPolicy"]) == "Always";
     if init {
         if let Some(rp) = get(c, &["restartPolicy"]) {
             if rp.as_str() != Some("Always") {
-                errs.push(FieldError::not_supported(format!("{path}.restartPolicy"), rp.clone(), &["Always"]));
+                errs.push(FieldError::not_supported(
+                    format!("{path}.restartPolicy"),
+                    rp.clone(),
+                    &["Always"],
+                ));
             }
         }
     } else if get(c, &["restartPolicy"]).is_some() {
@@ -481,15 +584,17 @@ fn validate_container(
             "may not be set for non-init containers",
         ));
     }
-    for (probe, once) in [("livenessProbe", true), ("readinessProbe", false), ("startupProbe", true)] {
+    for (probe, once) in [
+        ("livenessProbe", true),
+        ("readinessProbe", false),
+        ("startupProbe", true),
+    ] {
         if let Some(p) = get(c, &[probe]) {
             if init && !sidecar {
                 errs.push(FieldError::forbidden(
                     format!("{path}.{probe}"),
                     "may not be set for init containers without restartPolicy=Always",
                 ));
-            } else if init && probe == "readinessProbe" {
-                errs.extend(validate_probe(p, &format!("{path}.{probe}"), once));
             } else {
                 errs.extend(validate_probe(p, &format!("{path}.{probe}"), once));
             }
@@ -508,7 +613,11 @@ fn validate_volumes(spec: &Value, path: &str) -> (ErrorList, HashSet<String>) {
         if !n.is_empty() && !seen.insert(n.to_string()) {
             errs.push(FieldError::duplicate(format!("{vp}.name"), n));
         }
-        let sources: Vec<&str> = VOLUME_SOURCES.iter().copied().filter(|s| get(v, &[s]).is_some()).collect();
+        let sources: Vec<&str> = VOLUME_SOURCES
+            .iter()
+            .copied()
+            .filter(|s| get(v, &[s]).is_some())
+            .collect();
         match sources.as_slice() {
             [] => errs.push(FieldError::required(&vp, "must specify a volume type")),
             [one] => {
@@ -535,7 +644,10 @@ fn validate_volumes(spec: &Value, path: &str) -> (ErrorList, HashSet<String>) {
                 }
             }
             [_, second, ..] => {
-                errs.push(FieldError::forbidden(format!("{vp}.{second}"), "may not specify more than 1 volume type"));
+                errs.push(FieldError::forbidden(
+                    format!("{vp}.{second}"),
+                    "may not specify more than 1 volume type",
+                ));
             }
         }
     }
@@ -585,10 +697,19 @@ fn validate_tolerations(tols: &[Value], path: &str) -> ErrorList {
                     ));
                 }
             }
-            other => errs.push(FieldError::not_supported(format!("{tp}.operator"), other, TOLERATION_OPERATORS)),
+            other => errs.push(FieldError::not_supported(
+                format!("{tp}.operator"),
+                other,
+                TOLERATION_OPERATORS,
+            )),
         }
         if !effect.is_empty() {
-            errs.extend(validate_enum(get(t, &["effect"]), &format!("{tp}.effect"), TOLERATION_EFFECTS, false));
+            errs.extend(validate_enum(
+                get(t, &["effect"]),
+                &format!("{tp}.effect"),
+                TOLERATION_EFFECTS,
+                false,
+            ));
         }
     }
     errs
@@ -603,14 +724,39 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> ErrorList {
     }
     for (list, init) in [("initContainers", true), ("containers", false)] {
         for (i, c) in arr_at(spec, &[list]).iter().enumerate() {
-            errs.extend(validate_container(c, &format!("{path}.{list}[{i}]"), &volumes, &mut names_seen, init));
+            errs.extend(validate_container(
+                c,
+                &format!("{path}.{list}[{i}]"),
+                &volumes,
+                &mut names_seen,
+                init,
+            ));
         }
     }
-    errs.extend(validate_enum(get(spec, &["restartPolicy"]), &format!("{path}.restartPolicy"), RESTART_POLICIES, true));
-    errs.extend(validate_enum(get(spec, &["dnsPolicy"]), &format!("{path}.dnsPolicy"), DNS_POLICIES, true));
-    errs.extend(validate_labels(get(spec, &["nodeSelector"]), &format!("{path}.nodeSelector")));
-    errs.extend(validate_subdomain_opt(str_at(spec, &["serviceAccountName"]), &format!("{path}.serviceAccountName")));
-    errs.extend(validate_subdomain_opt(str_at(spec, &["nodeName"]), &format!("{path}.nodeName")));
+    errs.extend(validate_enum(
+        get(spec, &["restartPolicy"]),
+        &format!("{path}.restartPolicy"),
+        RESTART_POLICIES,
+        true,
+    ));
+    errs.extend(validate_enum(
+        get(spec, &["dnsPolicy"]),
+        &format!("{path}.dnsPolicy"),
+        DNS_POLICIES,
+        true,
+    ));
+    errs.extend(validate_labels(
+        get(spec, &["nodeSelector"]),
+        &format!("{path}.nodeSelector"),
+    ));
+    errs.extend(validate_subdomain_opt(
+        str_at(spec, &["serviceAccountName"]),
+        &format!("{path}.serviceAccountName"),
+    ));
+    errs.extend(validate_subdomain_opt(
+        str_at(spec, &["nodeName"]),
+        &format!("{path}.nodeName"),
+    ));
     for f in ["hostname", "subdomain"] {
         let v = str_at(spec, &[f]);
         if !v.is_empty() {
@@ -626,7 +772,10 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> ErrorList {
             ));
         }
     }
-    errs.extend(validate_tolerations(arr_at(spec, &["tolerations"]), &format!("{path}.tolerations")));
+    errs.extend(validate_tolerations(
+        arr_at(spec, &["tolerations"]),
+        &format!("{path}.tolerations"),
+    ));
     if str_at(spec, &["dnsPolicy"]) == "None" && get(spec, &["dnsConfig"]).is_none() {
         errs.push(FieldError::required(
             format!("{path}.dnsConfig"),
@@ -641,9 +790,18 @@ pub(crate) fn validate_pod_template_spec(template: Option<&Value>, path: &str) -
     let Some(t) = template else {
         return vec![FieldError::required(path, "")];
     };
-    let mut errs = validate_labels(get(t, &["metadata", "labels"]), &format!("{path}.metadata.labels"));
-    errs.extend(validate_annotations(get(t, &["metadata", "annotations"]), &format!("{path}.metadata.annotations")));
-    errs.extend(validate_pod_spec(t.get("spec").unwrap_or(&Value::Null), &format!("{path}.spec")));
+    let mut errs = validate_labels(
+        get(t, &["metadata", "labels"]),
+        &format!("{path}.metadata.labels"),
+    );
+    errs.extend(validate_annotations(
+        get(t, &["metadata", "annotations"]),
+        &format!("{path}.metadata.annotations"),
+    ));
+    errs.extend(validate_pod_spec(
+        t.get("spec").unwrap_or(&Value::Null),
+        &format!("{path}.spec"),
+    ));
     errs
 }
 
@@ -681,7 +839,10 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
         }
     }
     // activeDeadlineSeconds may only be set from nil or decreased
-    match (int_at(new_spec, &["activeDeadlineSeconds"]), int_at(old_spec, &["activeDeadlineSeconds"])) {
+    match (
+        int_at(new_spec, &["activeDeadlineSeconds"]),
+        int_at(old_spec, &["activeDeadlineSeconds"]),
+    ) {
         (Some(n), _) if n < 0 || n > i64::from(i32::MAX) => {
             errs.push(FieldError::invalid(
                 "spec.activeDeadlineSeconds",
@@ -691,7 +852,11 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
             return errs;
         }
         (Some(n), Some(o)) if o < n => {
-            errs.push(FieldError::invalid("spec.activeDeadlineSeconds", n, "must be less than or equal to previous value"));
+            errs.push(FieldError::invalid(
+                "spec.activeDeadlineSeconds",
+                n,
+                "must be less than or equal to previous value",
+            ));
             return errs;
         }
         (None, Some(_)) => errs.push(FieldError::invalid(
@@ -702,7 +867,10 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
         _ => {}
     }
     // existing tolerations may only gain (NoExecute) tolerationSeconds changes
-    let new_tols: Vec<Value> = arr_at(new_spec, &["tolerations"]).iter().map(without_toleration_seconds).collect();
+    let new_tols: Vec<Value> = arr_at(new_spec, &["tolerations"])
+        .iter()
+        .map(without_toleration_seconds)
+        .collect();
     for t in arr_at(old_spec, &["tolerations"]) {
         if !new_tols.contains(&without_toleration_seconds(t)) {
             errs.push(FieldError::forbidden(
@@ -720,7 +888,10 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
             if let Some(Value::Array(cs)) = m.get_mut(list) {
                 for (i, c) in cs.iter_mut().enumerate() {
                     if let Some(c) = c.as_object_mut() {
-                        match get(old_spec, &[list]).and_then(|l| l.get(i)).and_then(|o| o.get("image")) {
+                        match get(old_spec, &[list])
+                            .and_then(|l| l.get(i))
+                            .and_then(|o| o.get("image"))
+                        {
                             Some(img) => c.insert("image".into(), img.clone()),
                             None => c.remove("image"),
                         };
@@ -735,7 +906,9 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
             };
         }
         let old_tgps = int_at(old_spec, &["terminationGracePeriodSeconds"]);
-        if old_tgps.is_some_and(|o| o < 0) && int_at(new_spec, &["terminationGracePeriodSeconds"]) == Some(1) {
+        if old_tgps.is_some_and(|o| o < 0)
+            && int_at(new_spec, &["terminationGracePeriodSeconds"]) == Some(1)
+        {
             m.insert("terminationGracePeriodSeconds".into(), json!(old_tgps));
         }
     }
@@ -757,7 +930,10 @@ fn validate_pod_update(new: &Value, old: &Value) -> ErrorList {
                 ));
             }
         }
-        errs.push(FieldError::forbidden("spec", format!("{POD_UPDATE_FORBIDDEN}{diff}")));
+        errs.push(FieldError::forbidden(
+            "spec",
+            format!("{POD_UPDATE_FORBIDDEN}{diff}"),
+        ));
     }
     errs
 }
@@ -771,7 +947,10 @@ fn validate_pod_status_update(new: &Value, _old: &Value) -> ErrorList {
     let node = str_at(new, &["spec", "nodeName"]);
     if !node.is_empty() && get(new, &["status", "nominatedNodeName"]).is_some() {
         // upstream only validates the nominated node name's format
-        errs.extend(validate_subdomain_opt(str_at(new, &["status", "nominatedNodeName"]), "status.nominatedNodeName"));
+        errs.extend(validate_subdomain_opt(
+            str_at(new, &["status", "nominatedNodeName"]),
+            "status.nominatedNodeName",
+        ));
     }
     errs
 }
@@ -779,6 +958,8 @@ fn validate_pod_status_update(new: &Value, _old: &Value) -> ErrorList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Mutation = Box<dyn Fn(&mut Value)>;
     use crate::strategy::Strategy;
 
     fn msgs(errs: &ErrorList) -> Vec<String> {
@@ -836,14 +1017,24 @@ mod tests {
         assert_eq!(s["volumes"][0]["emptyDir"], json!({}));
         assert_eq!(s["volumes"][1]["secret"]["defaultMode"], 420);
         assert_eq!(s["volumes"][2]["configMap"]["defaultMode"], 420);
-        assert!(PODS.validate_create(&p).is_empty(), "{:?}", msgs(&PODS.validate_create(&p)));
+        assert!(
+            PODS.validate_create(&p).is_empty(),
+            "{:?}",
+            msgs(&PODS.validate_create(&p))
+        );
     }
 
     #[test]
     fn pod_prepare_create_sets_phase_qos_generation() {
         let cases = [
-            (json!({"containers": [{"name": "c", "image": "i"}]}), "BestEffort"),
-            (json!({"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}}]}), "Burstable"),
+            (
+                json!({"containers": [{"name": "c", "image": "i"}]}),
+                "BestEffort",
+            ),
+            (
+                json!({"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}}]}),
+                "Burstable",
+            ),
             (
                 json!({"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}),
                 "Guaranteed",
@@ -924,9 +1115,11 @@ mod tests {
 
     #[test]
     fn pod_update_rules() {
-        let mut old = pod(json!({"containers": [{"name": "c", "image": "nginx:1"}], "tolerations": [{"key": "a", "operator": "Exists"}]}));
+        let mut old = pod(
+            json!({"containers": [{"name": "c", "image": "nginx:1"}], "tolerations": [{"key": "a", "operator": "Exists"}]}),
+        );
         PODS.default(&mut old);
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, Vec<String>)> = vec![
+        let cases: Vec<(Mutation, Vec<String>)> = vec![
             (Box::new(|p| p["spec"]["containers"][0]["image"] = json!("nginx:2")), vec![]),
             (Box::new(|p| p["spec"]["activeDeadlineSeconds"] = json!(100)), vec![]),
             (
@@ -976,7 +1169,8 @@ mod tests {
         let mut st = old.clone();
         st["spec"]["containers"][0]["image"] = json!("evil");
         st["status"] = json!({"phase": "Succeeded"});
-        st["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "1"}]);
+        st["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "1"}]);
         st["metadata"]["labels"] = json!({"a": "b"});
         PODS.prepare_for_status_update(&mut st, &old);
         assert_eq!(st["spec"], old["spec"]);

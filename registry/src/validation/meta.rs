@@ -43,16 +43,32 @@ fn validate_owner_references(refs: &[Value], path: &str) -> ErrorList {
             None => ("", api_version),
         };
         if version.is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.apiVersion"), api_version, "version must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.apiVersion"),
+                api_version,
+                "version must not be empty",
+            ));
         }
         if kind.is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.kind"), kind, "kind must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.kind"),
+                kind,
+                "kind must not be empty",
+            ));
         }
         if str_at(r, &["name"]).is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.name"), "", "name must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                "",
+                "name must not be empty",
+            ));
         }
         if str_at(r, &["uid"]).is_empty() {
-            errs.push(FieldError::invalid(format!("{path}.uid"), "", "uid must not be empty"));
+            errs.push(FieldError::invalid(
+                format!("{path}.uid"),
+                "",
+                "uid must not be empty",
+            ));
         }
         if BANNED_OWNERS.contains(&(group, kind)) {
             // upstream prints the GroupVersionKind as "group/version, Kind=kind"
@@ -104,7 +120,11 @@ fn validate_finalizers(fins: &[Value], path: &str) -> ErrorList {
 /// ObjectMeta validation shared by all strategies (upstream `ValidateObjectMetaAccessor`):
 /// name/generateName format, namespace presence per scope, generation, labels, annotations,
 /// ownerReferences and finalizers.
-pub fn validate_object_meta(obj: &Value, namespaced: bool, name_validation: NameValidation) -> ErrorList {
+pub fn validate_object_meta(
+    obj: &Value,
+    namespaced: bool,
+    name_validation: NameValidation,
+) -> ErrorList {
     validate_object_meta_scoped(obj, Some(namespaced), name_validation)
 }
 
@@ -119,12 +139,19 @@ pub(crate) fn validate_object_meta_scoped(
     let generate_name = str_at(obj, &["metadata", "generateName"]);
     if !generate_name.is_empty() {
         for m in name_validation.check(generate_name, true) {
-            errs.push(FieldError::invalid("metadata.generateName", generate_name, m));
+            errs.push(FieldError::invalid(
+                "metadata.generateName",
+                generate_name,
+                m,
+            ));
         }
     }
     let name = str_at(obj, &["metadata", "name"]);
     if name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         for m in name_validation.check(name, false) {
             errs.push(FieldError::invalid("metadata.name", name, m));
@@ -142,7 +169,10 @@ pub(crate) fn validate_object_meta_scoped(
             }
         }
         Some(false) if !ns.is_empty() => {
-            errs.push(FieldError::forbidden("metadata.namespace", "not allowed on this type"));
+            errs.push(FieldError::forbidden(
+                "metadata.namespace",
+                "not allowed on this type",
+            ));
         }
         _ => {}
     }
@@ -150,13 +180,22 @@ pub(crate) fn validate_object_meta_scoped(
         get(obj, &["metadata", "generation"]).and_then(Value::as_i64),
         "metadata.generation",
     ));
-    errs.extend(validate_labels(get(obj, &["metadata", "labels"]), "metadata.labels"));
-    errs.extend(validate_annotations(get(obj, &["metadata", "annotations"]), "metadata.annotations"));
+    errs.extend(validate_labels(
+        get(obj, &["metadata", "labels"]),
+        "metadata.labels",
+    ));
+    errs.extend(validate_annotations(
+        get(obj, &["metadata", "annotations"]),
+        "metadata.annotations",
+    ));
     errs.extend(validate_owner_references(
         arr_at(obj, &["metadata", "ownerReferences"]),
         "metadata.ownerReferences",
     ));
-    errs.extend(validate_finalizers(arr_at(obj, &["metadata", "finalizers"]), "metadata.finalizers"));
+    errs.extend(validate_finalizers(
+        arr_at(obj, &["metadata", "finalizers"]),
+        "metadata.finalizers",
+    ));
     errs
 }
 
@@ -177,10 +216,18 @@ pub fn validate_object_meta_update(new: &Value, old: &Value) -> ErrorList {
             ));
         }
     }
-    let ng = get(new, &["metadata", "generation"]).and_then(Value::as_i64).unwrap_or(0);
-    let og = get(old, &["metadata", "generation"]).and_then(Value::as_i64).unwrap_or(0);
+    let ng = get(new, &["metadata", "generation"])
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let og = get(old, &["metadata", "generation"])
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     if ng < og {
-        errs.push(FieldError::invalid("metadata.generation", ng, "must not be decremented"));
+        errs.push(FieldError::invalid(
+            "metadata.generation",
+            ng,
+            "must not be decremented",
+        ));
     }
     if get(old, &["metadata", "deletionTimestamp"]).is_some() {
         let old_f = arr_at(old, &["metadata", "finalizers"]);
@@ -201,13 +248,22 @@ pub fn validate_object_meta_update(new: &Value, old: &Value) -> ErrorList {
         }
     }
     errs.extend(validate_nonnegative(Some(ng), "metadata.generation"));
-    errs.extend(validate_labels(get(new, &["metadata", "labels"]), "metadata.labels"));
-    errs.extend(validate_annotations(get(new, &["metadata", "annotations"]), "metadata.annotations"));
+    errs.extend(validate_labels(
+        get(new, &["metadata", "labels"]),
+        "metadata.labels",
+    ));
+    errs.extend(validate_annotations(
+        get(new, &["metadata", "annotations"]),
+        "metadata.annotations",
+    ));
     errs.extend(validate_owner_references(
         arr_at(new, &["metadata", "ownerReferences"]),
         "metadata.ownerReferences",
     ));
-    errs.extend(validate_finalizers(arr_at(new, &["metadata", "finalizers"]), "metadata.finalizers"));
+    errs.extend(validate_finalizers(
+        arr_at(new, &["metadata", "finalizers"]),
+        "metadata.finalizers",
+    ));
     errs
 }
 
@@ -293,15 +349,23 @@ mod tests {
             ),
         ];
         for (obj, namespaced, nv, want) in cases {
-            assert_eq!(msgs(&validate_object_meta(&obj, namespaced, nv)), want, "{obj}");
+            assert_eq!(
+                msgs(&validate_object_meta(&obj, namespaced, nv)),
+                want,
+                "{obj}"
+            );
         }
     }
 
     #[test]
     fn object_meta_update_table() {
-        let old = json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "generation": 3}});
+        let old =
+            json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "generation": 3}});
         let cases: Vec<(Value, Vec<&str>)> = vec![
-            (json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "generation": 3, "labels": {"x": "y"}}}), vec![]),
+            (
+                json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "generation": 3, "labels": {"x": "y"}}}),
+                vec![],
+            ),
             (
                 json!({"metadata": {"name": "b", "namespace": "ns", "uid": "u1", "generation": 3}}),
                 vec!["metadata.name: Invalid value: \"b\": field is immutable"],
@@ -312,7 +376,11 @@ mod tests {
             ),
         ];
         for (new, want) in cases {
-            assert_eq!(msgs(&validate_object_meta_update(&new, &old)), want, "{new}");
+            assert_eq!(
+                msgs(&validate_object_meta_update(&new, &old)),
+                want,
+                "{new}"
+            );
         }
         let deleting = json!({"metadata": {"name": "a", "deletionTimestamp": "2024-01-01T00:00:00Z", "finalizers": ["a.io/x"]}});
         let added = json!({"metadata": {"name": "a", "deletionTimestamp": "2024-01-01T00:00:00Z", "finalizers": ["a.io/x", "b.io/y"]}});

@@ -60,7 +60,11 @@ pub(crate) fn validate_labels(labels: Option<&Value>, path: &str) -> ErrorList {
                     errs.push(FieldError::invalid(path, s, m));
                 }
             }
-            None => errs.push(FieldError::invalid(format!("{path}[{k}]"), v.clone(), "must be a string")),
+            None => errs.push(FieldError::invalid(
+                format!("{path}[{k}]"),
+                v.clone(),
+                "must be a string",
+            )),
         }
     }
     errs
@@ -69,23 +73,40 @@ pub(crate) fn validate_labels(labels: Option<&Value>, path: &str) -> ErrorList {
 /// Upstream's `ValidateNonnegativeField`.
 pub(crate) fn validate_nonnegative(v: Option<i64>, path: &str) -> ErrorList {
     match v {
-        Some(n) if n < 0 => vec![FieldError::invalid(path, n, "must be greater than or equal to 0")],
+        Some(n) if n < 0 => vec![FieldError::invalid(
+            path,
+            n,
+            "must be greater than or equal to 0",
+        )],
         _ => Vec::new(),
     }
 }
 
 /// Upstream's `ValidateImmutableField` ("field is immutable").
-pub(crate) fn validate_immutable(new: Option<&Value>, old: Option<&Value>, path: &str) -> ErrorList {
+pub(crate) fn validate_immutable(
+    new: Option<&Value>,
+    old: Option<&Value>,
+    path: &str,
+) -> ErrorList {
     if new == old {
         Vec::new()
     } else {
-        vec![FieldError::invalid(path, new.cloned().unwrap_or(Value::Null), "field is immutable")]
+        vec![FieldError::invalid(
+            path,
+            new.cloned().unwrap_or(Value::Null),
+            "field is immutable",
+        )]
     }
 }
 
 /// Validates that a field, when set, is one of `supported`; `required` adds a Required error
 /// when it is unset.
-pub(crate) fn validate_enum(v: Option<&Value>, path: &str, supported: &[&str], required: bool) -> ErrorList {
+pub(crate) fn validate_enum(
+    v: Option<&Value>,
+    path: &str,
+    supported: &[&str],
+    required: bool,
+) -> ErrorList {
     match v {
         None => {
             if required {

@@ -113,10 +113,8 @@ pub(crate) fn is_dns1035_label(s: &str) -> Vec<String> {
 /// Upstream's `path.IsValidPathSegmentName` / `IsValidPathSegmentPrefix`.
 pub(crate) fn is_path_segment(s: &str, prefix: bool) -> Vec<String> {
     let mut errs = Vec::new();
-    if !prefix {
-        if s == "." || s == ".." {
-            errs.push(format!("may not be '{s}'"));
-        }
+    if !prefix && (s == "." || s == "..") {
+        errs.push(format!("may not be '{s}'"));
     }
     for bad in ["/", "%"] {
         if s.contains(bad) {
@@ -167,7 +165,11 @@ pub(crate) fn is_qualified_name(value: &str) -> Vec<String> {
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -205,7 +207,9 @@ pub(crate) fn is_valid_port_name(p: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     if !p.bytes().all(|c| is_lower_alnum(c) || c == b'-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     }
     if !p.bytes().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -298,10 +302,21 @@ mod tests {
 
     #[test]
     fn dns1123_subdomain_and_1035() {
-        for (s, ok) in [("a.b.c", true), ("example.com", true), ("a..b", false), (".a", false), ("a_b", false)] {
+        for (s, ok) in [
+            ("a.b.c", true),
+            ("example.com", true),
+            ("a..b", false),
+            (".a", false),
+            ("a_b", false),
+        ] {
             assert_eq!(is_dns1123_subdomain(s).is_empty(), ok, "{s}");
         }
-        for (s, ok) in [("abc", true), ("a-1", true), ("1abc", false), ("abc-", false)] {
+        for (s, ok) in [
+            ("abc", true),
+            ("a-1", true),
+            ("1abc", false),
+            ("abc-", false),
+        ] {
             assert_eq!(is_dns1035_label(s).is_empty(), ok, "{s}");
         }
     }
@@ -324,9 +339,17 @@ mod tests {
             ("Example.com/simple", false),
         ];
         for (s, ok) in cases {
-            assert_eq!(is_qualified_name(s).is_empty(), *ok, "{s}: {:?}", is_qualified_name(s));
+            assert_eq!(
+                is_qualified_name(s).is_empty(),
+                *ok,
+                "{s}: {:?}",
+                is_qualified_name(s)
+            );
         }
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty"]
+        );
     }
 
     #[test]
@@ -334,14 +357,33 @@ mod tests {
         for (s, ok) in [("", true), ("a_b.c-d", true), ("-a", false), ("a b", false)] {
             assert_eq!(is_valid_label_value(s).is_empty(), ok, "{s}");
         }
-        for (s, ok) in [("http", true), ("h-1", true), ("123", false), ("a--b", false), ("-ab", false), ("HTTP", false), ("abcdefghijklmnop", false)] {
+        for (s, ok) in [
+            ("http", true),
+            ("h-1", true),
+            ("123", false),
+            ("a--b", false),
+            ("-ab", false),
+            ("HTTP", false),
+            ("abcdefghijklmnop", false),
+        ] {
             assert_eq!(is_valid_port_name(s).is_empty(), ok, "{s}");
         }
-        for (s, ok) in [("key.name", true), ("KEY_NAME", true), (".a", true), ("..a", false), (".", false), ("a/b", false), ("", false)] {
+        for (s, ok) in [
+            ("key.name", true),
+            ("KEY_NAME", true),
+            (".a", true),
+            ("..a", false),
+            (".", false),
+            ("a/b", false),
+            ("", false),
+        ] {
             assert_eq!(is_config_map_key(s).is_empty(), ok, "{s}");
         }
         assert_eq!(is_path_segment("..", false), vec!["may not be '..'"]);
-        assert_eq!(is_path_segment("a/b%", false), vec!["may not contain '/'", "may not contain '%'"]);
+        assert_eq!(
+            is_path_segment("a/b%", false),
+            vec!["may not contain '/'", "may not contain '%'"]
+        );
         assert_eq!(mask_trailing_dash("abc-"), "abca");
         assert!(is_valid_port_num(0).len() == 1 && is_valid_port_num(80).is_empty());
     }

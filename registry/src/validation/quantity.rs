@@ -6,7 +6,8 @@
 pub(crate) struct Quantity(pub(crate) i128);
 
 /// Error message upstream's `resource.ErrFormatWrong` produces.
-pub(crate) const QUANTITY_FORMAT_ERR: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+pub(crate) const QUANTITY_FORMAT_ERR: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
 /// Parses a Kubernetes quantity string (`100m`, `1.5Gi`, `2e3`, `128974848`).
 pub(crate) fn parse(s: &str) -> Option<Quantity> {
@@ -58,7 +59,9 @@ pub(crate) fn parse(s: &str) -> Option<Quantity> {
     let digits: String = format!("{int_part}{frac_part}");
     let mut mantissa: i128 = 0;
     for c in digits.bytes() {
-        mantissa = mantissa.saturating_mul(10).saturating_add(i128::from(c - b'0'));
+        mantissa = mantissa
+            .saturating_mul(10)
+            .saturating_add(i128::from(c - b'0'));
     }
     let mut scale10: i32 = 9 - frac_part.len() as i32;
     let mut value = mantissa;
@@ -98,7 +101,7 @@ mod tests {
             ("1", Some(1_000_000_000)),
             ("100m", Some(100_000_000)),
             ("0.1", Some(100_000_000)),
-            ("1Ki", Some(1024_000_000_000)),
+            ("1Ki", Some(1_024_000_000_000)),
             ("1.5Gi", Some(1_610_612_736_000_000_000)),
             ("2e3", Some(2_000_000_000_000)),
             ("1n", Some(1)),

@@ -32,7 +32,11 @@ pub(crate) fn validate_label_selector(sel: &Value, path: &str) -> ErrorList {
                     ));
                 }
             }
-            _ => errs.push(FieldError::invalid(format!("{p}.operator"), op, "not a valid selector operator")),
+            _ => errs.push(FieldError::invalid(
+                format!("{p}.operator"),
+                op,
+                "not a valid selector operator",
+            )),
         }
         let key = str_at(expr, &["key"]);
         for m in names::is_qualified_name(key) {
@@ -51,7 +55,8 @@ pub(crate) fn validate_label_selector(sel: &Value, path: &str) -> ErrorList {
 /// Whether the selector has no requirements (it then matches everything; upstream's
 /// `selector.Empty()`).
 pub(crate) fn is_empty(sel: &Value) -> bool {
-    obj_at(sel, &["matchLabels"]).is_none_or(|m| m.is_empty()) && arr_at(sel, &["matchExpressions"]).is_empty()
+    obj_at(sel, &["matchLabels"]).is_none_or(|m| m.is_empty())
+        && arr_at(sel, &["matchExpressions"]).is_empty()
 }
 
 /// Whether `labels` satisfy `sel`. A malformed requirement never matches.
@@ -68,7 +73,10 @@ pub(crate) fn matches(sel: &Value, labels: Option<&Value>) -> bool {
     }
     for expr in arr_at(sel, &["matchExpressions"]) {
         let key = str_at(expr, &["key"]);
-        let values: Vec<&str> = arr_at(expr, &["values"]).iter().filter_map(Value::as_str).collect();
+        let values: Vec<&str> = arr_at(expr, &["values"])
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         let ok = match str_at(expr, &["operator"]) {
             "In" => get(key).is_some_and(|v| values.contains(&v)),
             "NotIn" => get(key).is_none_or(|v| !values.contains(&v)),
@@ -94,10 +102,22 @@ mod tests {
         let cases = [
             (json!({"matchLabels": {"app": "web"}}), true),
             (json!({"matchLabels": {"app": "db"}}), false),
-            (json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}), true),
-            (json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]}), false),
-            (json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}), true),
-            (json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}), false),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}),
+                false,
+            ),
             (json!({}), true),
         ];
         for (sel, want) in cases {
