@@ -6,10 +6,12 @@
 //! with other convertors (the default Name/Created At convertor, kube-aggregator's
 //! APIService columns).
 //!
-//! Where to start: [`columns`] and [`cells`] are the whole API. The column tables live in
-//! `columns.rs`; the per-resource cell functions are grouped by API area in `core.rs`
-//! (core group), `workloads.rs` (apps, batch, autoscaling, policy) and `cluster.rs`
-//! (everything else); `format.rs` and `quantity.rs` hold the shared formatting helpers.
+//! Where to start: [`columns`] and [`cells`] are the API the apiserver needs; [`try_cells`]
+//! reports upstream's printer errors and [`row_conditions`] the per-row conditions. The
+//! column tables live in `columns.rs`; the per-resource cell functions are grouped by API
+//! area in `core.rs` (core group), `workloads.rs` (apps, batch, autoscaling, policy) and
+//! `cluster.rs` (everything else); `format.rs` and `quantity.rs` hold the shared
+//! formatting helpers.
 //!
 //! Like upstream's `TableConvertor`, which always generates with `Wide: true`, the cells
 //! include every column, priority 1 ones too; kubectl hides those without `-o wide`.
@@ -81,6 +83,26 @@ pub fn try_cells(
     now: DateTime<Utc>,
 ) -> Result<Vec<Value>, PrintError> {
     (printer(group, plural).1)(obj, now)
+}
+
+/// The `conditions` upstream attaches to a row (`metav1.TableRowCondition` JSON): only pods
+/// in phase Succeeded or Failed get one, of type `Completed`, which clients may use to dim
+/// finished pods. Empty for every other object.
+pub fn row_conditions(group: &str, plural: &str, obj: &Value) -> Vec<Value> {
+    if (group, plural) != ("", "pods") {
+        return Vec::new();
+    }
+    let (reason, message) = match format::str_at(obj, &["status", "phase"]) {
+        "Succeeded" => ("Succeeded", "The pod has completed successfully."),
+        "Failed" => ("Failed", "The pod failed."),
+        _ => return Vec::new(),
+    };
+    vec![serde_json::json!({
+        "type": "Completed",
+        "status": "True",
+        "reason": reason,
+        "message": message,
+    })]
 }
 
 /// Cell function signature shared by every resource printer.
@@ -359,6 +381,24 @@ mod tests {
         let row = cells("networking.k8s.io", "ipaddresses", &obj, testutil::now());
         assert_eq!(row, vec![json!("x"), json!("<none>"), json!("60m")]);
         assert_eq!(columns("networking.k8s.io", "ipaddresses").len(), 2);
+    }
+
+    #[test]
+    fn completed_pods_carry_a_row_condition() {
+        let pod = |phase: &str| json!({"metadata": {"name": "p"}, "status": {"phase": phase}});
+        assert_eq!(
+            row_conditions("", "pods", &pod("Succeeded")),
+            vec![
+                json!({"type": "Completed", "status": "True", "reason": "Succeeded",
+                        "message": "The pod has completed successfully."})
+            ]
+        );
+        assert_eq!(
+            row_conditions("", "pods", &pod("Failed"))[0]["message"],
+            json!("The pod failed.")
+        );
+        assert!(row_conditions("", "pods", &pod("Running")).is_empty());
+        assert!(row_conditions("batch", "jobs", &pod("Succeeded")).is_empty());
     }
 
     #[test]
