@@ -1059,7 +1059,8 @@ pub fn v2() -> &'static [u8] {
             }},
             "security": [{"BearerToken": []}],
         });
-        serde_json::to_vec(&doc).unwrap_or_default()
+        // Serializing a `Value` only fails for non-string map keys, which `Value` cannot hold.
+        serde_json::to_vec(&doc).expect("a serde_json::Value always serializes")
     })
 }
 
@@ -1124,7 +1125,8 @@ fn build_v3(group: &str, version: &str) -> Vec<u8> {
         },
         "security": [{"BearerToken": []}],
     });
-    serde_json::to_vec(&doc).unwrap_or_default()
+    // Serializing a `Value` only fails for non-string map keys, which `Value` cannot hold.
+    serde_json::to_vec(&doc).expect("a serde_json::Value always serializes")
 }
 
 /// Upstream's hash for a v3 document: the SHA-512 of its bytes in upper-case hex.
