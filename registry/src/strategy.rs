@@ -14,10 +14,14 @@ pub trait Strategy: Send + Sync {
     /// result.
     fn default(&self, obj: &mut Value);
     /// PrepareForCreate: clears status where there is a status subresource, sets generation
-    /// to 1 where upstream does, and resource-specific initialisation.
+    /// to 1 where upstream does, and resource-specific initialisation. Applies [`default`]
+    /// first (idempotent), as upstream's decode does.
+    ///
+    /// [`default`]: Strategy::default
     fn prepare_for_create(&self, obj: &mut Value);
     /// PrepareForUpdate: keeps the old status when there is a status subresource, bumps
-    /// metadata.generation when the generation-relevant part changed.
+    /// metadata.generation when the generation-relevant part changed. Applies defaulting to
+    /// `new` first (idempotent).
     fn prepare_for_update(&self, new: &mut Value, old: &Value);
     /// For the /status subresource: keeps everything but status (and the metadata upstream
     /// lets status writes change) from old.
@@ -130,6 +134,9 @@ impl Strategy for Resource {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
+        // Upstream defaults at decode, before PrepareForCreate; defaulting is idempotent, so
+        // applying it here keeps the result right whichever order the caller uses.
+        (self.defaults)(obj);
         if self.status {
             if let Some(m) = obj.as_object_mut() {
                 // upstream resets status to its zero struct, which serialises as `{}`
@@ -143,6 +150,9 @@ impl Strategy for Resource {
     }
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // Default first so that a PUT of an un-defaulted manifest does not look like a spec
+        // change (upstream defaults at decode, before PrepareForUpdate).
+        (self.defaults)(new);
         if self.status {
             if let Some(m) = new.as_object_mut() {
                 match old.get("status") {

@@ -1055,6 +1055,23 @@ mod tests {
     }
 
     #[test]
+    fn qos_and_generation_independent_of_call_order() {
+        // the apiserver may call prepare_for_create before default
+        let mut p = pod(
+            json!({"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}),
+        );
+        PODS.prepare_for_create(&mut p);
+        assert_eq!(p["status"]["qosClass"], "Guaranteed");
+        let stored = p.clone();
+        let mut replaced = pod(
+            json!({"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}),
+        );
+        PODS.prepare_for_update(&mut replaced, &stored);
+        assert_eq!(replaced["metadata"]["generation"], 1);
+        assert!(PODS.validate_update(&replaced, &stored).is_empty());
+    }
+
+    #[test]
     fn pod_validation_table() {
         let cases: Vec<(Value, Vec<&str>)> = vec![
             (json!({"containers": []}), vec!["spec.containers: Required value"]),
