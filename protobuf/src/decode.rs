@@ -7,17 +7,20 @@ use serde_json::{Map, Number, Value};
 
 use crate::schema::{self, Field, Kind, Message, Special, INLINE, KEEP_ZERO, MAP, REPEATED};
 use crate::wire::{Raw, Reader};
-use crate::{gofmt, DecodeError, MAGIC};
+use crate::{gofmt, DecodeError, CONTENT_TYPE, MAGIC};
 
 /// Deep enough for any real object (CRD schemas nest the most) while keeping recursion on
 /// hostile input well inside a thread's stack.
 pub(crate) const MAX_DEPTH: usize = 100;
 
-/// The protobuf content type upstream writes into runtime.Unknown.contentType.
-const PROTOBUF_CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
-
-/// Decodes a `k8s\0` + runtime.Unknown body into the object it carries.
-pub(crate) fn envelope(body: &[u8], depth: usize) -> Result<Value, DecodeError> {
+/// Decodes a `k8s\0` + runtime.Unknown body into the object it carries. `defaults` fills an
+/// empty apiVersion or kind, as upstream's serializer fills them from the kind the endpoint
+/// expects (`copyKindDefaults`).
+pub(crate) fn envelope(
+    body: &[u8],
+    depth: usize,
+    defaults: Option<(&str, &str)>,
+) -> Result<Value, DecodeError> {
     let rest = body.strip_prefix(MAGIC).ok_or(DecodeError::NotProtobuf)?;
     if depth > MAX_DEPTH {
         return Err(DecodeError::TooDeep(MAX_DEPTH));
@@ -55,10 +58,18 @@ pub(crate) fn envelope(body: &[u8], depth: usize) -> Result<Value, DecodeError> 
             "content encoding {encoding:?}"
         )));
     }
-    if !content_type.is_empty() && content_type != PROTOBUF_CONTENT_TYPE {
+    if !content_type.is_empty() && content_type != CONTENT_TYPE {
         return Err(DecodeError::UnsupportedEnvelope(format!(
             "content type {content_type:?}"
         )));
+    }
+    if let Some((default_api_version, default_kind)) = defaults {
+        if api_version.is_empty() {
+            api_version = default_api_version.to_string();
+        }
+        if kind.is_empty() {
+            kind = default_kind.to_string();
+        }
     }
     if api_version.is_empty() || kind.is_empty() {
         return Err(DecodeError::MissingTypeMeta { api_version, kind });
@@ -180,7 +191,7 @@ pub(crate) fn value(index: u16, bytes: &[u8], depth: usize) -> Result<Value, Dec
             // Objects embedded by a protobuf client (e.g. the items of a v1 List) are
             // themselves enveloped protobuf; everything else carries JSON.
             if msg.special == Special::RawExtension && raw.starts_with(MAGIC) {
-                return envelope(raw, depth + 1);
+                return envelope(raw, depth + 1, None);
             }
             serde_json::from_slice(raw).map_err(|e| DecodeError::InvalidJson {
                 message: msg.name,

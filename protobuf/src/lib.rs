@@ -47,6 +47,10 @@ pub use error::DecodeError;
 /// `protoEncodingPrefix`).
 pub const MAGIC: &[u8; 4] = b"k8s\0";
 
+/// The media type of Kubernetes protobuf bodies (also what runtime.Unknown.contentType
+/// holds when set).
+pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+
 /// True when `body` starts with the Kubernetes protobuf magic.
 pub fn is_protobuf(body: &[u8]) -> bool {
     body.starts_with(MAGIC)
@@ -54,7 +58,17 @@ pub fn is_protobuf(body: &[u8]) -> bool {
 
 /// Decodes an enveloped body; the returned object carries apiVersion and kind from the envelope.
 pub fn decode(body: &[u8]) -> Result<serde_json::Value, DecodeError> {
-    decode::envelope(body, 0)
+    decode::envelope(body, 0, None)
+}
+
+/// Like [`decode`], but an envelope with an empty apiVersion or kind takes them from the
+/// kind the endpoint serves, as upstream's protobuf serializer does (`copyKindDefaults`).
+pub fn decode_with_defaults(
+    body: &[u8],
+    api_version: &str,
+    kind: &str,
+) -> Result<serde_json::Value, DecodeError> {
+    decode::envelope(body, 0, Some((api_version, kind)))
 }
 
 /// Decodes a bare message of the named type (OpenAPI definition name, e.g.

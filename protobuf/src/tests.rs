@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::{decode, decode_message, is_protobuf, message_type, DecodeError, MAGIC};
+use crate::{
+    decode, decode_message, decode_with_defaults, is_protobuf, message_type, DecodeError, MAGIC,
+};
 
 /// A tiny protobuf writer for tests. Field tags are taken from upstream `generated.proto`.
 #[derive(Default, Clone)]
@@ -687,6 +689,14 @@ fn envelope_errors() {
         decode(&envelope("", "Namespace", &ns)),
         Err(DecodeError::MissingTypeMeta { .. })
     ));
+    // The endpoint's kind fills what the envelope leaves empty, and only that.
+    let got = decode_with_defaults(&envelope("", "", &ns), "v1", "Namespace").unwrap();
+    assert_eq!(
+        got,
+        json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "a"}})
+    );
+    let got = decode_with_defaults(&envelope("v1", "ConfigMap", &ns), "v1", "Namespace");
+    assert_eq!(got.unwrap()["kind"], json!("ConfigMap"));
     let mut gz = MAGIC.to_vec();
     gz.extend(
         Enc::new()
