@@ -1,6 +1,10 @@
-// Column definitions, one constant per upstream printer. Names, types, formats and
-// priorities are those of upstream pkg/printers/internalversion/printers.go (v1.32); each
-// description is the SwaggerDoc text upstream references (k8s.io/api v0.32), or its literal.
+//! Column definitions, one constant per upstream printer. Names, types, formats and
+//! priorities are those of upstream pkg/printers/internalversion/printers.go (v1.32). Each
+//! description is the SwaggerDoc text upstream's definition references, taken from
+//! k8s.io/api and k8s.io/apimachinery v0.32.9 `types_swagger_doc_generated.go` (including
+//! the old versions upstream still points at, e.g. extensions/v1beta1), or upstream's
+//! literal text. Keys upstream looks up that do not exist (RuntimeClass `handler`,
+//! LeaseCandidate versions) give an empty description there too.
 
 use crate::Column;
 
