@@ -45,7 +45,7 @@ check_fail() {
 
 # --- discovery -----------------------------------------------------------------------
 check "api-resources lists deployments with short name" "deploy" k api-resources
-check "api-resources -o wide shows verbs" "[create delete deletecollection get list patch update watch]" k api-resources -o wide
+check "api-resources -o wide shows verbs" "create,delete,deletecollection,get,list,patch,update,watch" k api-resources -o wide
 check "api-versions lists apps/v1" "apps/v1" k api-versions
 check "version reports the server" "Server Version: v1.33" k version
 

@@ -943,6 +943,20 @@ impl Ctx {
         if ct == "application/apply-patch+yaml" {
             return self.apply_patch(patch, subresource).await;
         }
+        // Upstream rejects patches of the wrong shape before touching the object.
+        match ct.as_str() {
+            "application/json-patch+json" => match patch.as_array() {
+                None => return Err(ApiError::bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")),
+                Some(ops) if ops.len() > 10_000 => {
+                    return Err(ApiError::new(422, "RequestEntityTooLarge", format!("The allowed maximum operations in a JSON patch is 10000, got {}", ops.len())))
+                }
+                _ => {}
+            },
+            _ if !patch.is_object() => {
+                return Err(ApiError::bad_request("Invalid JSON Patch: the patch must be a JSON object"))
+            }
+            _ => {}
+        }
         if ct == "application/strategic-merge-patch+json" && self.root_type().is_none() {
             return Err(ApiError::new(415, "UnsupportedMediaType", "strategic merge patch is not supported for this resource"));
         }
@@ -965,7 +979,7 @@ impl Ctx {
                 |ctx, current| {
                     let mut patched = match ct.as_str() {
                         "application/json-patch+json" => rudder_patch::json_patch(current, &patch)
-                            .map_err(|e| patch_error(&e.to_string()))?,
+                            .map_err(|e| patch_error(&e))?,
                         "application/merge-patch+json" => rudder_patch::merge_patch(current, &patch),
                         _ => rudder_patch::strategic_merge_patch(
                             current,
@@ -973,7 +987,7 @@ impl Ctx {
                             &rudder_openapi::Schemas,
                             root.unwrap_or(""),
                         )
-                        .map_err(|e| patch_error(&e.to_string()))?,
+                        .map_err(|e| patch_error(&e))?,
                     };
                     if !patched.is_object() {
                         return Err(ApiError::bad_request("the patched object is not a JSON object"));
@@ -1328,14 +1342,32 @@ fn returns_deleted_object(r: &ResourceInfo) -> bool {
     )
 }
 
-fn patch_error(msg: &str) -> ApiError {
-    ApiError::new(422, "Invalid", msg.to_string())
+fn patch_error(e: &rudder_patch::PatchError) -> ApiError {
+    use rudder_patch::PatchError as P;
+    match e {
+        P::BadRequest(m) => ApiError::bad_request(m.clone()),
+        P::Unprocessable(m) => ApiError::new(422, "Invalid", m.clone()),
+        P::Internal(m) => ApiError::internal(m),
+    }
 }
 
 fn apply_error(e: &rudder_patch::ApplyError) -> ApiError {
+    use rudder_patch::ApplyError as A;
     match e {
-        rudder_patch::ApplyError::Conflict(_) => ApiError::new(409, "Conflict", e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
+        A::Conflict(conflicts) => {
+            let mut err = ApiError::new(409, "Conflict", e.to_string());
+            err.causes = conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with {}", c.manager),
+                    field: c.field.clone(),
+                })
+                .collect();
+            err
+        }
+        A::Invalid(m) => ApiError::bad_request(m.clone()),
+        A::BadManagedFields(m) => ApiError::internal(m),
     }
 }
 
