@@ -1135,6 +1135,15 @@ fn content_hash(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// Builds every document now (definitions, `/openapi/v2`, each v3 document and its hash),
+/// so the first request does not pay for it. Generation is CPU-bound (about a second in a
+/// debug build); call it from `spawn_blocking` at apiserver start.
+pub fn prebuild() {
+    definitions();
+    v2();
+    v3_docs();
+}
+
 /// The `/openapi/v3` root: `{"paths": {"api/v1": {"serverRelativeURL":
 /// "/openapi/v3/api/v1?hash=<HASH>"}, ...}}`, one entry per served group-version.
 pub fn v3_root() -> Value {

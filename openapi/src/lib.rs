@@ -9,7 +9,11 @@
 //! - [`Schemas`]: the `rudder_patch::SchemaLookup` strategic merge patch and apply use.
 //! - [`unknown_fields`] / [`strict_decoding_error`]: `fieldValidation=Strict` support.
 //! - [`v2()`], [`v3_root`], [`v3_document`], [`v3_hash`]: the bytes of `/openapi/v2` and
-//!   `/openapi/v3[/<group-version>]`, derived from `rudder_api::catalog` and built once.
+//!   `/openapi/v3[/<group-version>]`, derived from `rudder_api::catalog` and built once
+//!   ([`prebuild`] builds them all up front).
+//!
+//! The extension table is regenerated with `hack/gen_extensions.py`; `examples/dump_openapi`
+//! writes the documents to disk and `hack/kubectl_stub.py` serves them to a real kubectl.
 #![forbid(unsafe_code)]
 
 mod definitions;
@@ -19,5 +23,5 @@ mod lookup;
 mod types;
 
 pub use definitions::{definition_for, definitions, to_v3, V2_REF_PREFIX, V3_REF_PREFIX};
-pub use document::{v2, v3_document, v3_hash, v3_root, KUBERNETES_VERSION};
+pub use document::{prebuild, v2, v3_document, v3_hash, v3_root, KUBERNETES_VERSION};
 pub use lookup::{strict_decoding_error, unknown_fields, Schemas};
