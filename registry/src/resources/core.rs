@@ -24,6 +24,7 @@ const IP_ERR: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ff
 pub(crate) static SERVICES: Resource = Resource {
     status: true,
     defaults: default_service,
+    prepare_update: prepare_service_update,
     validate: validate_service,
     validate_update: validate_service_update,
     ..Resource::basic(true, NameValidation::Dns1035Label)
@@ -166,6 +167,86 @@ fn default_service(obj: &mut Value) {
     }
     if ty != "ExternalName" {
         default_field(spec, "ipFamilyPolicy", json!("SingleStack"));
+    }
+}
+
+fn needs_node_port(spec: &Value) -> bool {
+    match str_at(spec, &["type"]) {
+        "NodePort" => true,
+        "LoadBalancer" => {
+            get(spec, &["allocateLoadBalancerNodePorts"]).and_then(Value::as_bool) != Some(false)
+        }
+        _ => false,
+    }
+}
+
+/// Upstream's service REST `patchAllocatedValues`: an update that omits allocated values
+/// (clusterIP(s), ipFamilies, nodePorts, healthCheckNodePort) keeps the stored ones, so
+/// `kubectl replace` of the original manifest works.
+fn prepare_service_update(new: &mut Value, old: &Value) {
+    let empty = json!({});
+    let old_spec = old.get("spec").unwrap_or(&empty).clone();
+    let Some(spec) = child_obj(new, "spec") else {
+        return;
+    };
+    let new_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
+    if new_type != "ExternalName" && str_at(&old_spec, &["type"]) != "ExternalName" {
+        for f in ["clusterIP", "clusterIPs", "ipFamilies"] {
+            let unset = match spec.get(f) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            if unset {
+                if let Some(v) = old_spec.get(f) {
+                    spec.insert(f.into(), v.clone());
+                }
+            }
+        }
+    }
+    let new_view = Value::Object(spec.clone());
+    if needs_node_port(&old_spec) && needs_node_port(&new_view) {
+        let used_in = |ports: &[Value]| -> HashSet<i64> {
+            ports
+                .iter()
+                .filter_map(|p| int_at(p, &["nodePort"]))
+                .filter(|n| *n != 0)
+                .collect()
+        };
+        let used: HashSet<i64> = used_in(arr_at(&old_spec, &["ports"]))
+            .intersection(&used_in(arr_at(&new_view, &["ports"])))
+            .copied()
+            .collect();
+        let by_name: Vec<(String, i64)> = arr_at(&old_spec, &["ports"])
+            .iter()
+            .filter_map(|p| Some((str_at(p, &["name"]).to_string(), int_at(p, &["nodePort"])?)))
+            .collect();
+        each_obj_in(spec, "ports", |p| {
+            if p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) == 0 {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                if let Some((_, np)) = by_name.iter().find(|(n, _)| n == name) {
+                    if !used.contains(np) {
+                        p.insert("nodePort".into(), json!(np));
+                    }
+                }
+            }
+        });
+    }
+    let local = |s: &Value| {
+        str_at(s, &["type"]) == "LoadBalancer" && str_at(s, &["externalTrafficPolicy"]) == "Local"
+    };
+    if local(&old_spec)
+        && local(&new_view)
+        && int_at(&new_view, &["healthCheckNodePort"]).unwrap_or(0) == 0
+    {
+        if let Some(h) = old_spec.get("healthCheckNodePort") {
+            spec.insert("healthCheckNodePort".into(), h.clone());
+        }
     }
 }
 
@@ -1051,6 +1132,26 @@ mod tests {
         assert_eq!(
             msgs(&validate_service_update(&new, &old)),
             vec!["spec.clusterIPs[0]: Invalid value: [\"None\"]: may not change once set"]
+        );
+    }
+
+    #[test]
+    fn service_replace_keeps_allocated_values() {
+        let mut old = svc(
+            json!({"type": "NodePort", "clusterIP": "10.0.0.9", "clusterIPs": ["10.0.0.9"], "ipFamilies": ["IPv4"],
+            "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
+        );
+        SERVICES.default(&mut old);
+        let mut new = svc(json!({"type": "NodePort", "ports": [{"name": "http", "port": 80}]}));
+        SERVICES.prepare_for_update(&mut new, &old);
+        assert_eq!(new["spec"]["clusterIP"], "10.0.0.9");
+        assert_eq!(new["spec"]["clusterIPs"], json!(["10.0.0.9"]));
+        assert_eq!(new["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(new["spec"]["ports"][0]["nodePort"], 30080);
+        assert!(
+            SERVICES.validate_update(&new, &old).is_empty(),
+            "{:?}",
+            msgs(&SERVICES.validate_update(&new, &old))
         );
     }
 

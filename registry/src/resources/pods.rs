@@ -802,6 +802,12 @@ pub(crate) fn validate_pod_template_spec(template: Option<&Value>, path: &str) -
         t.get("spec").unwrap_or(&Value::Null),
         &format!("{path}.spec"),
     ));
+    if !arr_at(t, &["spec", "ephemeralContainers"]).is_empty() {
+        errs.push(FieldError::forbidden(
+            format!("{path}.spec.ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
     errs
 }
 

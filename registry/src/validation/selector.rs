@@ -42,10 +42,10 @@ pub(crate) fn validate_label_selector(sel: &Value, path: &str) -> ErrorList {
         for m in names::is_qualified_name(key) {
             errs.push(FieldError::invalid(format!("{p}.key"), key, m));
         }
-        for v in values {
+        for (j, v) in values.iter().enumerate() {
             let s = v.as_str().unwrap_or("");
             for m in names::is_valid_label_value(s) {
-                errs.push(FieldError::invalid(format!("{p}.values"), s, m));
+                errs.push(FieldError::invalid(format!("{p}.values[{j}]"), s, m));
             }
         }
     }
