@@ -85,8 +85,9 @@ async fn namespace_lifecycle(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
     };
     match found {
         None => Err(ApiError::not_found("", "namespaces", &ns)),
-        Some(n) if object::meta_str(&n, "deletionTimestamp").is_some()
-            || n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") =>
+        Some(n)
+            if object::meta_str(&n, "deletionTimestamp").is_some()
+                || n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") =>
         {
             let mut e = ApiError::forbidden(format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
@@ -114,7 +115,11 @@ async fn admit_pod(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         .get("serviceAccountName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .or_else(|| spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            spec.get("serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("default")
         .to_string();
     spec.insert("serviceAccountName".into(), json!(sa));
@@ -125,38 +130,40 @@ async fn admit_pod(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    let priority = match class {
-        None => 0,
-        Some(c) => match SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _)| *n == c) {
-            Some((_, v)) => *v,
-            None => {
-                let pc = catalog::lookup("scheduling.k8s.io", "v1", "priorityclasses")
-                    .expect("priorityclasses in catalog");
-                let key = catalog::object_key(pc, None, &c);
-                let kv = ctx
-                    .server
-                    .store
-                    .get(&key)
-                    .await
-                    .map_err(|e| from_storage(e, "scheduling.k8s.io", "priorityclasses", &c))?;
-                match kv.and_then(|kv| CachedObject::from_kv(&kv).ok()) {
-                    Some(o) => {
-                        if let Some(p) = o.object.get("preemptionPolicy") {
-                            spec.entry("preemptionPolicy").or_insert(p.clone());
+    let priority =
+        match class {
+            None => 0,
+            Some(c) => match SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _)| *n == c) {
+                Some((_, v)) => *v,
+                None => {
+                    let pc = catalog::lookup("scheduling.k8s.io", "v1", "priorityclasses")
+                        .expect("priorityclasses in catalog");
+                    let key = catalog::object_key(pc, None, &c);
+                    let kv =
+                        ctx.server.store.get(&key).await.map_err(|e| {
+                            from_storage(e, "scheduling.k8s.io", "priorityclasses", &c)
+                        })?;
+                    match kv.and_then(|kv| CachedObject::from_kv(&kv).ok()) {
+                        Some(o) => {
+                            if let Some(p) = o.object.get("preemptionPolicy") {
+                                spec.entry("preemptionPolicy").or_insert(p.clone());
+                            }
+                            o.object.get("value").and_then(Value::as_i64).unwrap_or(0)
                         }
-                        o.object.get("value").and_then(Value::as_i64).unwrap_or(0)
-                    }
-                    None => {
-                        return Err(ApiError::forbidden(format!(
+                        None => {
+                            return Err(ApiError::forbidden(format!(
                             "pods \"{}\" is forbidden: no PriorityClass with name {c} was found",
                             object::name(obj).unwrap_or("")
                         )))
+                        }
                     }
                 }
-            }
-        },
-    };
-    let spec = obj.get_mut("spec").and_then(Value::as_object_mut).expect("spec");
+            },
+        };
+    let spec = obj
+        .get_mut("spec")
+        .and_then(Value::as_object_mut)
+        .expect("spec");
     if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
         if given != priority {
             return Err(ApiError::forbidden(format!(
@@ -166,7 +173,8 @@ async fn admit_pod(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         }
     }
     spec.insert("priority".into(), json!(priority));
-    spec.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
+    spec.entry("preemptionPolicy")
+        .or_insert(json!("PreemptLowerPriority"));
     Ok(())
 }
 
@@ -176,7 +184,11 @@ pub fn first_service_ip(cidr: (Ipv4Addr, u8)) -> Ipv4Addr {
 }
 
 fn in_range(ip: Ipv4Addr, cidr: (Ipv4Addr, u8)) -> bool {
-    let mask = if cidr.1 == 0 { 0 } else { u32::MAX << (32 - cidr.1) };
+    let mask = if cidr.1 == 0 {
+        0
+    } else {
+        u32::MAX << (32 - cidr.1)
+    };
     (u32::from(ip) & mask) == (u32::from(cidr.0) & mask)
 }
 
@@ -200,20 +212,30 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
         let old_ip = old.pointer("/spec/clusterIP").cloned();
         let spec = obj.get_mut("spec").and_then(Value::as_object_mut);
         if let (Some(spec), Some(ip)) = (spec, old_ip) {
-            let unset = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("").is_empty();
+            let unset = spec
+                .get("clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty();
             if unset {
                 spec.insert("clusterIP".into(), ip.clone());
                 spec.insert("clusterIPs".into(), json!([ip]));
             }
         }
         // Keep node ports the update left out, matching ports by port+protocol.
-        let old_ports = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        let old_ports = old
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
             for p in ports.iter_mut() {
                 if p.get("nodePort").is_some() {
                     continue;
                 }
-                if let Some(op) = old_ports.iter().find(|op| op.get("port") == p.get("port") && op.get("protocol") == p.get("protocol")) {
+                if let Some(op) = old_ports.iter().find(|op| {
+                    op.get("port") == p.get("port") && op.get("protocol") == p.get("protocol")
+                }) {
                     if let Some(np) = op.get("nodePort") {
                         p["nodePort"] = np.clone();
                     }
@@ -243,31 +265,49 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
     let all = ctx
         .server
         .store
-        .list(&crate::server::resource_prefix(svc_res), &ListOptions::default())
+        .list(
+            &crate::server::resource_prefix(svc_res),
+            &ListOptions::default(),
+        )
         .await
         .map_err(|e| from_storage(e, "", "services", &name))?;
     let mut used_ips = BTreeSet::new();
     let mut used_ports = BTreeSet::new();
     for kv in &all.items {
-        let Ok(o) = CachedObject::from_kv(kv) else { continue };
-        if object::name(&o.object) == Some(name.as_str()) && object::namespace(&o.object) == Some(ns.as_str()) {
+        let Ok(o) = CachedObject::from_kv(kv) else {
+            continue;
+        };
+        if object::name(&o.object) == Some(name.as_str())
+            && object::namespace(&o.object) == Some(ns.as_str())
+        {
             continue;
         }
         if let Some(ip) = o.object.pointer("/spec/clusterIP").and_then(Value::as_str) {
             used_ips.insert(ip.to_string());
         }
-        for p in o.object.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+        for p in o
+            .object
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(np) = p.get("nodePort").and_then(Value::as_i64) {
                 used_ports.insert(np);
             }
         }
     }
     let invalid = |field: &str, value: &str, msg: &str| {
-        ApiError::invalid("", "Service", &name, vec![crate::status::Cause {
-            reason: "FieldValueInvalid".into(),
-            message: format!("Invalid value: {value:?}: {msg}"),
-            field: field.into(),
-        }])
+        ApiError::invalid(
+            "",
+            "Service",
+            &name,
+            vec![crate::status::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {value:?}: {msg}"),
+                field: field.into(),
+            }],
+        )
     };
     if wants_ip.is_empty() {
         let base = u32::from(cidr.0);
@@ -280,12 +320,22 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
         obj["spec"]["clusterIP"] = json!(ip);
         obj["spec"]["clusterIPs"] = json!([ip]);
     } else if old.is_none() {
-        let ip: Ipv4Addr = wants_ip.parse().map_err(|_| invalid("spec.clusterIPs[0]", &wants_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))?;
+        let ip: Ipv4Addr = wants_ip.parse().map_err(|_| {
+            invalid(
+                "spec.clusterIPs[0]",
+                &wants_ip,
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            )
+        })?;
         if !in_range(ip, cidr) {
             return Err(invalid("spec.clusterIPs[0]", &wants_ip, &format!("failed to allocate IP {wants_ip}: the provided IP ({wants_ip}) is not in the valid range. The range of valid IPs is {}/{}", cidr.0, cidr.1)));
         }
         if used_ips.contains(&wants_ip) {
-            return Err(invalid("spec.clusterIPs[0]", &wants_ip, &format!("failed to allocate IP {wants_ip}: provided IP is already allocated")));
+            return Err(invalid(
+                "spec.clusterIPs[0]",
+                &wants_ip,
+                &format!("failed to allocate IP {wants_ip}: provided IP is already allocated"),
+            ));
         }
         obj["spec"]["clusterIPs"] = json!([wants_ip]);
     }
@@ -295,7 +345,11 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
                 match p.get("nodePort").and_then(Value::as_i64) {
                     Some(np) => {
                         if old.is_none() && used_ports.contains(&np) {
-                            return Err(invalid("spec.ports[0].nodePort", &np.to_string(), &format!("provided port is already allocated")));
+                            return Err(invalid(
+                                "spec.ports[0].nodePort",
+                                &np.to_string(),
+                                "provided port is already allocated",
+                            ));
                         }
                         used_ports.insert(np);
                     }
@@ -305,7 +359,9 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
                             .clone()
                             .map(|i| 30000 + (i - 30000 + start - 30000).rem_euclid(2768))
                             .find(|n| !used_ports.contains(n))
-                            .ok_or_else(|| ApiError::internal("failed to allocate a nodePort: range is full"))?;
+                            .ok_or_else(|| {
+                                ApiError::internal("failed to allocate a nodePort: range is full")
+                            })?;
                         used_ports.insert(np);
                         p["nodePort"] = json!(np);
                     }

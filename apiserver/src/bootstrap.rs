@@ -13,11 +13,26 @@ use crate::object;
 use crate::server::ApiServer;
 
 /// Namespaces every cluster has.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-async fn ensure(server: &ApiServer, group: &str, plural: &str, ns: Option<&str>, mut obj: Value) -> Result<(), String> {
-    let res = catalog::lookup(group, if group.is_empty() { "v1" } else { catalog::preferred_version(group) }, plural)
-        .ok_or_else(|| format!("{plural} missing from the catalog"))?;
+async fn ensure(
+    server: &ApiServer,
+    group: &str,
+    plural: &str,
+    ns: Option<&str>,
+    mut obj: Value,
+) -> Result<(), String> {
+    let res = catalog::lookup(
+        group,
+        if group.is_empty() {
+            "v1"
+        } else {
+            catalog::preferred_version(group)
+        },
+        plural,
+    )
+    .ok_or_else(|| format!("{plural} missing from the catalog"))?;
     let name = object::name(&obj).unwrap_or("").to_string();
     let key = catalog::object_key(res, ns, &name);
     let strategy = rudder_registry::strategy(group, plural);
@@ -32,8 +47,13 @@ async fn ensure(server: &ApiServer, group: &str, plural: &str, ns: Option<&str>,
         Ok(Some(existing)) => {
             // Endpoints follow the apiserver's current address, as upstream's reconciler does.
             if plural == "endpoints" || plural == "endpointslices" {
-                let cur: Value = serde_json::from_slice(&existing.value).map_err(|e| e.to_string())?;
-                let field = if plural == "endpoints" { "subsets" } else { "endpoints" };
+                let cur: Value =
+                    serde_json::from_slice(&existing.value).map_err(|e| e.to_string())?;
+                let field = if plural == "endpoints" {
+                    "subsets"
+                } else {
+                    "endpoints"
+                };
                 if cur.get(field) != obj.get(field) {
                     let mut upd = cur.clone();
                     upd[field] = obj[field].clone();
@@ -42,14 +62,22 @@ async fn ensure(server: &ApiServer, group: &str, plural: &str, ns: Option<&str>,
                     }
                     server
                         .store
-                        .update(&key, object::prepare_for_storage(&upd), existing.mod_revision)
+                        .update(
+                            &key,
+                            object::prepare_for_storage(&upd),
+                            existing.mod_revision,
+                        )
                         .await
                         .map_err(|e| e.to_string())?;
                 }
             }
             Ok(())
         }
-        Ok(None) => match server.store.create(&key, object::prepare_for_storage(&obj)).await {
+        Ok(None) => match server
+            .store
+            .create(&key, object::prepare_for_storage(&obj))
+            .await
+        {
             Ok(_) | Err(rudder_storage::StorageError::AlreadyExists(_)) => Ok(()),
             Err(e) => Err(e.to_string()),
         },
@@ -60,7 +88,14 @@ async fn ensure(server: &ApiServer, group: &str, plural: &str, ns: Option<&str>,
 /// Creates whatever is missing.
 pub async fn run(server: &Arc<ApiServer>) -> Result<(), String> {
     for ns in SYSTEM_NAMESPACES {
-        ensure(server, "", "namespaces", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            server,
+            "",
+            "namespaces",
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
     }
     let s = &server.settings;
     let ip = first_service_ip(s.service_cidr).to_string();

@@ -157,7 +157,10 @@ pub fn groups(headers: &HeaderMap) -> Response<Body> {
     if let Some(v) = aggregated_version(headers) {
         return aggregated_response(
             v,
-            groups.iter().map(|(g, vs)| aggregated_group(g, vs)).collect(),
+            groups
+                .iter()
+                .map(|(g, vs)| aggregated_group(g, vs))
+                .collect(),
         );
     }
     json_response(
@@ -172,7 +175,10 @@ pub fn groups(headers: &HeaderMap) -> Response<Body> {
 
 /// `GET /apis/<group>`.
 pub fn group(group: &str) -> Response<Body> {
-    match served_groups().into_iter().find(|(g, _)| *g == group && !g.is_empty()) {
+    match served_groups()
+        .into_iter()
+        .find(|(g, _)| *g == group && !g.is_empty())
+    {
         Some((g, vs)) => {
             let mut doc = group_doc(g, &vs);
             doc["kind"] = json!("APIGroup");
@@ -245,7 +251,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"));
         assert_eq!(aggregated_version(&h), Some("v2"));
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json, */*"));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, */*"),
+        );
         assert_eq!(aggregated_version(&h), None);
         assert_eq!(aggregated_version(&HeaderMap::new()), None);
     }

@@ -36,8 +36,7 @@ pub fn bytes_response(code: u16, content_type: &str, body: impl Into<Bytes>) -> 
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(content_type)
-            .unwrap_or(HeaderValue::from_static("application/json")),
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
     );
     r
 }
@@ -121,16 +120,33 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
-        "application/json" | "" | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json" | "application/json-patch+json" => {
-            decode_json(body)
-        }
-        "application/yaml" | "application/apply-patch+yaml" | "application/x-yaml"
+        "application/json"
+        | ""
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => decode_json(body),
+        "application/yaml"
+        | "application/apply-patch+yaml"
+        | "application/x-yaml"
         | "text/yaml" => decode_yaml(body),
-        "application/vnd.kubernetes.protobuf" => rudder_protobuf::decode(body)
-            .map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}"))),
+        "application/vnd.kubernetes.protobuf" => rudder_protobuf::decode(body).map_err(|e| {
+            if e.is_unsupported() {
+                ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("unable to decode protobuf body: {e}"),
+                )
+            } else {
+                ApiError::bad_request(format!("unable to decode protobuf body: {e}"))
+            }
+        }),
         _ => Err(ApiError::unsupported_media_type(ct)),
     }
 }
@@ -171,12 +187,16 @@ pub async fn read_body(body: hyper::body::Incoming) -> ApiResult<Bytes> {
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::too_large(format!(
                     "Request entity too large: limit is {MAX_REQUEST_BODY}"
                 )))
             } else {
-                Err(ApiError::bad_request(format!("error reading request body: {e}")))
+                Err(ApiError::bad_request(format!(
+                    "error reading request body: {e}"
+                )))
             }
         }
     }
@@ -199,13 +219,19 @@ mod tests {
             Wanted::Table
         );
         assert_eq!(
-            negotiate(&accept("application/vnd.kubernetes.protobuf,application/json")).unwrap(),
+            negotiate(&accept(
+                "application/vnd.kubernetes.protobuf,application/json"
+            ))
+            .unwrap(),
             Wanted::Json
         );
         assert_eq!(negotiate(&accept("*/*")).unwrap(), Wanted::Json);
         assert!(negotiate(&accept("application/vnd.kubernetes.protobuf")).is_err());
         assert_eq!(
-            negotiate(&accept("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")).unwrap(),
+            negotiate(&accept(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            ))
+            .unwrap(),
             Wanted::PartialMetadata
         );
     }
@@ -213,10 +239,16 @@ mod tests {
     #[test]
     fn decodes_yaml_and_rejects_garbage() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/yaml"),
+        );
         let v = decode_body(&h, b"kind: ConfigMap\ndata:\n  a: b\n").unwrap();
         assert_eq!(v["data"]["a"], "b");
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         assert_eq!(decode_body(&h, b"{nope").unwrap_err().code, 400);
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(decode_body(&h, b"x").unwrap_err().code, 415);

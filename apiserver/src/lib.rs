@@ -7,6 +7,9 @@
 //! protobuf decoding and table printing are separate crates (rudder-storage, rudder-api,
 //! rudder-registry, rudder-patch, rudder-openapi, rudder-protobuf, rudder-printers).
 #![forbid(unsafe_code)]
+// ApiError carries a full metav1.Status (message, details, causes); errors are the cold
+// path of every handler and boxing them would buy nothing measurable.
+#![allow(clippy::result_large_err)]
 
 pub mod admission;
 pub mod bootstrap;
@@ -57,7 +60,9 @@ impl Running {
     }
 }
 
-fn load_certs(path: &std::path::Path) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+fn load_certs(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -111,11 +116,13 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     let service_cidr = options::parse_cidr(&opts.service_cluster_ip_range)
         .map_err(anyhow::Error::msg)
         .context("--service-cluster-ip-range")?;
-    let advertise = opts.advertise_address.unwrap_or(if opts.bind_address.is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        opts.bind_address
-    });
+    let advertise = opts
+        .advertise_address
+        .unwrap_or(if opts.bind_address.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            opts.bind_address
+        });
     let listener = TcpListener::bind(SocketAddr::new(opts.bind_address, opts.secure_port))
         .await
         .with_context(|| format!("binding {}:{}", opts.bind_address, opts.secure_port))?;
@@ -156,10 +163,13 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         roots.add(c).context("adding client CA")?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .context("building the client certificate verifier")?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .context("building the client certificate verifier")?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -181,8 +191,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         )?;
     }
 
+    // Build the OpenAPI documents off the runtime while storage opens (about a second).
+    let openapi = tokio::task::spawn_blocking(rudder_openapi::prebuild);
     let store = open_store(&opts).await?;
-    let _compactor = rudder_storage::compactor::spawn_compactor(store.clone(), opts.etcd_compaction_interval);
+    let _compactor =
+        rudder_storage::compactor::spawn_compactor(store.clone(), opts.etcd_compaction_interval);
     let server = ApiServer::new(
         store,
         Settings {
@@ -193,6 +206,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             max_mutating_requests_inflight: opts.max_mutating_requests_inflight,
         },
     );
+    openapi.await.context("building OpenAPI documents")?;
     bootstrap::run(&server)
         .await
         .map_err(anyhow::Error::msg)

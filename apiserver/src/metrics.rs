@@ -41,7 +41,11 @@ impl Histogram {
             let c = self.counts.get(i).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
     }
@@ -66,7 +70,12 @@ impl Metrics {
     pub fn request(&self, verb: &str, group: &str, resource: &str, code: u16, seconds: f64) {
         let mut i = self.inner.lock();
         *i.requests
-            .entry((verb.to_string(), group.to_string(), resource.to_string(), code))
+            .entry((
+                verb.to_string(),
+                group.to_string(),
+                resource.to_string(),
+                code,
+            ))
             .or_default() += 1;
         if verb != "WATCH" {
             i.durations
@@ -124,7 +133,10 @@ impl Metrics {
         }
         let total: i64 = i.watches.values().sum();
         out.push_str("# HELP apiserver_longrunning_requests Gauge of all active long-running apiserver requests.\n# TYPE apiserver_longrunning_requests gauge\n");
-        let _ = writeln!(out, "apiserver_longrunning_requests{{verb=\"WATCH\"}} {total}");
+        let _ = writeln!(
+            out,
+            "apiserver_longrunning_requests{{verb=\"WATCH\"}} {total}"
+        );
         for name in [
             "apiserver_storage_request_duration_seconds",
             "etcd_request_duration_seconds",
@@ -161,6 +173,8 @@ mod tests {
             "apiserver_request_duration_seconds_bucket{resource=\"pods\",verb=\"GET\",le=\"0.025\"} 1"
         ));
         assert!(text.contains("apiserver_registered_watchers{resource=\"pods\"} 2"));
-        assert!(text.contains("etcd_request_duration_seconds_count{operation=\"get\",type=\"pods\"} 1"));
+        assert!(
+            text.contains("etcd_request_duration_seconds_count{operation=\"get\",type=\"pods\"} 1")
+        );
     }
 }

@@ -79,9 +79,7 @@ pub fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
 
 /// Current time as upstream's metav1.Time serializes it (RFC 3339, second precision, UTC).
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Current time as metav1.MicroTime (microsecond precision).

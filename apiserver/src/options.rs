@@ -6,7 +6,11 @@ use std::time::Duration;
 
 /// Command-line options.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "kube-apiserver", about = "The Kubernetes API server (Rudder)", version)]
+#[command(
+    name = "kube-apiserver",
+    about = "The Kubernetes API server (Rudder)",
+    version
+)]
 pub struct Options {
     /// Directory for the embedded store, generated certificates and admin.kubeconfig.
     #[arg(long = "data-dir", default_value = "/var/lib/rudder/apiserver")]
@@ -92,8 +96,12 @@ pub fn parse_cidr(s: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
     let (ip, len) = s
         .split_once('/')
         .ok_or_else(|| format!("invalid CIDR address: {s}"))?;
-    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| format!("invalid CIDR address: {s}"))?;
-    let len: u8 = len.parse().map_err(|_| format!("invalid CIDR address: {s}"))?;
+    let ip: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|_| format!("invalid CIDR address: {s}"))?;
+    let len: u8 = len
+        .parse()
+        .map_err(|_| format!("invalid CIDR address: {s}"))?;
     if len > 30 {
         return Err(format!("service CIDR {s} is too small"));
     }

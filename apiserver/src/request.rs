@@ -67,7 +67,10 @@ pub fn route(path: &str) -> Route {
     }
     // Mirrors upstream: /namespaces/<ns>/<resource>... is namespaced, but /namespaces/<name>
     // and /namespaces/<name>/{status,finalize} address the Namespace object itself.
-    if rest[0] == "namespaces" && rest.len() >= 3 && !matches!(rest[2].as_str(), "status" | "finalize") {
+    if rest[0] == "namespaces"
+        && rest.len() >= 3
+        && !matches!(rest[2].as_str(), "status" | "finalize")
+    {
         info.namespace = Some(rest[1].clone());
         info.resource = rest[2].clone();
         info.name = rest.get(3).cloned();
@@ -129,9 +132,7 @@ impl Query {
         match self.get(key) {
             None | Some("") => Ok(false),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "strconv.ParseBool: parsing {v:?}: invalid syntax"
-                ))
+                ApiError::bad_request(format!("strconv.ParseBool: parsing {v:?}: invalid syntax"))
             }),
         }
     }
@@ -141,9 +142,7 @@ impl Query {
         match self.get(key) {
             None | Some("") => Ok(None),
             Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "strconv.ParseInt: parsing {v:?}: invalid syntax"
-                ))
+                ApiError::bad_request(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
             }),
         }
     }

@@ -296,20 +296,25 @@ impl Ctx {
         let selectors = self.selectors()?;
         let rv = self.query.get("resourceVersion").unwrap_or("");
         let rv_match = self.query.get("resourceVersionMatch").unwrap_or("");
-        let limit = self.query.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+        let limit = self
+            .query
+            .int("limit")?
+            .filter(|l| *l > 0)
+            .map(|l| l as usize);
         let continue_token = self.query.get("continue").filter(|c| !c.is_empty());
         if continue_token.is_some() && !rv.is_empty() {
             return Err(ApiError::bad_request(
                 "specifying resource version is not allowed when using continue",
             ));
         }
-        let rv_num: Option<i64> = if rv.is_empty() {
-            None
-        } else {
-            Some(rv.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: {rv}"))
-            })?)
-        };
+        let rv_num: Option<i64> =
+            if rv.is_empty() {
+                None
+            } else {
+                Some(rv.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?)
+            };
         match rv_match {
             "" | "NotOlderThan" | "Exact" => {}
             other => {
@@ -425,7 +430,8 @@ impl Ctx {
 
     /// The fast path: a JSON list spliced from the cache's pre-serialized objects.
     fn list_bytes(&self, items: &[Arc<CachedObject>], revision: i64) -> Response<Body> {
-        let mut out = Vec::with_capacity(128 + items.iter().map(|o| o.json.len() + 1).sum::<usize>());
+        let mut out =
+            Vec::with_capacity(128 + items.iter().map(|o| o.json.len() + 1).sum::<usize>());
         out.extend_from_slice(
             format!(
                 "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{}\"}},\"items\":[",
@@ -520,13 +526,14 @@ impl Ctx {
             // (30-60 minutes) so reconnects spread out.
             _ => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
         };
-        let from = if rv.is_empty() || rv == "0" || send_initial {
-            None
-        } else {
-            Some(rv.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: {rv}"))
-            })?)
-        };
+        let from =
+            if rv.is_empty() || rv == "0" || send_initial {
+                None
+            } else {
+                Some(rv.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?)
+            };
         if from.is_none() && !cache.wait_for(0, Duration::from_secs(10)).await {
             return Err(ApiError::unavailable("watch cache is initializing"));
         }
@@ -619,7 +626,11 @@ impl Ctx {
 
     /// Strict/Warn/Ignore unknown-field handling (upstream's fieldValidation).
     fn field_validation(&mut self, obj: &Value) -> ApiResult<()> {
-        let mode = self.query.get("fieldValidation").unwrap_or("Warn").to_string();
+        let mode = self
+            .query
+            .get("fieldValidation")
+            .unwrap_or("Warn")
+            .to_string();
         if mode == "Ignore" {
             return Ok(());
         }
@@ -641,7 +652,9 @@ impl Ctx {
             .collect();
         if mode == "Strict" {
             let joined = msgs.join(", ");
-            return Err(ApiError::bad_request(format!("strict decoding error: {joined}")));
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {joined}"
+            )));
         }
         self.warnings.extend(msgs);
         Ok(())
@@ -686,7 +699,11 @@ impl Ctx {
     fn prepare_create(&self, mut obj: Value, track: bool) -> ApiResult<Value> {
         {
             let m = meta_mut(&mut obj);
-            let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if name.is_empty() {
                 if let Some(g) = m.get("generateName").and_then(Value::as_str) {
                     if !g.is_empty() {
@@ -759,12 +776,21 @@ impl Ctx {
         }
         self.field_validation(&body)?;
         let precondition = object::resource_version(&body)
-            .map(|rv| rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}"))))
+            .map(|rv| {
+                rv.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))
+            })
             .transpose()?;
         let body = Arc::new(body);
         let sub = subresource.map(str::to_string);
-        self.guaranteed_update(&name, precondition, |_ctx, _cur| Ok(Some((*body).clone())), sub.as_deref(), true)
-            .await
+        self.guaranteed_update(
+            &name,
+            precondition,
+            |_ctx, _cur| Ok(Some((*body).clone())),
+            sub.as_deref(),
+            true,
+        )
+        .await
     }
 
     /// Reads, transforms and writes back with optimistic concurrency, retrying on conflicts
@@ -801,7 +827,12 @@ impl Ctx {
             {
                 let old_meta = object::meta(&current).cloned().unwrap_or_default();
                 let m = meta_mut(&mut obj);
-                for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+                for f in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
                     match old_meta.get(f) {
                         Some(v) => m.insert(f.into(), v.clone()),
                         None => m.remove(f),
@@ -853,7 +884,11 @@ impl Ctx {
             {
                 let start = std::time::Instant::now();
                 let r = self.server.store.delete(&key, Some(cur_rev)).await;
-                self.server.metrics.storage("delete", self.res.plural, start.elapsed().as_secs_f64());
+                self.server.metrics.storage(
+                    "delete",
+                    self.res.plural,
+                    start.elapsed().as_secs_f64(),
+                );
                 match r {
                     Ok(kv) => {
                         object::set_resource_version(&mut obj, kv.mod_revision);
@@ -869,7 +904,9 @@ impl Ctx {
                 .store
                 .update(&key, object::prepare_for_storage(&obj), cur_rev)
                 .await;
-            self.server.metrics.storage("update", self.res.plural, start.elapsed().as_secs_f64());
+            self.server
+                .metrics
+                .storage("update", self.res.plural, start.elapsed().as_secs_f64());
             match r {
                 Ok(rev) => {
                     object::set_resource_version(&mut obj, rev);
@@ -946,19 +983,36 @@ impl Ctx {
         // Upstream rejects patches of the wrong shape before touching the object.
         match ct.as_str() {
             "application/json-patch+json" => match patch.as_array() {
-                None => return Err(ApiError::bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")),
+                None => {
+                    return Err(ApiError::bad_request(
+                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+                    ))
+                }
                 Some(ops) if ops.len() > 10_000 => {
-                    return Err(ApiError::new(422, "RequestEntityTooLarge", format!("The allowed maximum operations in a JSON patch is 10000, got {}", ops.len())))
+                    return Err(ApiError::new(
+                        422,
+                        "RequestEntityTooLarge",
+                        format!(
+                            "The allowed maximum operations in a JSON patch is 10000, got {}",
+                            ops.len()
+                        ),
+                    ))
                 }
                 _ => {}
             },
             _ if !patch.is_object() => {
-                return Err(ApiError::bad_request("Invalid JSON Patch: the patch must be a JSON object"))
+                return Err(ApiError::bad_request(
+                    "Invalid JSON Patch: the patch must be a JSON object",
+                ))
             }
             _ => {}
         }
         if ct == "application/strategic-merge-patch+json" && self.root_type().is_none() {
-            return Err(ApiError::new(415, "UnsupportedMediaType", "strategic merge patch is not supported for this resource"));
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "strategic merge patch is not supported for this resource",
+            ));
         }
         let precondition = patch
             .get("metadata")
@@ -971,7 +1025,11 @@ impl Ctx {
         let sub = subresource.map(str::to_string);
         // Validate the patched object's type and unknown fields inside the loop.
         let mut warnings = Vec::new();
-        let strict = self.query.get("fieldValidation").unwrap_or("Warn").to_string();
+        let strict = self
+            .query
+            .get("fieldValidation")
+            .unwrap_or("Warn")
+            .to_string();
         let r = self
             .guaranteed_update(
                 &name,
@@ -1020,8 +1078,14 @@ impl Ctx {
 
     fn check_type_ro(&self, obj: &mut Value, kind: &str, api: &str) -> ApiResult<()> {
         let map = obj.as_object_mut().expect("object");
-        if map.get("kind").and_then(Value::as_str).is_some_and(|k| k != kind) {
-            return Err(ApiError::bad_request(format!("the kind of the patched object must remain {kind}")));
+        if map
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != kind)
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind of the patched object must remain {kind}"
+            )));
         }
         map.insert("apiVersion".into(), json!(api));
         map.insert("kind".into(), json!(kind));
@@ -1029,16 +1093,28 @@ impl Ctx {
     }
 
     /// Server-side apply (`application/apply-patch+yaml`).
-    async fn apply_patch(&mut self, applied: Value, subresource: Option<&str>) -> ApiResult<Response<Body>> {
+    async fn apply_patch(
+        &mut self,
+        applied: Value,
+        subresource: Option<&str>,
+    ) -> ApiResult<Response<Body>> {
         let name = self.name().to_string();
         let Some(manager) = self.query.get("fieldManager").map(str::to_string) else {
             return Err(ApiError::bad_request("PATCH requests with apply content type must include a fieldManager query parameter (fieldManager is required for apply requests)"));
         };
         let force = self.query.bool("force")?;
-        let root = self.root_type().ok_or_else(|| ApiError::new(415, "UnsupportedMediaType", "server-side apply is not supported for this resource"))?;
+        let root = self.root_type().ok_or_else(|| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "server-side apply is not supported for this resource",
+            )
+        })?;
         let mut applied = applied;
         if !applied.is_object() {
-            return Err(ApiError::bad_request("the applied configuration must be an object"));
+            return Err(ApiError::bad_request(
+                "the applied configuration must be an object",
+            ));
         }
         self.check_type(&mut applied, self.res.kind, &self.res.api_version())?;
         match object::name(&applied) {
@@ -1056,11 +1132,21 @@ impl Ctx {
             if subresource.is_some() {
                 return Err(ApiError::not_found(self.res.group, self.res.plural, &name));
             }
-            let mut obj = rudder_patch::apply(None, &applied, &manager, force, &rudder_openapi::Schemas, root, &now)
-                .map_err(|e| apply_error(&e))?;
+            let mut obj = rudder_patch::apply(
+                None,
+                &applied,
+                &manager,
+                force,
+                &rudder_openapi::Schemas,
+                root,
+                &now,
+            )
+            .map_err(|e| apply_error(&e))?;
             self.check_namespace(&mut obj)?;
             meta_mut(&mut obj).insert("name".into(), json!(name));
-            let managed = object::meta(&obj).and_then(|m| m.get("managedFields")).cloned();
+            let managed = object::meta(&obj)
+                .and_then(|m| m.get("managedFields"))
+                .cloned();
             let mut obj = self.prepare_create(obj, false)?;
             if let Some(mf) = managed {
                 meta_mut(&mut obj).insert("managedFields".into(), mf);
@@ -1072,8 +1158,16 @@ impl Ctx {
             &name,
             None,
             |_ctx, current| {
-                let out = rudder_patch::apply(Some(current), &applied, &manager, force, &rudder_openapi::Schemas, root, &now)
-                    .map_err(|e| apply_error(&e))?;
+                let out = rudder_patch::apply(
+                    Some(current),
+                    &applied,
+                    &manager,
+                    force,
+                    &rudder_openapi::Schemas,
+                    root,
+                    &now,
+                )
+                .map_err(|e| apply_error(&e))?;
                 Ok(Some(out))
             },
             sub.as_deref(),
@@ -1098,13 +1192,32 @@ impl Ctx {
         };
         let mut opts = DeleteOptions {
             grace_period: body.get("gracePeriodSeconds").and_then(Value::as_i64),
-            propagation: body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string),
-            precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-            precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
-            dry_run: body.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) || self.dry_run()?,
+            propagation: body
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            precondition_uid: body
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            precondition_rv: body
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            dry_run: body
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+                || self.dry_run()?,
         };
         if let Some(o) = body.get("orphanDependents").and_then(Value::as_bool) {
-            opts.propagation.get_or_insert_with(|| if o { "Orphan".into() } else { "Background".into() });
+            opts.propagation.get_or_insert_with(|| {
+                if o {
+                    "Orphan".into()
+                } else {
+                    "Background".into()
+                }
+            });
         }
         if let Some(g) = self.query.int("gracePeriodSeconds")? {
             opts.grace_period = Some(g);
@@ -1128,14 +1241,24 @@ impl Ctx {
     }
 
     /// Deletes one object honoring preconditions, graceful deletion and finalizers.
-    async fn delete_object(&mut self, obj: Value, rev: i64, opts: &DeleteOptions) -> ApiResult<Response<Body>> {
+    async fn delete_object(
+        &mut self,
+        obj: Value,
+        rev: i64,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Response<Body>> {
         let name = object::name(&obj).unwrap_or("").to_string();
         if let Some(uid) = &opts.precondition_uid {
             if object::uid(&obj) != Some(uid.as_str()) {
-                return Err(ApiError::conflict(self.res.group, self.res.plural, &name, &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    object::uid(&obj).unwrap_or("")
-                )));
+                return Err(ApiError::conflict(
+                    self.res.group,
+                    self.res.plural,
+                    &name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(&obj).unwrap_or("")
+                    ),
+                ));
             }
         }
         if let Some(p) = &opts.precondition_rv {
@@ -1154,9 +1277,14 @@ impl Ctx {
             if object::meta_str(&obj, "deletionTimestamp").is_some() {
                 return Err(ApiError::conflict("", "namespaces", &name, "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."));
             }
-            let spec_finalizers = obj.pointer("/spec/finalizers").and_then(Value::as_array).map(|a| !a.is_empty()).unwrap_or(false);
+            let spec_finalizers = obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .map(|a| !a.is_empty())
+                .unwrap_or(false);
             if spec_finalizers || !object::finalizers(&obj).is_empty() {
-                meta_mut(&mut updated).insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
+                meta_mut(&mut updated)
+                    .insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
                 meta_mut(&mut updated).insert("deletionGracePeriodSeconds".into(), json!(0));
                 updated["status"]["phase"] = json!("Terminating");
                 needs_update = true;
@@ -1165,8 +1293,12 @@ impl Ctx {
             let grace = self.grace_period(&obj, opts);
             let mut finalizers = object::finalizers(&obj);
             match opts.propagation.as_deref() {
-                Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => finalizers.push("foregroundDeletion".into()),
-                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+                Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
+                    finalizers.push("foregroundDeletion".into())
+                }
+                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+                    finalizers.push("orphan".into())
+                }
                 _ => {}
             }
             let already = object::meta_str(&obj, "deletionTimestamp").is_some();
@@ -1174,7 +1306,10 @@ impl Ctx {
                 let m = meta_mut(&mut updated);
                 if !already {
                     let ts = chrono::Utc::now() + chrono::Duration::seconds(grace);
-                    m.insert("deletionTimestamp".into(), json!(ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+                    m.insert(
+                        "deletionTimestamp".into(),
+                        json!(ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    );
                 }
                 if grace > 0 || !already {
                     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
@@ -1194,15 +1329,25 @@ impl Ctx {
         }
         let key = self.key(&name);
         if needs_update {
-            let r = self.server.store.update(&key, object::prepare_for_storage(&updated), rev).await;
+            let r = self
+                .server
+                .store
+                .update(&key, object::prepare_for_storage(&updated), rev)
+                .await;
             let rev = r.map_err(|e| from_storage(e, self.res.group, self.res.plural, &name))?;
             object::set_resource_version(&mut updated, rev);
-            let code = if opts.propagation.as_deref() == Some("Foreground") { 202 } else { 200 };
+            let code = if opts.propagation.as_deref() == Some("Foreground") {
+                202
+            } else {
+                200
+            };
             return Ok(self.respond(code, &updated));
         }
         let start = std::time::Instant::now();
         let r = self.server.store.delete(&key, Some(rev)).await;
-        self.server.metrics.storage("delete", self.res.plural, start.elapsed().as_secs_f64());
+        self.server
+            .metrics
+            .storage("delete", self.res.plural, start.elapsed().as_secs_f64());
         let kv = r.map_err(|e| from_storage(e, self.res.group, self.res.plural, &name))?;
         object::set_resource_version(&mut updated, kv.mod_revision);
         // Upstream's pod (and a few other) registries return the deleted object; the rest
@@ -1210,7 +1355,10 @@ impl Ctx {
         if returns_deleted_object(self.res) {
             Ok(self.respond(200, &updated))
         } else {
-            Ok(crate::http::json_response(200, &success(self.res.group, self.res.plural, &name, object::uid(&obj))))
+            Ok(crate::http::json_response(
+                200,
+                &success(self.res.group, self.res.plural, &name, object::uid(&obj)),
+            ))
         }
     }
 
@@ -1220,13 +1368,23 @@ impl Ctx {
         }
         // Mirrors upstream's pod CheckGracefulDelete: unscheduled or finished pods go at
         // once; others get the requested or their own termination grace period.
-        let unscheduled = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty();
-        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        let unscheduled = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty();
+        let phase = obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if unscheduled || phase == "Failed" || phase == "Succeeded" {
             return 0;
         }
         opts.grace_period
-            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30)
     }
 
@@ -1246,7 +1404,10 @@ impl Ctx {
             if !selectors.matches(&obj.object) {
                 continue;
             }
-            match self.delete_object(obj.object.clone(), kv.mod_revision, &opts).await {
+            match self
+                .delete_object(obj.object.clone(), kv.mod_revision, &opts)
+                .await
+            {
                 Ok(_) => deleted.push(obj.object),
                 Err(e) if e.code == 404 || e.code == 409 => {}
                 Err(e) => return Err(e),
@@ -1258,7 +1419,12 @@ impl Ctx {
 
     // ---- subresources ---------------------------------------------------------------
 
-    async fn subresource(&mut self, sub: &str, method: &Method, body: Incoming) -> ApiResult<Response<Body>> {
+    async fn subresource(
+        &mut self,
+        sub: &str,
+        method: &Method,
+        body: Incoming,
+    ) -> ApiResult<Response<Body>> {
         let Some(def) = self.res.subresource(sub) else {
             return Err(ApiError::path_not_found());
         };
@@ -1277,7 +1443,11 @@ impl Ctx {
                     let raw = read_body(body).await?;
                     self.patch(&raw, Some("status")).await
                 }
-                _ => Err(ApiError::method_not_allowed(&verb, self.res.group, self.res.plural)),
+                _ => Err(ApiError::method_not_allowed(
+                    &verb,
+                    self.res.group,
+                    self.res.plural,
+                )),
             },
             "scale" => crate::subresources::scale(self, method, body).await,
             "binding" if *method == Method::POST => {
@@ -1295,7 +1465,11 @@ impl Ctx {
             "log" | "exec" | "attach" | "portforward" | "proxy" if allowed => {
                 crate::subresources::kubelet_proxy(self, sub).await
             }
-            _ if !allowed => Err(ApiError::method_not_allowed(&verb, self.res.group, self.res.plural)),
+            _ if !allowed => Err(ApiError::method_not_allowed(
+                &verb,
+                self.res.group,
+                self.res.plural,
+            )),
             _ => Err(ApiError::unavailable(format!(
                 "the {sub} subresource of {} is not implemented by this apiserver yet",
                 self.res.plural
@@ -1304,11 +1478,17 @@ impl Ctx {
     }
 
     /// Exposed for subresources: a guaranteed update of the parent with a custom mutation.
-    pub async fn update_parent<F>(&mut self, name: &str, mutate: F, subresource: Option<&str>) -> ApiResult<Response<Body>>
+    pub async fn update_parent<F>(
+        &mut self,
+        name: &str,
+        mutate: F,
+        subresource: Option<&str>,
+    ) -> ApiResult<Response<Body>>
     where
         F: FnMut(&Ctx, &Value) -> ApiResult<Option<Value>>,
     {
-        self.guaranteed_update(name, None, mutate, subresource, true).await
+        self.guaranteed_update(name, None, mutate, subresource, true)
+            .await
     }
 
     /// Exposed for subresources.
@@ -1317,7 +1497,12 @@ impl Ctx {
     }
 
     /// Exposed for subresources: delete with options.
-    pub async fn delete_with(&mut self, obj: Value, rev: i64, raw_opts: &Value) -> ApiResult<Response<Body>> {
+    pub async fn delete_with(
+        &mut self,
+        obj: Value,
+        rev: i64,
+        raw_opts: &Value,
+    ) -> ApiResult<Response<Body>> {
         let bytes = serde_json::to_vec(raw_opts).unwrap_or_default();
         let opts = self.delete_options(&bytes)?;
         self.delete_object(obj, rev, &opts).await
@@ -1338,7 +1523,12 @@ fn returns_deleted_object(r: &ResourceInfo) -> bool {
     // Registries that set ReturnDeletedObject upstream.
     matches!(
         (r.group, r.plural),
-        ("", "pods") | ("", "namespaces") | ("", "services") | ("", "nodes") | ("", "persistentvolumes") | ("", "persistentvolumeclaims")
+        ("", "pods")
+            | ("", "namespaces")
+            | ("", "services")
+            | ("", "nodes")
+            | ("", "persistentvolumes")
+            | ("", "persistentvolumeclaims")
     )
 }
 
@@ -1382,7 +1572,9 @@ fn encode_continue(rev: i64, last_key: &str, prefix: &str) -> String {
 
 fn decode_continue(tok: &str, prefix: &str) -> ApiResult<(i64, String)> {
     use base64::Engine;
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(tok)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok))
@@ -1391,7 +1583,11 @@ fn decode_continue(tok: &str, prefix: &str) -> ApiResult<(i64, String)> {
     if doc.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return Err(bad());
     }
-    let rv = doc.get("rv").and_then(Value::as_i64).filter(|r| *r > 0).ok_or_else(bad)?;
+    let rv = doc
+        .get("rv")
+        .and_then(Value::as_i64)
+        .filter(|r| *r > 0)
+        .ok_or_else(bad)?;
     let start = doc.get("start").and_then(Value::as_str).ok_or_else(bad)?;
     let start = start.trim_end_matches('\u{0}');
     if start.contains("..") || start.starts_with('/') {
@@ -1407,7 +1603,13 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let t = encode_continue(42, "/registry/pods/default/web-3", "/registry/pods/");
-        assert_eq!(decode_continue(&t, "/registry/pods/").unwrap(), (42, "/registry/pods/default/web-3".to_string()));
-        assert_eq!(decode_continue("!!!", "/registry/pods/").unwrap_err().code, 400);
+        assert_eq!(
+            decode_continue(&t, "/registry/pods/").unwrap(),
+            (42, "/registry/pods/default/web-3".to_string())
+        );
+        assert_eq!(
+            decode_continue("!!!", "/registry/pods/").unwrap_err().code,
+            400
+        );
     }
 }

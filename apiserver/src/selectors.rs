@@ -26,10 +26,9 @@ impl Selectors {
         field: Option<&str>,
     ) -> ApiResult<Selectors> {
         let label = match label.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                labels::Selector::parse(s)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
-            ),
+            Some(s) => {
+                Some(labels::Selector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
             None => None,
         };
         let field = match field.map(str::trim).filter(|s| !s.is_empty()) {

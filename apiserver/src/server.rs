@@ -137,14 +137,21 @@ impl ApiServer {
         match path.as_str() {
             "/healthz" | "/livez" | "/readyz" => {
                 if path == "/readyz" && !self.ready() {
-                    return plain(bytes_response(500, "text/plain", "[-]informer-sync failed: reason withheld\nreadyz check failed\n"));
+                    return plain(bytes_response(
+                        500,
+                        "text/plain",
+                        "[-]informer-sync failed: reason withheld\nreadyz check failed\n",
+                    ));
                 }
                 return plain(bytes_response(200, "text/plain; charset=utf-8", "ok"));
             }
             "/version" => return plain(json_response(200, &version())),
             _ => {}
         }
-        if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") {
+        if path.starts_with("/healthz/")
+            || path.starts_with("/livez/")
+            || path.starts_with("/readyz/")
+        {
             return plain(bytes_response(200, "text/plain; charset=utf-8", "ok"));
         }
         let Some(user) = user else {
@@ -158,7 +165,11 @@ impl ApiServer {
             ));
         }
         if path == "/openapi/v2" || path == "/swagger.json" {
-            return plain(bytes_response(200, "application/json", rudder_openapi::v2()));
+            return plain(bytes_response(
+                200,
+                "application/json",
+                rudder_openapi::v2(),
+            ));
         }
         if path == "/openapi/v3" {
             return plain(json_response(200, &rudder_openapi::v3_root()));
@@ -177,8 +188,7 @@ impl ApiServer {
             Route::ResourceList(g, v) => plain(discovery::resource_list(&g, &v)),
             Route::NonResource => plain(error_response(&ApiError::path_not_found())),
             Route::Resource(info) => {
-                let Some(res) = catalog::lookup(&info.group, &info.version, &info.resource)
-                else {
+                let Some(res) = catalog::lookup(&info.group, &info.version, &info.resource) else {
                     return plain(error_response(&ApiError::path_not_found()));
                 };
                 let query = Query::parse(req.uri().query());
@@ -217,7 +227,9 @@ impl ApiServer {
                         }
                     }
                 };
-                let resp = crate::resources::handle(self.clone(), req, info, res, query, user, watch).await;
+                let resp =
+                    crate::resources::handle(self.clone(), req, info, res, query, user, watch)
+                        .await;
                 (resp, group, resource, Some(verb.to_uppercase()))
             }
         }

@@ -100,7 +100,11 @@ impl ApiError {
 
     /// 404 for a path that serves nothing.
     pub fn path_not_found() -> ApiError {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 405 MethodNotAllowed.
@@ -120,7 +124,11 @@ impl ApiError {
         ApiError::new(
             409,
             "AlreadyExists",
-            format!("{} \"{}\" already exists", group_resource(group, plural), name),
+            format!(
+                "{} \"{}\" already exists",
+                group_resource(group, plural),
+                name
+            ),
         )
         .with_details(group, plural, name)
     }
@@ -259,7 +267,9 @@ impl ApiError {
                 Value::Array(
                     self.causes
                         .iter()
-                        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                        .map(
+                            |c| json!({"reason": c.reason, "message": c.message, "field": c.field}),
+                        )
                         .collect(),
                 ),
             );
@@ -295,10 +305,10 @@ pub fn from_storage(
         } => ApiError::expired(format!(
             "too old resource version: {requested} ({compacted})"
         )),
-        S::FutureRevision { .. } => ApiError::timeout(format!(
-            "Too large resource version: {err}"
-        )),
-        S::TooLarge { .. } => ApiError::too_large(format!("etcdserver: request is too large ({err})")),
+        S::FutureRevision { .. } => ApiError::timeout(format!("Too large resource version: {err}")),
+        S::TooLarge { .. } => {
+            ApiError::too_large(format!("etcdserver: request is too large ({err})"))
+        }
         S::Unavailable(m) => ApiError::unavailable(m),
     }
 }

@@ -17,9 +17,9 @@ use crate::status::{success, ApiError, ApiResult};
 fn selector_string(obj: &Value) -> String {
     let sel = obj.pointer("/spec/selector");
     let mut parts = Vec::new();
-    let match_labels = sel
-        .and_then(|s| s.get("matchLabels"))
-        .or_else(|| sel.filter(|s| s.get("matchExpressions").is_none() && s.get("matchLabels").is_none()));
+    let match_labels = sel.and_then(|s| s.get("matchLabels")).or_else(|| {
+        sel.filter(|s| s.get("matchExpressions").is_none() && s.get("matchLabels").is_none())
+    });
     if let Some(m) = match_labels.and_then(Value::as_object) {
         for (k, v) in m {
             parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
@@ -53,12 +53,19 @@ fn selector_string(obj: &Value) -> String {
 fn scale_of(obj: &Value) -> Value {
     let meta = object::meta(obj).cloned().unwrap_or_default();
     let mut m = serde_json::Map::new();
-    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(f) {
             m.insert(f.into(), v.clone());
         }
     }
-    let mut status = json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    let mut status =
+        json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
     let sel = selector_string(obj);
     if !sel.is_empty() {
         status["selector"] = json!(sel);
@@ -96,7 +103,10 @@ pub async fn scale(ctx: &mut Ctx, method: &Method, body: Incoming) -> ApiResult<
     };
     let is_put = *method == Method::PUT;
     let precondition = if is_put {
-        input.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string)
+        input
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     } else {
         None
     };
@@ -106,7 +116,12 @@ pub async fn scale(ctx: &mut Ctx, method: &Method, body: Incoming) -> ApiResult<
             |_ctx, current| {
                 if let Some(p) = &precondition {
                     if object::resource_version(current) != Some(p.as_str()) {
-                        return Err(ApiError::conflict(_ctx.res.group, _ctx.res.plural, &name, ApiError::MODIFIED));
+                        return Err(ApiError::conflict(
+                            _ctx.res.group,
+                            _ctx.res.plural,
+                            &name,
+                            ApiError::MODIFIED,
+                        ));
                     }
                 }
                 let scale = scale_of(current);
@@ -114,24 +129,39 @@ pub async fn scale(ctx: &mut Ctx, method: &Method, body: Incoming) -> ApiResult<
                     input.clone()
                 } else {
                     match ct.as_str() {
-                        "application/json-patch+json" => rudder_patch::json_patch(&scale, &input)
-                            .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?,
+                        "application/json-patch+json" => {
+                            rudder_patch::json_patch(&scale, &input)
+                                .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?
+                        }
                         _ => rudder_patch::merge_patch(&scale, &input),
                     }
                 };
-                let Some(replicas) = new_scale.pointer("/spec/replicas").and_then(Value::as_i64) else {
-                    return Err(ApiError::invalid("autoscaling", "Scale", &name, vec![crate::status::Cause {
-                        reason: "FieldValueRequired".into(),
-                        message: "Required value".into(),
-                        field: "spec.replicas".into(),
-                    }]));
+                let Some(replicas) = new_scale.pointer("/spec/replicas").and_then(Value::as_i64)
+                else {
+                    return Err(ApiError::invalid(
+                        "autoscaling",
+                        "Scale",
+                        &name,
+                        vec![crate::status::Cause {
+                            reason: "FieldValueRequired".into(),
+                            message: "Required value".into(),
+                            field: "spec.replicas".into(),
+                        }],
+                    ));
                 };
                 if replicas < 0 {
-                    return Err(ApiError::invalid("autoscaling", "Scale", &name, vec![crate::status::Cause {
-                        reason: "FieldValueInvalid".into(),
-                        message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                        field: "spec.replicas".into(),
-                    }]));
+                    return Err(ApiError::invalid(
+                        "autoscaling",
+                        "Scale",
+                        &name,
+                        vec![crate::status::Cause {
+                            reason: "FieldValueInvalid".into(),
+                            message: format!(
+                                "Invalid value: {replicas}: must be greater than or equal to 0"
+                            ),
+                            field: "spec.replicas".into(),
+                        }],
+                    ));
                 }
                 let mut out = current.clone();
                 out["spec"]["replicas"] = json!(replicas);
@@ -162,13 +192,21 @@ pub async fn binding(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
         .unwrap_or("")
         .to_string();
     if node.is_empty() {
-        return Err(ApiError::invalid("", "Binding", &name, vec![crate::status::Cause {
-            reason: "FieldValueRequired".into(),
-            message: "Required value".into(),
-            field: "target.name".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &name,
+            vec![crate::status::Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value".into(),
+                field: "target.name".into(),
+            }],
+        ));
     }
-    let uid_pre = body.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);
+    let uid_pre = body
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     ctx.update_parent(
         &name,
         |ctx, current| {
@@ -197,7 +235,10 @@ pub async fn binding(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
         None,
     )
     .await?;
-    Ok(crate::http::json_response(201, &success("", "pods", &name, None)))
+    Ok(crate::http::json_response(
+        201,
+        &success("", "pods", &name, None),
+    ))
 }
 
 /// POST pods/<name>/eviction: deletes the pod unless a PodDisruptionBudget forbids it.
@@ -207,7 +248,10 @@ pub async fn eviction(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
     let (pod, rev) = ctx.get_object(&name).await?;
     let pod_labels = object::labels(&pod);
     let pdb_res = catalog::lookup("policy", "v1", "poddisruptionbudgets").expect("pdbs in catalog");
-    let terminal = matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    let terminal = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
     if !terminal {
         let prefix = format!("{}{}/", crate::server::resource_prefix(pdb_res), ns);
         let pdbs = ctx
@@ -218,9 +262,15 @@ pub async fn eviction(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
             .map_err(|e| crate::status::from_storage(e, "policy", "poddisruptionbudgets", ""))?;
         let mut matching = Vec::new();
         for kv in &pdbs.items {
-            let Ok(o) = crate::watchcache::CachedObject::from_kv(kv) else { continue };
-            let Some(sel) = o.object.pointer("/spec/selector") else { continue };
-            let Ok(s) = rudder_api::labels::Selector::from_label_selector(sel) else { continue };
+            let Ok(o) = crate::watchcache::CachedObject::from_kv(kv) else {
+                continue;
+            };
+            let Some(sel) = o.object.pointer("/spec/selector") else {
+                continue;
+            };
+            let Ok(s) = rudder_api::labels::Selector::from_label_selector(sel) else {
+                continue;
+            };
             if s.matches(&pod_labels) {
                 matching.push(o.object.clone());
             }
@@ -229,18 +279,26 @@ pub async fn eviction(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
             return Err(ApiError::internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."));
         }
         if let Some(pdb) = matching.first() {
-            let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
+            let allowed = pdb
+                .pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             if allowed < 1 {
                 let mut e = ApiError::too_many_requests();
-                e.message = "Cannot evict pod as it would violate the pod's disruption budget.".into();
+                e.message =
+                    "Cannot evict pod as it would violate the pod's disruption budget.".into();
                 e.retry_after = None;
                 e.causes.push(crate::status::Cause {
                     reason: "DisruptionBudget".into(),
                     message: format!(
                         "The disruption budget {} needs {} healthy pods and has {} currently",
                         object::name(pdb).unwrap_or(""),
-                        pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
-                        pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)
+                        pdb.pointer("/status/desiredHealthy")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                        pdb.pointer("/status/currentHealthy")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
                     ),
                     field: String::new(),
                 });
@@ -248,16 +306,25 @@ pub async fn eviction(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
             }
         }
     }
-    let opts = body.get("deleteOptions").cloned().unwrap_or_else(|| json!({}));
+    let opts = body
+        .get("deleteOptions")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     ctx.delete_with(pod, rev, &opts).await?;
-    Ok(crate::http::json_response(201, &success("", "pods", &name, None)))
+    Ok(crate::http::json_response(
+        201,
+        &success("", "pods", &name, None),
+    ))
 }
 
 /// PUT namespaces/<name>/finalize: replaces spec.finalizers; an empty set completes the
 /// deletion of a terminating namespace.
 pub async fn finalize(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
     let name = ctx.info.name.clone().unwrap_or_default();
-    let finalizers = body.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
     ctx.update_parent(
         &name,
         |_ctx, current| {
@@ -276,9 +343,14 @@ pub async fn kubelet_proxy(ctx: &mut Ctx, sub: &str) -> ApiResult<Response<Body>
     let name = ctx.info.name.clone().unwrap_or_default();
     let (obj, _) = ctx.get_object(&name).await?;
     if ctx.res.plural == "pods" {
-        let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let node = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if node.is_empty() {
-            return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")));
+            return Err(ApiError::bad_request(format!(
+                "pod {name} does not have a host assigned"
+            )));
         }
         return Err(ApiError::unavailable(format!(
             "cannot reach the kubelet on node {node:?} for pods/{sub}: proxying to kubelets is not implemented by this apiserver yet"

@@ -45,7 +45,13 @@ pub fn table(
                 "Object" => (*obj).clone(),
                 _ => partial(obj),
             };
-            json!({"cells": cells, "object": object})
+            let mut row = json!({"cells": cells, "object": object});
+            // Upstream marks rows of finished pods with a Completed condition.
+            let conditions = rudder_printers::row_conditions(res.group, res.plural, obj);
+            if !conditions.is_empty() {
+                row["conditions"] = serde_json::Value::Array(conditions);
+            }
+            row
         })
         .collect();
     let mut meta = json!({});

@@ -145,8 +145,11 @@ async fn run(mut p: WatchParams, tx: mpsc::Sender<Result<Frame<Bytes>, Infallibl
                     } else {
                         "the watch cache was reinitialized; relist and watch again"
                     };
-                    let err = ApiError::expired(format!("too old resource version: {last_rev} ({why})"));
-                    let _ = tx.send(Ok(Frame::data(event_line("ERROR", &err.to_status())))).await;
+                    let err =
+                        ApiError::expired(format!("too old resource version: {last_rev} ({why})"));
+                    let _ = tx
+                        .send(Ok(Frame::data(event_line("ERROR", &err.to_status()))))
+                        .await;
                     break 'out;
                 }
             }

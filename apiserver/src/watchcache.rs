@@ -18,7 +18,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use rudder_storage::{EventType, KeyValue, ListOptions, Store, StorageError};
+use rudder_storage::{EventType, KeyValue, ListOptions, StorageError, Store};
 
 /// Events kept per resource for watch replay (upstream sizes its window dynamically up to
 /// 100k; a fixed bound keeps memory predictable).

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use serde_json::json;
 
 fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
@@ -31,29 +33,52 @@ fn status_code(e: &kube::Error) -> u16 {
 async fn crud_and_conflicts(etcd: bool) {
     let ts = common::start(etcd).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    let created = cms.create(&PostParams::default(), &cm("a", &[("app", "x")])).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &cm("a", &[("app", "x")]))
+        .await
+        .unwrap();
     let rv1 = created.metadata.resource_version.clone().unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
 
     // AlreadyExists
-    let e = cms.create(&PostParams::default(), &cm("a", &[])).await.unwrap_err();
+    let e = cms
+        .create(&PostParams::default(), &cm("a", &[]))
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&e), 409);
 
     // Update with the current resourceVersion works; with the stale one, 409 Conflict.
     let mut upd = created.clone();
     upd.data.as_mut().unwrap().insert("k".into(), "v2".into());
-    let updated = cms.replace("a", &PostParams::default(), &upd).await.unwrap();
-    assert_ne!(updated.metadata.resource_version.as_deref(), Some(rv1.as_str()));
-    let e = cms.replace("a", &PostParams::default(), &upd).await.unwrap_err();
+    let updated = cms
+        .replace("a", &PostParams::default(), &upd)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version.as_deref(),
+        Some(rv1.as_str())
+    );
+    let e = cms
+        .replace("a", &PostParams::default(), &upd)
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&e), 409);
     if let kube::Error::Api(s) = &e {
-        assert!(s.message.contains("the object has been modified"), "{}", s.message);
+        assert!(
+            s.message.contains("the object has been modified"),
+            "{}",
+            s.message
+        );
     }
 
     // Merge patch and JSON patch.
     let p = cms
-        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"m": "1"}})))
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"m": "1"}})),
+        )
         .await
         .unwrap();
     assert_eq!(p.data.as_ref().unwrap()["m"], "1");
@@ -61,24 +86,42 @@ async fn crud_and_conflicts(etcd: bool) {
         .patch(
             "a",
             &PatchParams::default(),
-            &Patch::<()>::Json(serde_json::from_value(json!([{"op": "remove", "path": "/data/m"}])).unwrap()),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([{"op": "remove", "path": "/data/m"}])).unwrap(),
+            ),
         )
         .await
         .unwrap();
     assert!(!p.data.as_ref().unwrap().contains_key("m"));
 
     // Label selectors.
-    cms.create(&PostParams::default(), &cm("b", &[("app", "y")])).await.unwrap();
-    let l = cms.list(&ListParams::default().labels("app=x")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("b", &[("app", "y")]))
+        .await
+        .unwrap();
+    let l = cms
+        .list(&ListParams::default().labels("app=x"))
+        .await
+        .unwrap();
     assert_eq!(l.items.len(), 1);
-    let l = cms.list(&ListParams::default().labels("app in (x,y)")).await.unwrap();
+    let l = cms
+        .list(&ListParams::default().labels("app in (x,y)"))
+        .await
+        .unwrap();
     assert_eq!(l.items.len(), 2);
-    let l = cms.list(&ListParams::default().fields("metadata.name=b")).await.unwrap();
+    let l = cms
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .unwrap();
     assert_eq!(l.items.len(), 1);
 
     // Paging with limit/continue returns every object exactly once.
     for i in 0..7 {
-        cms.create(&PostParams::default(), &cm(&format!("p{i}"), &[("page", "yes")])).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("p{i}"), &[("page", "yes")]),
+        )
+        .await
+        .unwrap();
     }
     let mut seen = Vec::new();
     let mut lp = ListParams::default().labels("page=yes").limit(3);
@@ -95,10 +138,21 @@ async fn crud_and_conflicts(etcd: bool) {
     // Missing object and missing namespace are 404.
     assert_eq!(status_code(&cms.get("nope").await.unwrap_err()), 404);
     let other: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "does-not-exist");
-    assert_eq!(status_code(&other.create(&PostParams::default(), &cm("z", &[])).await.unwrap_err()), 404);
+    assert_eq!(
+        status_code(
+            &other
+                .create(&PostParams::default(), &cm("z", &[]))
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
 
     // Invalid names are 422 with a field cause.
-    let e = cms.create(&PostParams::default(), &cm("Bad_Name", &[])).await.unwrap_err();
+    let e = cms
+        .create(&PostParams::default(), &cm("Bad_Name", &[]))
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&e), 422);
 
     // Delete.
@@ -120,12 +174,20 @@ async fn crud_etcd() {
 async fn watch_resume(etcd: bool) {
     let ts = common::start(etcd).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
-    let first = cms.create(&PostParams::default(), &cm("w1", &[])).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("w1", &[]))
+        .await
+        .unwrap();
     let rv = first.metadata.resource_version.clone().unwrap();
-    cms.create(&PostParams::default(), &cm("w2", &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("w2", &[]))
+        .await
+        .unwrap();
     cms.delete("w1", &DeleteParams::default()).await.unwrap();
     // Watching from the first object's version replays exactly what came after, in order.
-    let stream = cms.watch(&WatchParams::default().timeout(10), &rv).await.unwrap();
+    let stream = cms
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap();
     let mut stream = stream.boxed();
     let mut got = Vec::new();
     while got.len() < 2 {
@@ -144,7 +206,9 @@ async fn watch_resume(etcd: bool) {
     }
     assert_eq!(got, vec!["ADDED w2", "DELETED w1"]);
     // A live event arrives too.
-    cms.create(&PostParams::default(), &cm("w3", &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("w3", &[]))
+        .await
+        .unwrap();
     loop {
         let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
             .await
@@ -181,7 +245,14 @@ async fn system_objects_and_defaults() {
     let k = svcs.get("kubernetes").await.unwrap();
     assert_eq!(k.spec.unwrap().cluster_ip.as_deref(), Some("10.0.0.1"));
     // Immortal namespaces cannot be deleted.
-    assert_eq!(status_code(&nss.delete("default", &DeleteParams::default()).await.unwrap_err()), 403);
+    assert_eq!(
+        status_code(
+            &nss.delete("default", &DeleteParams::default())
+                .await
+                .unwrap_err()
+        ),
+        403
+    );
 
     // Pod defaults and graceful deletion of an unscheduled pod (immediate).
     let pods: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
@@ -196,7 +267,10 @@ async fn system_objects_and_defaults() {
     assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
     assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(spec.scheduler_name.as_deref(), Some("default-scheduler"));
-    assert_eq!(spec.containers[0].image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(
+        spec.containers[0].image_pull_policy.as_deref(),
+        Some("Always")
+    );
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Pending"));
     pods.delete("p", &DeleteParams::default()).await.unwrap();
     assert_eq!(status_code(&pods.get("p").await.unwrap_err()), 404);
@@ -217,18 +291,29 @@ async fn system_objects_and_defaults() {
     let spec = d.spec.unwrap();
     assert_eq!(spec.replicas, Some(1));
     assert_eq!(spec.revision_history_limit, Some(10));
-    assert_eq!(spec.strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));
+    assert_eq!(
+        spec.strategy.unwrap().type_.as_deref(),
+        Some("RollingUpdate")
+    );
     let s = deps.get_scale("web").await.unwrap();
     assert_eq!(s.spec.unwrap().replicas, Some(1));
-    deps.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
-        .await
-        .unwrap();
+    deps.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
     let d = deps.get("web").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(3));
     assert_eq!(d.metadata.generation, Some(2));
     // A label change is not a spec change.
     let d = deps
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(d.metadata.generation, Some(2));
@@ -253,7 +338,11 @@ async fn server_side_apply_conflicts() {
         .unwrap_err();
     assert_eq!(status_code(&e), 409);
     let c = cms
-        .patch("ssa", &PatchParams::apply("mgr-two").force(), &Patch::Apply(&other))
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-two").force(),
+            &Patch::Apply(&other),
+        )
         .await
         .unwrap();
     assert_eq!(c.data.unwrap()["a"], "2");
@@ -267,7 +356,10 @@ async fn oversized_bodies_are_413() {
     // Over the 3 MiB request limit.
     let mut big = cm("big", &[]);
     big.data = Some([("k".to_string(), "x".repeat(3 * 1024 * 1024 + 10))].into());
-    assert_eq!(status_code(&cms.create(&PostParams::default(), &big).await.unwrap_err()), 413);
+    assert_eq!(
+        status_code(&cms.create(&PostParams::default(), &big).await.unwrap_err()),
+        413
+    );
     // Under the request limit but over what storage takes (and ConfigMap validation
     // rejects data over 1 MiB first: either way never a 500).
     big.data = Some([("k".to_string(), "x".repeat(2 * 1024 * 1024))].into());

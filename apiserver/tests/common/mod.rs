@@ -109,7 +109,9 @@ pub async fn start(etcd: bool) -> TestServer {
         args.push(e.endpoint.clone());
     }
     let opts = <rudder_apiserver::Options as clap::Parser>::parse_from(args);
-    let running = rudder_apiserver::start(opts).await.expect("apiserver starts");
+    let running = rudder_apiserver::start(opts)
+        .await
+        .expect("apiserver starts");
     let client = client_for(&running.kubeconfig).await;
     // Wait until every watch cache is ready.
     let deadline = Instant::now() + Duration::from_secs(30);
