@@ -16,6 +16,26 @@ static GENERIC: Resource = Resource {
     ..Resource::basic(true, NameValidation::Dns1123Subdomain)
 };
 
+/// Resources whose strategy upstream keeps to ObjectMeta rules (plus a status subresource
+/// and generation where noted), declared so that scope and name format are still checked.
+static NAMESPACED_BASIC: Resource = Resource::basic(true, NameValidation::Dns1123Subdomain);
+static CLUSTER_BASIC: Resource = Resource::basic(false, NameValidation::Dns1123Subdomain);
+static CLUSTER_WITH_STATUS: Resource = Resource {
+    status: true,
+    ..Resource::basic(false, NameValidation::Dns1123Subdomain)
+};
+/// CustomResourceDefinitions: status subresource, generation bumped on spec changes.
+static CRDS: Resource = Resource {
+    status: true,
+    generation: Generation::Spec,
+    ..Resource::basic(false, NameValidation::Dns1123Subdomain)
+};
+/// APIServices: names are `<version>.<group>`, free-form enough to need path-segment rules.
+static API_SERVICES: Resource = Resource {
+    status: true,
+    ..Resource::basic(false, NameValidation::PathSegment)
+};
+
 pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
     match (group, plural) {
         ("", "pods") => &pods::PODS,
@@ -55,6 +75,18 @@ pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
         (
             "admissionregistration.k8s.io",
             "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
+        ) => &others::WEBHOOK_CONFIGURATIONS,
+        ("events.k8s.io", "events") => &core::EVENTS,
+        ("storage.k8s.io", "csidrivers" | "csinodes" | "volumeattributesclasses") => &CLUSTER_BASIC,
+        ("storage.k8s.io", "volumeattachments") => &CLUSTER_WITH_STATUS,
+        ("storage.k8s.io", "csistoragecapacities") => &NAMESPACED_BASIC,
+        ("certificates.k8s.io", "certificatesigningrequests") => &CLUSTER_WITH_STATUS,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => &CRDS,
+        ("apiregistration.k8s.io", "apiservices") => &API_SERVICES,
+        ("node.k8s.io", "runtimeclasses") => &CLUSTER_BASIC,
+        (
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies" | "validatingadmissionpolicybindings",
         ) => &others::WEBHOOK_CONFIGURATIONS,
         _ => &GENERIC,
     }
