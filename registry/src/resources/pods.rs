@@ -359,16 +359,19 @@ fn validate_resources(res: Option<&Value>, path: &str) -> ErrorList {
             let Some(rq) = parse_checked("requests", k, v, &mut errs) else {
                 continue;
             };
-            let rs = v
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
+            // upstream prints Quantity.String(), the canonical form
+            let rs = quantity::canonical(
+                &v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            );
             match lim.and_then(|l| l.get(k)) {
                 Some(lv) => {
-                    let ls = lv
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| lv.to_string());
+                    let ls = quantity::canonical(
+                        &lv.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| lv.to_string()),
+                    );
                     if let Some(lq) = quantity::parse_value(lv) {
                         if rq != lq && !overcommit(k) {
                             errs.push(FieldError::invalid(
@@ -1105,7 +1108,7 @@ mod tests {
                 ],
             ),
             (
-                json!({"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}]}),
+                json!({"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "2000m"}, "limits": {"cpu": "1"}}}]}),
                 vec!["spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"],
             ),
             (

@@ -91,9 +91,75 @@ pub(crate) fn parse_value(v: &serde_json::Value) -> Option<Quantity> {
     }
 }
 
+/// Upstream's canonical `Quantity.String()` for a parsed `input`: binary-suffixed inputs
+/// print with the largest exact power-of-1024 suffix, everything else with the largest exact
+/// SI suffix (`0.5` -> `500m`, `2000` -> `2k`, `1024Mi` -> `1Gi`). Unparseable input is
+/// returned as is.
+pub(crate) fn canonical(input: &str) -> String {
+    let Some(Quantity(v)) = parse(input) else {
+        return input.to_string();
+    };
+    if v == 0 {
+        return "0".to_string();
+    }
+    const NANO: i128 = 1_000_000_000;
+    if input.trim_end().ends_with('i') && v % NANO == 0 {
+        let bytes = v / NANO;
+        for (shift, suffix) in [
+            (60, "Ei"),
+            (50, "Pi"),
+            (40, "Ti"),
+            (30, "Gi"),
+            (20, "Mi"),
+            (10, "Ki"),
+        ] {
+            let unit = 1i128 << shift;
+            if bytes % unit == 0 {
+                return format!("{}{suffix}", bytes / unit);
+            }
+        }
+        return bytes.to_string();
+    }
+    for (exp, suffix) in [
+        (27, "E"),
+        (24, "P"),
+        (21, "T"),
+        (18, "G"),
+        (15, "M"),
+        (12, "k"),
+        (9, ""),
+        (6, "m"),
+        (3, "u"),
+    ] {
+        let unit = 10i128.pow(exp);
+        if v % unit == 0 {
+            return format!("{}{suffix}", v / unit);
+        }
+    }
+    format!("{v}n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_table() {
+        for (input, want) in [
+            ("0.5", "500m"),
+            ("500m", "500m"),
+            ("1000m", "1"),
+            ("2000", "2k"),
+            ("1500", "1500"),
+            ("1024Mi", "1Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("128974848", "128974848"),
+            ("0", "0"),
+            ("bogus", "bogus"),
+        ] {
+            assert_eq!(canonical(input), want, "{input}");
+        }
+    }
 
     #[test]
     fn parse_table() {
