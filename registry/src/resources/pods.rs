@@ -545,7 +545,49 @@ fn validate_container(
                 errs.push(FieldError::invalid(&ep, n, m));
             }
         }
+        if let Some(vf) = get(e, &["valueFrom"]) {
+            let vp = format!("{path}.env[{i}].valueFrom");
+            let sources = [
+                "fieldRef",
+                "resourceFieldRef",
+                "configMapKeyRef",
+                "secretKeyRef",
+                "fileKeyRef",
+            ];
+            let set: Vec<&str> = sources
+                .iter()
+                .copied()
+                .filter(|s| get(vf, &[s]).is_some())
+                .collect();
+            match set.as_slice() {
+                [] => errs.push(FieldError::invalid(
+                    &vp,
+                    "",
+                    "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+                )),
+                [one] => {
+                    if matches!(*one, "configMapKeyRef" | "secretKeyRef") && str_at(vf, &[one, "key"]).is_empty() {
+                        errs.push(FieldError::required(format!("{vp}.{one}.key"), ""));
+                    }
+                    if *one == "fieldRef" && str_at(vf, &[one, "fieldPath"]).is_empty() {
+                        errs.push(FieldError::required(format!("{vp}.fieldRef.fieldPath"), ""));
+                    }
+                }
+                _ => errs.push(FieldError::invalid(&vp, "", "may not have more than one field specified at a time")),
+            }
+            if !str_at(e, &["value"]).is_empty() {
+                errs.push(FieldError::invalid(
+                    &vp,
+                    "",
+                    "may not be specified when `value` is not empty",
+                ));
+            }
+        }
     }
+    errs.extend(validate_security_context_ids(
+        get(c, &["securityContext"]),
+        &format!("{path}.securityContext"),
+    ));
     errs.extend(validate_resources(
         get(c, &["resources"]),
         &format!("{path}.resources"),
@@ -719,8 +761,96 @@ fn validate_tolerations(tols: &[Value], path: &str) -> ErrorList {
 }
 
 /// Upstream `ValidatePodSpec` (the commonly hit subset; see the crate docs for gaps).
+/// runAsUser/runAsGroup/fsGroup ranges (upstream `IsValidUserID`/`IsValidGroupID`).
+fn validate_security_context_ids(sc: Option<&Value>, path: &str) -> ErrorList {
+    let mut errs = Vec::new();
+    let Some(sc) = sc else { return errs };
+    for f in ["runAsUser", "runAsGroup", "fsGroup"] {
+        if let Some(id) = int_at(sc, &[f]) {
+            if !(0..=i64::from(i32::MAX)).contains(&id) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.{f}"),
+                    id,
+                    inclusive_range_error(0, i64::from(i32::MAX)),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+fn validate_topology_spread(spec: &Value, path: &str) -> ErrorList {
+    let mut errs = Vec::new();
+    for (i, c) in arr_at(spec, &["topologySpreadConstraints"])
+        .iter()
+        .enumerate()
+    {
+        let p = format!("{path}[{i}]");
+        let skew = int_at(c, &["maxSkew"]).unwrap_or(0);
+        if skew <= 0 {
+            errs.push(FieldError::invalid(
+                format!("{p}.maxSkew"),
+                skew,
+                "must be greater than zero",
+            ));
+        }
+        if str_at(c, &["topologyKey"]).is_empty() {
+            errs.push(FieldError::required(
+                format!("{p}.topologyKey"),
+                "can not be empty",
+            ));
+        }
+        errs.extend(validate_enum(
+            get(c, &["whenUnsatisfiable"]),
+            &format!("{p}.whenUnsatisfiable"),
+            &["DoNotSchedule", "ScheduleAnyway"],
+            true,
+        ));
+        if let Some(s) = get(c, &["labelSelector"]) {
+            errs.extend(crate::validation::selector::validate_label_selector(
+                s,
+                &format!("{p}.labelSelector"),
+            ));
+        }
+    }
+    errs
+}
+
+/// With host networking a declared hostPort must equal the containerPort (upstream
+/// `validateHostNetwork`; an unset hostPort is defaulted for pods and allowed in templates).
+fn validate_host_network(spec: &Value, path: &str) -> ErrorList {
+    let mut errs = Vec::new();
+    if get(spec, &["hostNetwork"]).and_then(Value::as_bool) != Some(true) {
+        return errs;
+    }
+    for list in ["initContainers", "containers"] {
+        for (i, c) in arr_at(spec, &[list]).iter().enumerate() {
+            for (j, p) in arr_at(c, &["ports"]).iter().enumerate() {
+                let hp = int_at(p, &["hostPort"]).unwrap_or(0);
+                if hp != 0 && Some(hp) != int_at(p, &["containerPort"]) {
+                    errs.push(FieldError::invalid(
+                        format!("{path}.{list}[{i}].ports[{j}].hostPort"),
+                        hp,
+                        "must match `containerPort` when `hostNetwork` is true",
+                    ));
+                }
+            }
+        }
+    }
+    errs
+}
+
 pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> ErrorList {
     let (mut errs, volumes) = validate_volumes(spec, &format!("{path}.volumes"));
+    errs.extend(validate_host_network(spec, path));
+    errs.extend(validate_security_context_ids(
+        get(spec, &["securityContext"]),
+        &format!("{path}.securityContext"),
+    ));
+    errs.extend(validate_topology_spread(
+        spec,
+        &format!("{path}.topologySpreadConstraints"),
+    ));
     let mut names_seen = HashSet::new();
     if arr_at(spec, &["containers"]).is_empty() {
         errs.push(FieldError::required(format!("{path}.containers"), ""));
@@ -1130,6 +1260,39 @@ mod tests {
             (
                 json!({"activeDeadlineSeconds": 0, "containers": [{"name": "c", "image": "x"}]}),
                 vec!["spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive"],
+            ),
+        ];
+        for (spec, want) in cases {
+            let mut p = pod(spec);
+            PODS.default(&mut p);
+            assert_eq!(msgs(&PODS.validate_create(&p)), want, "{}", p["spec"]);
+        }
+    }
+
+    #[test]
+    fn pod_spec_extra_rules() {
+        let cases: Vec<(Value, Vec<&str>)> = vec![
+            (
+                json!({"hostNetwork": true, "containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 80, "hostPort": 81}]}]}),
+                vec!["spec.containers[0].ports[0].hostPort: Invalid value: 81: must match `containerPort` when `hostNetwork` is true"],
+            ),
+            (
+                json!({"securityContext": {"runAsUser": -1}, "containers": [{"name": "c", "image": "x"}]}),
+                vec!["spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive"],
+            ),
+            (
+                json!({"containers": [{"name": "c", "image": "x", "env": [{"name": "A", "value": "v", "valueFrom": {"secretKeyRef": {"name": "s"}}}]}]}),
+                vec![
+                    "spec.containers[0].env[0].valueFrom.secretKeyRef.key: Required value",
+                    "spec.containers[0].env[0].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty",
+                ],
+            ),
+            (
+                json!({"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"}], "containers": [{"name": "c", "image": "x"}]}),
+                vec![
+                    "spec.topologySpreadConstraints[0].maxSkew: Invalid value: 0: must be greater than zero",
+                    "spec.topologySpreadConstraints[0].whenUnsatisfiable: Unsupported value: \"Maybe\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\"",
+                ],
             ),
         ];
         for (spec, want) in cases {
