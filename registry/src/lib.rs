@@ -55,6 +55,40 @@ mod tests {
     }
 
     #[test]
+    fn status_writes_and_crd_names() {
+        let ns = strategy("", "namespaces");
+        let old = json!({"metadata": {"name": "a"}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+        let mut new =
+            json!({"metadata": {"name": "a"}, "spec": {}, "status": {"phase": "Terminating"}});
+        ns.prepare_for_status_update(&mut new, &old);
+        assert_eq!(new["spec"], old["spec"]);
+        let errs: Vec<String> = ns
+            .validate_status_update(&new, &old)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errs,
+            vec!["status.Phase: Invalid value: \"Terminating\": may only be 'Active' if `deletionTimestamp` is empty"]
+        );
+
+        let pods = strategy("", "pods");
+        let old = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {}, "status": {"phase": "Pending", "qosClass": "BestEffort"}});
+        let mut new = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {}, "status": {"phase": "Running"}});
+        pods.prepare_for_status_update(&mut new, &old);
+        assert_eq!(
+            new["status"],
+            json!({"phase": "Running", "qosClass": "BestEffort"})
+        );
+
+        let crds = strategy("apiextensions.k8s.io", "customresourcedefinitions");
+        let crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "names": {"plural": "widgets"}}});
+        assert!(crds.validate_create(&crd).is_empty());
+        let bad = json!({"metadata": {"name": "w.example.com"}, "spec": {"group": "example.com", "names": {"plural": "widgets"}}});
+        assert_eq!(crds.validate_create(&bad).len(), 1);
+    }
+
+    #[test]
     fn generic_strategy_validates_metadata_only() {
         let s = strategy("example.com", "widgets");
         let mut obj = json!({"metadata": {"name": "w"}, "spec": {"anything": 1}});

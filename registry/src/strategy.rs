@@ -68,6 +68,8 @@ pub(crate) struct Resource {
     pub validate_update: fn(&Value, &Value) -> ErrorList,
     /// Extra status-update rules.
     pub validate_status: fn(&Value, &Value) -> ErrorList,
+    /// Resource-specific status-write preparation, after the common one.
+    pub prepare_status: fn(&mut Value, &Value),
 }
 
 pub(crate) fn no_defaults(_: &mut Value) {}
@@ -96,6 +98,7 @@ impl Resource {
             validate: no_validate,
             validate_update: no_validate_update,
             validate_status: no_validate_update,
+            prepare_status: no_prepare_update,
         }
     }
 
@@ -213,6 +216,7 @@ impl Strategy for Resource {
             };
         }
         n.insert("metadata".into(), Value::Object(meta));
+        (self.prepare_status)(new, old);
     }
 
     fn validate_create(&self, obj: &Value) -> ErrorList {

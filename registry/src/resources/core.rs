@@ -32,6 +32,7 @@ pub(crate) static SERVICES: Resource = Resource {
 
 pub(crate) static NAMESPACES: Resource = Resource {
     status: true,
+    validate_status: validate_namespace_status,
     defaults: default_namespace,
     prepare_create: prepare_namespace_create,
     prepare_update: prepare_namespace_update,
@@ -535,6 +536,25 @@ fn prepare_namespace_update(new: &mut Value, old: &Value) {
             Some(f) => spec.insert("finalizers".into(), f),
             None => spec.remove("finalizers"),
         };
+    }
+}
+
+/// Upstream `ValidateNamespaceStatusUpdate`: the phase follows deletionTimestamp.
+fn validate_namespace_status(new: &Value, _old: &Value) -> ErrorList {
+    let phase = str_at(new, &["status", "phase"]);
+    let deleting = get(new, &["metadata", "deletionTimestamp"]).is_some();
+    match (deleting, phase) {
+        (false, p) if p != "Active" => vec![FieldError::invalid(
+            "status.Phase",
+            p,
+            "may only be 'Active' if `deletionTimestamp` is empty",
+        )],
+        (true, p) if p != "Terminating" => vec![FieldError::invalid(
+            "status.Phase",
+            p,
+            "may only be 'Terminating' if `deletionTimestamp` is not empty",
+        )],
+        _ => Vec::new(),
     }
 }
 

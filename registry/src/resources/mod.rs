@@ -28,6 +28,7 @@ static CLUSTER_WITH_STATUS: Resource = Resource {
 static CRDS: Resource = Resource {
     status: true,
     generation: Generation::Spec,
+    validate: validate_crd_name,
     ..Resource::basic(false, NameValidation::Dns1123Subdomain)
 };
 /// APIServices: names are `<version>.<group>`, free-form enough to need path-segment rules.
@@ -35,6 +36,27 @@ static API_SERVICES: Resource = Resource {
     status: true,
     ..Resource::basic(false, NameValidation::PathSegment)
 };
+
+/// A CRD's name must be `<spec.names.plural>.<spec.group>` (upstream
+/// ValidateCustomResourceDefinition).
+fn validate_crd_name(obj: &serde_json::Value) -> crate::field::ErrorList {
+    use crate::json::str_at;
+    let name = str_at(obj, &["metadata", "name"]);
+    let want = format!(
+        "{}.{}",
+        str_at(obj, &["spec", "names", "plural"]),
+        str_at(obj, &["spec", "group"])
+    );
+    if name != want {
+        vec![crate::field::FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        )]
+    } else {
+        Vec::new()
+    }
+}
 
 pub(crate) fn lookup(group: &str, plural: &str) -> &'static Resource {
     match (group, plural) {

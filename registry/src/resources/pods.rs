@@ -25,6 +25,7 @@ pub(crate) static PODS: Resource = Resource {
     validate: validate_pod,
     validate_update: validate_pod_update,
     validate_status: validate_pod_status_update,
+    prepare_status: prepare_pod_status_update,
     ..Resource::basic(true, NameValidation::Dns1123Subdomain)
 };
 
@@ -301,6 +302,20 @@ fn prepare_pod_create(obj: &mut Value) {
 }
 
 fn prepare_pod_update(_new: &mut Value, _old: &Value) {}
+
+/// The QoS class is immutable; old kubelets dropped it, so it is backfilled (upstream
+/// podStatusStrategy.PrepareForUpdate), as is status.observedGeneration.
+fn prepare_pod_status_update(new: &mut Value, old: &Value) {
+    for f in ["qosClass", "observedGeneration"] {
+        let missing = get(new, &["status", f])
+            .is_none_or(|v| v.as_str() == Some("") || v.as_i64() == Some(0));
+        if let (true, Some(v)) = (missing, get(old, &["status", f])) {
+            if let Some(st) = child_obj(new, "status") {
+                st.insert(f.into(), v.clone());
+            }
+        }
+    }
+}
 
 // ---------------------------------------------------------------- validation
 
