@@ -216,8 +216,56 @@ fn validate_job_spec(spec: &Value, path: &str, is_template: bool) -> ErrorList {
     errs
 }
 
+/// Upstream `validateGeneratedSelector`: unless `manualSelector`, the template must carry
+/// the generated labels and the selector must select them.
+fn validate_generated_selector(obj: &Value) -> ErrorList {
+    let mut errs = Vec::new();
+    if is_truthy(get(obj, &["spec", "manualSelector"])) {
+        return errs;
+    }
+    let uid = str_at(obj, &["metadata", "uid"]);
+    if uid.is_empty() {
+        errs.push(FieldError::required("metadata.uid", ""));
+    }
+    let name = str_at(obj, &["metadata", "name"]);
+    let labels = get(obj, &["spec", "template", "metadata", "labels"]);
+    for (key, want) in [
+        (LEGACY_CONTROLLER_UID_LABEL, uid),
+        (LEGACY_JOB_NAME_LABEL, name),
+    ] {
+        let path = format!("spec.template.metadata.labels[{key}]");
+        match labels.and_then(|l| l.get(key)).and_then(Value::as_str) {
+            None => errs.push(FieldError::required(path, format!("must be '{want}'"))),
+            Some(v) if v != want => errs.push(FieldError::invalid(
+                path,
+                labels.cloned().unwrap_or(Value::Null),
+                format!("must be '{want}'"),
+            )),
+            _ => {}
+        }
+    }
+    let expected = json!({
+        LEGACY_CONTROLLER_UID_LABEL: uid,
+        LEGACY_JOB_NAME_LABEL: name,
+        CONTROLLER_UID_LABEL: uid,
+        JOB_NAME_LABEL: name,
+    });
+    if let Some(sel) = get(obj, &["spec", "selector"]) {
+        if !selector::matches(sel, Some(&expected)) {
+            errs.push(FieldError::invalid(
+                "spec.selector",
+                sel.clone(),
+                "`selector` not auto-generated",
+            ));
+        }
+    }
+    errs
+}
+
 fn validate_job(obj: &Value) -> ErrorList {
-    validate_job_spec(obj.get("spec").unwrap_or(&Value::Null), "spec", false)
+    let mut errs = validate_job_spec(obj.get("spec").unwrap_or(&Value::Null), "spec", false);
+    errs.extend(validate_generated_selector(obj));
+    errs
 }
 
 fn validate_job_update(new: &Value, old: &Value) -> ErrorList {
@@ -521,10 +569,40 @@ mod tests {
                     got[0].ends_with("`selector` does not match template `labels`"),
                     "{got:?}"
                 );
+                assert!(got[1].ends_with("`selector` not auto-generated"), "{got:?}");
             } else {
                 assert_eq!(got, want);
             }
         }
+    }
+
+    #[test]
+    fn manual_selector_skips_generation() {
+        let mut j = job();
+        j["spec"]["manualSelector"] = json!(true);
+        j["spec"]["selector"] = json!({"matchLabels": {"app": "pi"}});
+        j["spec"]["template"]["metadata"] = json!({"labels": {"app": "pi"}});
+        JOBS.prepare_for_create(&mut j);
+        assert_eq!(j["spec"]["selector"], json!({"matchLabels": {"app": "pi"}}));
+        assert_eq!(
+            j["spec"]["template"]["metadata"]["labels"],
+            json!({"app": "pi"})
+        );
+        assert!(
+            JOBS.validate_create(&j).is_empty(),
+            "{:?}",
+            msgs(&JOBS.validate_create(&j))
+        );
+        let mut auto = job();
+        JOBS.prepare_for_create(&mut auto);
+        auto["spec"]["template"]["metadata"]["labels"]["job-name"] = json!("other");
+        let got = msgs(&JOBS.validate_create(&auto));
+        assert!(
+            got.iter().any(|m| m
+                .starts_with("spec.template.metadata.labels[job-name]: Invalid value: ")
+                && m.ends_with(": must be 'pi'")),
+            "{got:?}"
+        );
     }
 
     #[test]
