@@ -14,6 +14,7 @@
 pub mod admission;
 pub mod bootstrap;
 pub mod certs;
+pub mod convert;
 pub mod discovery;
 pub mod http;
 pub mod metrics;

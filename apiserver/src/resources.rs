@@ -261,7 +261,10 @@ impl Ctx {
         match self.read_kv(&self.key(name)).await? {
             Some(kv) => {
                 let obj = CachedObject::from_kv(&kv).map_err(ApiError::internal)?;
-                Ok((obj.object, kv.mod_revision))
+                Ok((
+                    crate::convert::for_response(self.res, obj.object),
+                    kv.mod_revision,
+                ))
             }
             None => Err(ApiError::not_found(self.res.group, self.res.plural, name)),
         }
@@ -274,7 +277,10 @@ impl Ctx {
             if let Some(cache) = self.server.cache(self.res) {
                 if let Ok((found, _)) = cache.get(&self.key(&name)) {
                     return match found {
-                        Some(o) => Ok(self.respond(200, &o.object)),
+                        Some(o) => Ok(self.respond(
+                            200,
+                            &crate::convert::for_response(self.res, o.object.clone()),
+                        )),
                         None => Err(ApiError::not_found(self.res.group, self.res.plural, &name)),
                     };
                 }
@@ -351,7 +357,10 @@ impl Ctx {
                         .map(|o| &o.object)
                         .filter(|o| selectors.matches(o))
                         .collect();
-                    if self.wanted == Wanted::Json && selectors.is_empty() {
+                    if self.wanted == Wanted::Json
+                        && selectors.is_empty()
+                        && !crate::convert::may_convert(self.res)
+                    {
                         return Ok(self.list_bytes(&snap.items, snap.revision));
                     }
                     return Ok(self.list_response(&items, snap.revision, None, None));
@@ -458,6 +467,17 @@ impl Ctx {
         cont: Option<String>,
         remaining: Option<i64>,
     ) -> Response<Body> {
+        let converted: Vec<Value>;
+        let items: Vec<&Value> = if crate::convert::may_convert(self.res) {
+            converted = items
+                .iter()
+                .map(|o| crate::convert::for_response(self.res, (*o).clone()))
+                .collect();
+            converted.iter().collect()
+        } else {
+            items.to_vec()
+        };
+        let items = &items[..];
         match self.wanted {
             Wanted::Table => encode(
                 200,
@@ -742,7 +762,11 @@ impl Ctx {
             return Ok(self.respond(201, &obj));
         }
         let key = self.key(&name);
-        let bytes = object::prepare_for_storage(&obj);
+        let bytes = object::prepare_for_storage(
+            crate::convert::for_storage(self.res, &obj)
+                .as_ref()
+                .unwrap_or(&obj),
+        );
         let start = std::time::Instant::now();
         let r = self.server.store.create(&key, bytes).await;
         self.server
@@ -846,8 +870,9 @@ impl Ctx {
             match subresource {
                 Some("status") => strategy.prepare_for_status_update(&mut obj, &current),
                 // namespaces/finalize writes spec.finalizers, which the main resource's
-                // strategy would reset.
-                Some("finalize") => {}
+                // strategy would reset; pods/binding sets spec.nodeName, which pod updates
+                // may not change (upstream's BindingREST writes it directly).
+                Some("finalize" | "binding") => {}
                 _ => {
                     strategy.prepare_for_update(&mut obj, &current);
                     strategy.default(&mut obj);
@@ -858,6 +883,7 @@ impl Ctx {
             }
             let errs = match subresource {
                 Some("status") => strategy.validate_status_update(&obj, &current),
+                Some("finalize" | "binding") => Vec::new(),
                 _ => strategy.validate_update(&obj, &current),
             };
             if !errs.is_empty() {
@@ -902,7 +928,15 @@ impl Ctx {
             let r = self
                 .server
                 .store
-                .update(&key, object::prepare_for_storage(&obj), cur_rev)
+                .update(
+                    &key,
+                    object::prepare_for_storage(
+                        crate::convert::for_storage(self.res, &obj)
+                            .as_ref()
+                            .unwrap_or(&obj),
+                    ),
+                    cur_rev,
+                )
                 .await;
             self.server
                 .metrics

@@ -232,7 +232,7 @@ pub async fn binding(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
             out["status"]["conditions"] = json!(conds);
             Ok(Some(out))
         },
-        None,
+        Some("binding"),
     )
     .await?;
     Ok(crate::http::json_response(

@@ -183,6 +183,17 @@ fn render(p: &WatchParams, ev: &Arc<CacheEvent>) -> Option<Bytes> {
         },
         WatchEventType::Deleted => (cur || prev.unwrap_or(false)).then_some("DELETED"),
     }?;
+    if let Some(converted) = crate::convert::convert(p.res, &ev.object.object, &p.res.api_version())
+    {
+        return Some(match p.wanted {
+            Wanted::Table => event_line(
+                kind,
+                &tables::table(p.res, &[&converted], &p.include_object, None, None),
+            ),
+            Wanted::PartialMetadata => event_line(kind, &tables::partial(&converted)),
+            _ => event_line(kind, &converted),
+        });
+    }
     Some(match p.wanted {
         Wanted::Table => event_line(
             kind,
