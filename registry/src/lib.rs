@@ -12,6 +12,11 @@
 //! Layout: [`field`] (errors), `validation/` (name formats, labels, selectors, quantities,
 //! ObjectMeta), `strategy` (the trait and the table-driven implementation), and
 //! `resources/` (one module per API group with the resource-specific hooks).
+//!
+//! Not implemented (validation passes where upstream would reject): pod affinity,
+//! seccomp/AppArmor, resize and ephemeral-container subresource rules, most volume-source
+//! internals, service clusterIP/family allocation (the apiserver's job), warnings, and
+//! feature-gated alpha fields. Unknown resources get ObjectMeta validation only.
 #![forbid(unsafe_code)]
 
 pub mod field;
