@@ -87,7 +87,19 @@ mod tests {
         );
 
         let crds = strategy("apiextensions.k8s.io", "customresourcedefinitions");
-        let crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "names": {"plural": "widgets"}}});
+        let mut crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "names": {"plural": "widgets"},
+            "versions": [{"name": "v1", "storage": true}, {"name": "v1beta1", "storage": false}]}});
+        crds.prepare_for_create(&mut crd);
+        assert_eq!(crd["status"], json!({"storedVersions": ["v1"]}));
+        assert_eq!(crd["metadata"]["generation"], 1);
+
+        let nodes = strategy("", "nodes");
+        let mut node = json!({"metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "2"}}});
+        nodes.prepare_for_create(&mut node);
+        assert_eq!(
+            node["status"],
+            json!({"capacity": {"cpu": "2"}, "allocatable": {"cpu": "2"}})
+        );
         assert!(crds.validate_create(&crd).is_empty());
         let bad = json!({"metadata": {"name": "w.example.com"}, "spec": {"group": "example.com", "names": {"plural": "widgets"}}});
         assert_eq!(crds.validate_create(&bad).len(), 1);

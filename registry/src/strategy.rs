@@ -55,6 +55,8 @@ pub(crate) struct Resource {
     pub namespaced: Option<bool>,
     pub names: NameValidation,
     pub status: bool,
+    /// Keep a client-sent status on create (nodes: the kubelet registers with its status).
+    pub keep_status_on_create: bool,
     pub generation: Generation,
     /// Metadata fields a status write may not change (beyond name/uid/etc.).
     pub status_keeps_labels: bool,
@@ -89,6 +91,7 @@ impl Resource {
             namespaced: Some(namespaced),
             names,
             status: false,
+            keep_status_on_create: false,
             generation: Generation::None,
             status_keeps_labels: false,
             status_keeps_owner_refs: false,
@@ -140,7 +143,7 @@ impl Strategy for Resource {
         // Upstream defaults at decode, before PrepareForCreate; defaulting is idempotent, so
         // applying it here keeps the result right whichever order the caller uses.
         (self.defaults)(obj);
-        if self.status {
+        if self.status && !self.keep_status_on_create {
             if let Some(m) = obj.as_object_mut() {
                 // upstream resets status to its zero struct, which serialises as `{}`
                 m.insert("status".into(), Value::Object(Map::new()));

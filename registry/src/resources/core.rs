@@ -58,6 +58,8 @@ pub(crate) static SERVICE_ACCOUNTS: Resource =
 
 pub(crate) static NODES: Resource = Resource {
     status: true,
+    // upstream nodeStrategy.PrepareForCreate keeps the status the kubelet registers with
+    keep_status_on_create: true,
     defaults: default_node,
     validate: validate_node,
     validate_update: validate_node_update,

@@ -29,6 +29,7 @@ static CRDS: Resource = Resource {
     status: true,
     generation: Generation::Spec,
     validate: validate_crd_name,
+    prepare_create: prepare_crd_create,
     ..Resource::basic(false, NameValidation::Dns1123Subdomain)
 };
 /// APIServices: names are `<version>.<group>`, free-form enough to need path-segment rules.
@@ -55,6 +56,22 @@ fn validate_crd_name(obj: &serde_json::Value) -> crate::field::ErrorList {
         )]
     } else {
         Vec::new()
+    }
+}
+
+/// Upstream's CRD PrepareForCreate: status starts with the storage version as the only
+/// stored version.
+fn prepare_crd_create(obj: &mut serde_json::Value) {
+    let storage: Vec<serde_json::Value> = crate::json::arr_at(obj, &["spec", "versions"])
+        .iter()
+        .filter(|v| v.get("storage").and_then(serde_json::Value::as_bool) == Some(true))
+        .filter_map(|v| v.get("name").cloned())
+        .collect();
+    if let Some(m) = obj.as_object_mut() {
+        m.insert(
+            "status".into(),
+            serde_json::json!({"storedVersions": storage}),
+        );
     }
 }
 
