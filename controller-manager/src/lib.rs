@@ -1,19 +1,400 @@
-//! kube-controller-manager (work in progress): see the crate's issue for what it will own. Until then `run`
-//! answers an honest error instead of pretending to work.
+//! kube-controller-manager: the control loops that drive objects in kube-apiserver towards
+//! their spec, talking to the apiserver only through list-watch and ordinary API calls.
+//!
+//! Where to start:
+//! - [`Options`] are the upstream flags; [`Config::from_options`] builds the client from
+//!   `--kubeconfig`; [`run`] starts every enabled controller until `shutdown` resolves.
+//! - [`controllers::descriptors`] is the one registration table (upstream
+//!   `NewControllerDescriptors`): name, aliases, enabled-by-default, constructor.
+//! - Shared machinery: [`informer`] (reflector stores + add/update/delete notifications),
+//!   [`queue`] (rate-limited, deduplicating work queue), [`expectations`] (no double
+//!   creates/deletes while the informer catches up).
+//! - One file per controller under `controllers/`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+pub mod controllers;
+pub mod duration;
+pub mod expectations;
+pub mod informer;
+pub mod leaderelection;
+pub mod queue;
 
-/// Command-line options (upstream names).
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use controllers::{descriptors, ControllerDescriptor};
+
+/// Command-line options (upstream names and defaults).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "kube-controller-manager", version)]
 pub struct Options {
     /// Path to a kubeconfig file with authorization and master location information.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+
+    /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
+    /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
+    /// Start a leader election client and gain leadership before executing the main loop.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+
+    /// Duration non-leader candidates wait after observing a leadership renewal before
+    /// trying to acquire leadership.
+    #[arg(long, default_value = "15s", value_parser = duration::parse)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// Interval between attempts by the acting master to renew a leadership slot.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// Duration clients wait between attempting acquisition and renewal of a leadership.
+    #[arg(long, default_value = "2s", value_parser = duration::parse)]
+    pub leader_elect_retry_period: Duration,
+
+    /// The namespace of the resource object used for locking during leader election.
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+
+    /// The name of the resource object used for locking during leader election.
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+
+    /// The number of replica sets that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: usize,
+
+    /// The number of deployment objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: usize,
+
+    /// The number of namespace objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 10)]
+    pub concurrent_namespace_syncs: usize,
+
+    /// The number of garbage collector workers that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 20)]
+    pub concurrent_gc_syncs: usize,
+
+    /// Enables the generic garbage collector.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_garbage_collector: bool,
+
+    /// The period for syncing namespace life-cycle updates.
+    #[arg(long, default_value = "5m0s", value_parser = duration::parse)]
+    pub namespace_sync_period: Duration,
+
+    /// Amount of time a running Node may be unresponsive before it is marked unhealthy.
+    /// Read by the node-lifecycle controller, which is not implemented yet.
+    #[arg(long, default_value = "50s", value_parser = duration::parse)]
+    pub node_monitor_grace_period: Duration,
+
+    /// If set, this root certificate authority is published in every namespace's
+    /// kube-root-ca.crt ConfigMap instead of the kubeconfig's certificate-authority-data.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
 }
 
-/// Runs the component until it fails.
-pub async fn run(_opts: Options) -> anyhow::Result<()> {
-    anyhow::bail!("kube-controller-manager is not implemented yet")
+/// Errors building the configuration or running controllers.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerManagerError {
+    /// reading the kubeconfig failed
+    #[error("reading kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// building a client failed
+    #[error("building client: {0}")]
+    Client(String),
+    /// reading --root-ca-file failed
+    #[error("reading root ca file {path}: {source}")]
+    RootCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// --controllers named something unknown
+    #[error("{0:?} is not in the list of known controllers")]
+    UnknownController(String),
+    /// a controller stopped with an error
+    #[error("controller {name}: {message}")]
+    Controller {
+        /// Controller name.
+        name: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// leader election failed or was lost
+    #[error(transparent)]
+    LeaderElection(#[from] leaderelection::LeaderElectionError),
+}
+
+/// What every controller gets: the client, the options, the cluster CA.
+#[derive(Clone)]
+pub struct ControllerContext {
+    /// Client to kube-apiserver.
+    pub client: kube::Client,
+    /// The parsed flags.
+    pub options: Arc<Options>,
+    /// PEM bundle of the cluster CA published in kube-root-ca.crt, when known.
+    pub root_ca: Option<Arc<String>>,
+}
+
+/// The built configuration: options plus a client.
+#[derive(Clone)]
+pub struct Config {
+    /// The flags.
+    pub options: Options,
+    /// Client to kube-apiserver.
+    pub client: kube::Client,
+    /// PEM bundle of the cluster CA.
+    pub root_ca: Option<String>,
+}
+
+impl Config {
+    /// Builds a client from `--kubeconfig` (or the in-cluster / default config without it)
+    /// and reads the CA to publish: `--root-ca-file`, else the kubeconfig cluster's
+    /// certificate-authority(-data), as upstream's root-ca-cert-publisher.
+    pub async fn from_options(options: Options) -> Result<Config, ControllerManagerError> {
+        let (kube_config, mut root_ca) = match &options.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|source| {
+                    ControllerManagerError::Kubeconfig {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                let ca = kubeconfig_ca(&kc, path);
+                let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|source| ControllerManagerError::Kubeconfig {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (cfg, ca)
+            }
+            None => (
+                kube::Config::infer()
+                    .await
+                    .map_err(|e| ControllerManagerError::Client(e.to_string()))?,
+                None,
+            ),
+        };
+        if let Some(path) = &options.root_ca_file {
+            root_ca = Some(std::fs::read_to_string(path).map_err(|source| {
+                ControllerManagerError::RootCa {
+                    path: path.clone(),
+                    source,
+                }
+            })?);
+        }
+        let client = kube::Client::try_from(kube_config)
+            .map_err(|e| ControllerManagerError::Client(e.to_string()))?;
+        Ok(Config {
+            options,
+            client,
+            root_ca,
+        })
+    }
+}
+
+/// The PEM CA of the kubeconfig's current cluster, if it names one.
+fn kubeconfig_ca(kc: &Kubeconfig, path: &std::path::Path) -> Option<String> {
+    use base64::Engine;
+    let ctx_name = kc.current_context.as_deref()?;
+    let ctx = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == ctx_name)?
+        .context
+        .as_ref()?;
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)?
+        .cluster
+        .as_ref()?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    let file = cluster.certificate_authority.as_ref()?;
+    let file = path
+        .parent()
+        .map_or_else(|| PathBuf::from(file), |d| d.join(file));
+    std::fs::read_to_string(file).ok()
+}
+
+/// Which registered controllers `--controllers` enables, in table order; mirrors upstream
+/// `IsControllerEnabled`: an explicit `name` enables, `-name` disables, otherwise `*`
+/// enables the on-by-default ones. Aliases count as names.
+pub fn enabled_controllers(
+    selection: &[String],
+) -> Result<Vec<&'static ControllerDescriptor>, ControllerManagerError> {
+    let table = descriptors();
+    for s in selection {
+        let s = s.trim();
+        let bare = s.strip_prefix('-').unwrap_or(s);
+        if bare == "*" || bare.is_empty() {
+            continue;
+        }
+        if !table.iter().any(|d| d.answers_to(bare)) {
+            return Err(ControllerManagerError::UnknownController(s.to_string()));
+        }
+    }
+    Ok(table
+        .iter()
+        .filter(|d| {
+            let mut star = false;
+            for s in selection {
+                let s = s.trim();
+                if let Some(neg) = s.strip_prefix('-') {
+                    if d.answers_to(neg) {
+                        return false;
+                    }
+                } else if s == "*" {
+                    star = true;
+                } else if d.answers_to(s) {
+                    return true;
+                }
+            }
+            star && d.enabled_by_default
+        })
+        .collect())
+}
+
+/// Runs every enabled controller until `shutdown` resolves or one fails. With
+/// `--leader-elect` (the default) the controllers start only once this process holds the
+/// lease, and stop with an error if it is lost (upstream exits then too).
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ControllerManagerError> {
+    let mut enabled = enabled_controllers(&config.options.controllers)?;
+    if !config.options.enable_garbage_collector {
+        enabled.retain(|d| d.name != controllers::GARBAGE_COLLECTOR);
+    }
+    let ctx = ControllerContext {
+        client: config.client.clone(),
+        options: Arc::new(config.options.clone()),
+        root_ca: config.root_ca.map(Arc::new),
+    };
+    tokio::pin!(shutdown);
+
+    let mut lease = None;
+    if config.options.leader_elect {
+        let elector = leaderelection::LeaderElector::new(
+            config.client.clone(),
+            leaderelection::LeaderElectionConfig::from_options(&config.options),
+        );
+        tokio::select! {
+            held = elector.acquire() => lease = Some(held?),
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+
+    let mut set = tokio::task::JoinSet::new();
+    for d in enabled {
+        tracing::info!(controller = d.name, "starting controller");
+        let fut = (d.start)(ctx.clone());
+        let name = d.name;
+        set.spawn(async move { (name, fut.await) });
+    }
+    let lost = async {
+        match &mut lease {
+            Some(l) => l.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        () = &mut shutdown => Ok(()),
+        err = lost => Err(ControllerManagerError::LeaderElection(err)),
+        Some(done) = set.join_next() => match done {
+            Ok((name, Ok(()))) => Err(ControllerManagerError::Controller { name, message: "stopped".into() }),
+            Ok((name, Err(e))) => Err(ControllerManagerError::Controller { name, message: e.to_string() }),
+            Err(e) => Err(ControllerManagerError::Controller { name: "unknown", message: e.to_string() }),
+        },
+    };
+    set.shutdown().await;
+    if let Some(l) = lease {
+        l.release().await;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn names(sel: &[&str]) -> Result<Vec<&'static str>, ControllerManagerError> {
+        let sel: Vec<String> = sel.iter().map(|s| s.to_string()).collect();
+        Ok(enabled_controllers(&sel)?.iter().map(|d| d.name).collect())
+    }
+
+    #[test]
+    fn controller_selection_table() {
+        let all_default: Vec<&str> = descriptors()
+            .iter()
+            .filter(|d| d.enabled_by_default)
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names(&["*"]).unwrap(), all_default);
+        assert_eq!(
+            names(&["replicaset-controller"]).unwrap(),
+            vec!["replicaset-controller"]
+        );
+        // Aliases (upstream keeps the pre-1.27 short names as aliases).
+        assert_eq!(
+            names(&["replicaset"]).unwrap(),
+            vec!["replicaset-controller"]
+        );
+        let without_rs = names(&["*", "-replicaset"]).unwrap();
+        assert!(!without_rs.contains(&"replicaset-controller"));
+        assert_eq!(without_rs.len(), all_default.len() - 1);
+        // Disable wins over the star, whatever the order.
+        assert!(!names(&["-replicaset-controller", "*"])
+            .unwrap()
+            .contains(&"replicaset-controller"));
+        assert!(names(&[]).unwrap().is_empty());
+        let err = names(&["*", "bogus"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"bogus\" is not in the list of known controllers"
+        );
+    }
+
+    #[test]
+    fn options_defaults_and_syntax() {
+        let o = Options::parse_from(["kube-controller-manager"]);
+        assert_eq!(o.controllers, vec!["*"]);
+        assert!(o.leader_elect);
+        assert_eq!(o.leader_elect_lease_duration, Duration::from_secs(15));
+        assert_eq!(o.concurrent_replicaset_syncs, 5);
+        assert_eq!(o.concurrent_namespace_syncs, 10);
+        assert_eq!(o.concurrent_gc_syncs, 20);
+        assert_eq!(o.node_monitor_grace_period, Duration::from_secs(50));
+        assert_eq!(o.namespace_sync_period, Duration::from_secs(300));
+        let o = Options::parse_from([
+            "kube-controller-manager",
+            "--controllers=*,-namespace",
+            "--leader-elect=false",
+            "--node-monitor-grace-period=1m30s",
+        ]);
+        assert_eq!(o.controllers, vec!["*", "-namespace"]);
+        assert!(!o.leader_elect);
+        assert_eq!(o.node_monitor_grace_period, Duration::from_secs(90));
+    }
 }

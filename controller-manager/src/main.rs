@@ -1,4 +1,4 @@
-//! kube-controller-manager: parses flags, sets up logging, runs.
+//! kube-controller-manager: parses flags, sets up logging, runs until SIGINT/SIGTERM.
 
 use clap::Parser;
 
@@ -6,16 +6,36 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match rudder_controller_manager::run(rudder_controller_manager::Options::parse()).await {
+    let opts = rudder_controller_manager::Options::parse();
+    let result = async {
+        let config = rudder_controller_manager::Config::from_options(opts).await?;
+        rudder_controller_manager::run(config, shutdown_signal()).await
+    }
+    .await;
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kube-controller-manager: {e:#}");
+            eprintln!("kube-controller-manager: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
     }
 }

@@ -1,0 +1,172 @@
+//! The registration table (upstream `NewControllerDescriptors` in
+//! cmd/kube-controller-manager/app/controllermanager.go) and the worker loop every
+//! controller shares. Names are upstream's (cmd/kube-controller-manager/names), and the
+//! pre-1.27 short names stay accepted as aliases, as upstream does.
+
+pub mod replicaset;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::queue::WorkQueue;
+use crate::ControllerContext;
+
+/// Upstream name of the garbage collector (switched off by `--enable-garbage-collector=false`).
+pub const GARBAGE_COLLECTOR: &str = "garbage-collector-controller";
+
+/// A running controller: resolves only on a fatal error; dropped to stop.
+pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), ControllerError>> + Send>>;
+
+/// Fatal controller errors (sync errors are retried through the queue instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// the informer stopped before its cache synced
+    #[error("informer for {0} never synced")]
+    NotSynced(&'static str),
+    /// the configuration lacks something the controller needs
+    #[error("{0}")]
+    Config(String),
+}
+
+/// One entry of the registration table.
+pub struct ControllerDescriptor {
+    /// Upstream controller name (`replicaset-controller`).
+    pub name: &'static str,
+    /// Names also accepted by `--controllers`.
+    pub aliases: &'static [&'static str],
+    /// Whether `*` enables it.
+    pub enabled_by_default: bool,
+    /// Starts it.
+    pub start: fn(ControllerContext) -> ControllerFuture,
+}
+
+impl ControllerDescriptor {
+    /// Whether `--controllers` item `s` (without a leading `-`) names this controller.
+    pub fn answers_to(&self, s: &str) -> bool {
+        self.name == s || self.aliases.contains(&s)
+    }
+}
+
+/// Every controller this binary knows, in start order.
+pub fn descriptors() -> &'static [ControllerDescriptor] {
+    static TABLE: &[ControllerDescriptor] = &[ControllerDescriptor {
+        name: "replicaset-controller",
+        aliases: &["replicaset"],
+        enabled_by_default: true,
+        start: |ctx| Box::pin(replicaset::run(ctx)),
+    }];
+    TABLE
+}
+
+/// What a sync asks of the worker loop after success.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Nothing more to do.
+    #[default]
+    No,
+    /// Sync again after this long (upstream `AddAfter`, e.g. minReadySeconds).
+    After(Duration),
+}
+
+/// Runs `workers` workers over `queue` until the future is dropped, mirroring upstream
+/// `processNextWorkItem`: success forgets the key's backoff, failure re-adds it rate-limited.
+pub async fn run_workers<F, Fut, E>(name: &'static str, queue: WorkQueue, workers: usize, sync: F)
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Requeue, E>> + Send,
+    E: std::fmt::Display,
+{
+    struct ShutDownOnDrop(WorkQueue);
+    impl Drop for ShutDownOnDrop {
+        fn drop(&mut self) {
+            self.0.shut_down();
+        }
+    }
+    let _guard = ShutDownOnDrop(queue.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let queue = queue.clone();
+        let sync = sync.clone();
+        set.spawn(async move {
+            while let Some(key) = queue.get().await {
+                match sync(key.clone()).await {
+                    Ok(requeue) => {
+                        queue.forget(&key);
+                        if let Requeue::After(d) = requeue {
+                            queue.add_after(key.clone(), d);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(controller = name, key = %key, error = %e, "sync failed, requeuing");
+                        queue.add_rate_limited(key.clone());
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// Upstream `IsPodActive`: not Succeeded, not Failed, not being deleted.
+pub fn pod_is_active(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    !matches!(phase, Some("Succeeded") | Some("Failed"))
+        && pod.metadata.deletion_timestamp.is_none()
+}
+
+/// Upstream `podutil.IsPodReady`: the Ready condition is True.
+pub fn pod_is_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    ready_condition(pod).is_some_and(|c| c.status == "True")
+}
+
+/// The pod's Ready condition.
+pub fn ready_condition(
+    pod: &k8s_openapi::api::core::v1::Pod,
+) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
+
+/// Upstream `podutil.IsPodAvailable`: ready, and ready for at least `min_ready_seconds`.
+pub fn pod_is_available(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    min_ready_seconds: i32,
+    now: k8s_openapi::jiff::Timestamp,
+) -> bool {
+    let Some(c) = ready_condition(pod).filter(|c| c.status == "True") else {
+        return false;
+    };
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    match &c.last_transition_time {
+        Some(t) => t.0.as_second() + i64::from(min_ready_seconds) <= now.as_second(),
+        None => false,
+    }
+}
+
+/// The owner reference marked `controller: true`, if any (upstream `GetControllerOf`).
+pub fn controller_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
+}
+
+/// Whether an API error is a 404.
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Whether an API error is a 409 (conflict or already exists).
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}

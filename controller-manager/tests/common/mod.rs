@@ -1,0 +1,163 @@
+//! Test harness: a real in-process kube-apiserver on port 0 over SQLite in a temp dir,
+//! plus kube-controller-manager running in-process against its kubeconfig.
+//! There is no kubelet: [`kubelet_marks_running_ready`] plays the node's part.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Api;
+
+pub struct Cluster {
+    pub client: kube::Client,
+    apiserver: Option<rudder_apiserver::Running>,
+    stop_cm: Option<tokio::sync::oneshot::Sender<()>>,
+    cm: Option<
+        tokio::task::JoinHandle<Result<(), rudder_controller_manager::ControllerManagerError>>,
+    >,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts the apiserver and the named controllers (`--controllers` syntax).
+    pub async fn start(controllers: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "kube-apiserver".to_string(),
+            "--data-dir".into(),
+            dir.path().display().to_string(),
+            "--secure-port".into(),
+            "0".into(),
+            "--bind-address".into(),
+            "127.0.0.1".into(),
+        ];
+        let opts = <rudder_apiserver::Options as clap::Parser>::parse_from(args);
+        let running = rudder_apiserver::start(opts)
+            .await
+            .expect("apiserver starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !running.server.ready() {
+            assert!(Instant::now() < deadline, "apiserver never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let kc = Kubeconfig::read_from(&running.kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+
+        let cm_opts = <rudder_controller_manager::Options as clap::Parser>::parse_from([
+            "kube-controller-manager".to_string(),
+            "--kubeconfig".into(),
+            running.kubeconfig.display().to_string(),
+            format!("--controllers={controllers}"),
+            "--leader-elect=false".into(),
+        ]);
+        let config = rudder_controller_manager::Config::from_options(cm_opts)
+            .await
+            .expect("controller-manager config");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let cm = tokio::spawn(rudder_controller_manager::run(config, async {
+            let _ = rx.await;
+        }));
+        Cluster {
+            client,
+            apiserver: Some(running),
+            stop_cm: Some(tx),
+            cm: Some(cm),
+            _dir: dir,
+        }
+    }
+
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.apiserver.as_ref().unwrap().kubeconfig.clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop_cm.take() {
+            let _ = tx.send(());
+        }
+        if let Some(cm) = self.cm.take() {
+            let r = tokio::time::timeout(Duration::from_secs(10), cm)
+                .await
+                .expect("controller-manager stops in time")
+                .expect("controller-manager task");
+            r.expect("controller-manager ran without error");
+        }
+        if let Some(r) = self.apiserver.take() {
+            r.stop().await;
+        }
+    }
+
+    pub async fn namespace(&self, name: &str) {
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name}
+        }))
+        .unwrap();
+        Api::<Namespace>::all(self.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+}
+
+/// Polls `check` every 25 ms until it returns `Some`, failing the test after `secs` seconds.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Plays the kubelet: reports the pod Running with a True Ready condition through the
+/// pods/status subresource.
+pub async fn kubelet_marks_running_ready(client: &kube::Client, ns: &str, name: &str) {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}
+        ]
+    }});
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("kubelet status update");
+}
+
+/// Plays the kubelet for every pod in `ns` not yet reported ready; returns how many pods
+/// are ready.
+pub async fn kubelet_readies_all(client: &kube::Client, ns: &str) -> usize {
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let mut n = 0;
+    for p in pods.items {
+        if p.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if !ready {
+            kubelet_marks_running_ready(client, ns, p.metadata.name.as_deref().unwrap()).await;
+        }
+        n += 1;
+    }
+    n
+}
