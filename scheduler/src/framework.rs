@@ -1,0 +1,612 @@
+//! The scheduling framework: upstream's extension points as traits, the per-cycle state,
+//! the node view the plugins read, and a [`Framework`] (one per profile) that runs them.
+//!
+//! Mirrors upstream `pkg/scheduler/framework` (interface.go, types.go, cycle_state.go): a
+//! plugin implements any subset of the extension-point traits and is registered under its
+//! upstream name; the [`crate::registry`] builds a [`Framework`] from a profile.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::resources::{self, ResourceList};
+
+/// The highest score a Score plugin may give after normalization (upstream `MaxNodeScore`).
+pub const MAX_NODE_SCORE: i64 = 100;
+/// The lowest score (upstream `MinNodeScore`).
+pub const MIN_NODE_SCORE: i64 = 0;
+
+/// The outcome kinds of a plugin call (upstream `framework.Code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The plugin ran and allows the pod.
+    Success,
+    /// An internal error; the pod is retried with backoff.
+    Error,
+    /// The pod does not fit now; preemption may help.
+    Unschedulable,
+    /// The pod does not fit and preemption would not help.
+    UnschedulableAndUnresolvable,
+    /// A Permit plugin asks to wait.
+    Wait,
+    /// The plugin has nothing to do for this pod; its later extension points are skipped.
+    Skip,
+    /// The pod waits for something external (upstream `Pending`).
+    Pending,
+}
+
+/// A plugin's answer: a code plus human readable reasons (upstream `framework.Status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The outcome.
+    pub code: Code,
+    /// Reasons, each counted separately in the FailedScheduling message.
+    pub reasons: Vec<String>,
+    /// The plugin that answered (set by the framework).
+    pub plugin: String,
+}
+
+impl Status {
+    /// A success.
+    pub fn success() -> Status {
+        Status::new(Code::Success, Vec::new())
+    }
+    /// A status with the given code and reasons.
+    pub fn new(code: Code, reasons: Vec<String>) -> Status {
+        Status {
+            code,
+            reasons,
+            plugin: String::new(),
+        }
+    }
+    /// Unschedulable with one reason.
+    pub fn unschedulable(reason: impl Into<String>) -> Status {
+        Status::new(Code::Unschedulable, vec![reason.into()])
+    }
+    /// UnschedulableAndUnresolvable with one reason.
+    pub fn unresolvable(reason: impl Into<String>) -> Status {
+        Status::new(Code::UnschedulableAndUnresolvable, vec![reason.into()])
+    }
+    /// An internal error.
+    pub fn error(msg: impl Into<String>) -> Status {
+        Status::new(Code::Error, vec![msg.into()])
+    }
+    /// Skip.
+    pub fn skip() -> Status {
+        Status::new(Code::Skip, Vec::new())
+    }
+    /// Whether the code is Success.
+    pub fn is_success(&self) -> bool {
+        self.code == Code::Success
+    }
+    /// Whether the pod is rejected (either unschedulable code).
+    pub fn is_rejected(&self) -> bool {
+        matches!(
+            self.code,
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Pending
+        )
+    }
+    /// The reasons joined as upstream `Status.Message`.
+    pub fn message(&self) -> String {
+        self.reasons.join(", ")
+    }
+    fn with_plugin(mut self, name: &str) -> Status {
+        self.plugin = name.to_string();
+        self
+    }
+}
+
+/// A pod with what the plugins need precomputed.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    /// The pod.
+    pub pod: Arc<Pod>,
+    /// Effective requests (see [`resources::pod_requests`]).
+    pub requests: ResourceList,
+    /// cpu/memory requests with upstream's non-zero defaults, for scoring.
+    pub non_zero: (i64, i64),
+}
+
+impl PodInfo {
+    /// Precomputes a pod's requests.
+    pub fn new(pod: Arc<Pod>) -> PodInfo {
+        PodInfo {
+            requests: resources::pod_requests(&pod),
+            non_zero: resources::pod_non_zero_requests(&pod),
+            pod,
+        }
+    }
+}
+
+/// A host port in use on a node: (hostIP, protocol, hostPort).
+pub type HostPort = (String, String, i32);
+
+/// The view of one node the plugins read (upstream `framework.NodeInfo`): the node object,
+/// the pods on it (bound or assumed), and their summed requests.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Pods on the node, including assumed ones.
+    pub pods: Vec<Arc<PodInfo>>,
+    /// Sum of the pods' requests.
+    pub requested: ResourceList,
+    /// Sum of the pods' non-zero cpu/memory requests.
+    pub non_zero_requested: (i64, i64),
+    /// The node's allocatable resources.
+    pub allocatable: ResourceList,
+    /// Host ports used by the pods.
+    pub used_ports: Vec<HostPort>,
+}
+
+impl NodeInfo {
+    /// A node with no pods.
+    pub fn new(node: Arc<Node>) -> NodeInfo {
+        let allocatable =
+            resources::to_list(node.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+        NodeInfo {
+            node,
+            pods: Vec::new(),
+            requested: ResourceList::new(),
+            non_zero_requested: (0, 0),
+            allocatable,
+            used_ports: Vec::new(),
+        }
+    }
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        self.node.metadata.name.as_deref().unwrap_or("")
+    }
+    /// Adds a pod and its requests and ports.
+    pub fn add_pod(&mut self, p: Arc<PodInfo>) {
+        for (k, v) in &p.requests {
+            *self.requested.entry(k.clone()).or_insert(0) += v;
+        }
+        self.non_zero_requested.0 += p.non_zero.0;
+        self.non_zero_requested.1 += p.non_zero.1;
+        self.used_ports.extend(host_ports(&p.pod));
+        self.pods.push(p);
+    }
+}
+
+/// The host ports a pod asks for (upstream `schedutil.GetHostPorts`), with upstream's
+/// defaults: protocol TCP, host IP 0.0.0.0.
+pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    let mut out = Vec::new();
+    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        for p in c.ports.iter().flatten() {
+            if let Some(hp) = p.host_port.filter(|hp| *hp > 0) {
+                out.push((
+                    p.host_ip
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "0.0.0.0".into()),
+                    p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    hp,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Data plugins keep between extension points of one scheduling cycle (upstream
+/// `CycleState`), keyed by the plugin's own key.
+#[derive(Default)]
+pub struct CycleState {
+    data: HashMap<String, Box<dyn Any + Send + Sync>>,
+    skip_filter: Vec<String>,
+    skip_score: Vec<String>,
+}
+
+impl CycleState {
+    /// Stores a value.
+    pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
+        self.data.insert(key.to_string(), Box::new(v));
+    }
+    /// Reads a value stored by an earlier extension point.
+    pub fn read<T: Any + Send + Sync>(&self, key: &str) -> Option<&T> {
+        self.data.get(key).and_then(|b| b.downcast_ref())
+    }
+}
+
+/// A pod waiting in the queue with the bookkeeping QueueSort and backoff need.
+#[derive(Debug, Clone)]
+pub struct QueuedPodInfo {
+    /// The pod.
+    pub pod: Arc<Pod>,
+    /// When it was (re)added to the queue, used by PrioritySort as the tie breaker.
+    pub timestamp: std::time::Instant,
+    /// Scheduling attempts so far.
+    pub attempts: u32,
+    /// When it was first added, for the attempts-to-schedule latency.
+    pub initial_attempt: Option<std::time::Instant>,
+    /// Plugins that rejected it in the last attempt.
+    pub unschedulable_plugins: Vec<String>,
+    /// Whether the last failure was an error rather than unschedulability.
+    pub last_failure_was_error: bool,
+}
+
+/// One node's score from one plugin or in total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeScore {
+    /// The node name.
+    pub name: String,
+    /// The score.
+    pub score: i64,
+}
+
+/// Node name to the status that rejected the pod there.
+pub type NodeToStatus = HashMap<String, Status>;
+
+/// Base of every plugin.
+pub trait Plugin: Send + Sync {
+    /// The plugin's upstream name.
+    fn name(&self) -> &'static str;
+}
+
+/// Decides whether a pod may enter the active queue at all.
+pub trait PreEnqueuePlugin: Plugin {
+    /// Success lets the pod in; anything else keeps it among the unschedulable pods.
+    fn pre_enqueue(&self, pod: &Pod) -> Status;
+}
+
+/// Orders the active queue.
+pub trait QueueSortPlugin: Plugin {
+    /// Whether `a` should be scheduled before `b`.
+    fn less(&self, a: &QueuedPodInfo, b: &QueuedPodInfo) -> bool;
+}
+
+/// Runs once per cycle before filtering.
+pub trait PreFilterPlugin: Plugin {
+    /// May precompute into `state`, reject the pod, or answer Skip to skip this plugin's Filter.
+    fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+}
+
+/// Decides whether a pod may run on a node.
+pub trait FilterPlugin: Plugin {
+    /// Success if the pod fits the node.
+    fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
+}
+
+/// Runs when no node fits (preemption).
+pub trait PostFilterPlugin: Plugin {
+    /// May answer a nominated node name; the status message is appended to the failure.
+    fn post_filter(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+        statuses: &NodeToStatus,
+    ) -> (Option<String>, Status);
+}
+
+/// Runs once per cycle before scoring.
+pub trait PreScorePlugin: Plugin {
+    /// May precompute into `state`; Skip skips this plugin's Score.
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+}
+
+/// Ranks feasible nodes.
+pub trait ScorePlugin: Plugin {
+    /// The raw score of one node.
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status>;
+    /// Maps raw scores into [0, MAX_NODE_SCORE] (upstream `ScoreExtensions.NormalizeScore`);
+    /// the default keeps them.
+    fn normalize(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+        Status::success()
+    }
+}
+
+/// Reserves node-local state for a pod once a node is chosen.
+pub trait ReservePlugin: Plugin {
+    /// Reserves.
+    fn reserve(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+    /// Undoes `reserve` when a later step fails.
+    fn unreserve(&self, state: &CycleState, pod: &Pod, node: &str);
+}
+
+/// Approves or rejects the binding.
+pub trait PermitPlugin: Plugin {
+    /// Success or a rejection; Wait is not supported by this framework and is treated as an
+    /// error.
+    fn permit(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+}
+
+/// Runs before binding, off the scheduling path.
+pub trait PreBindPlugin: Plugin {
+    /// Prepares the binding.
+    fn pre_bind<'a>(&'a self, pod: &'a Pod, node: &'a str) -> BoxFuture<'a, Status>;
+}
+
+/// Binds the pod; Skip passes to the next Bind plugin.
+pub trait BindPlugin: Plugin {
+    /// Binds.
+    fn bind<'a>(&'a self, pod: &'a Pod, node: &'a str) -> BoxFuture<'a, Status>;
+}
+
+/// The extension points one plugin instance takes part in.
+#[derive(Default, Clone)]
+pub struct PluginSet {
+    /// PreEnqueue.
+    pub pre_enqueue: Option<Arc<dyn PreEnqueuePlugin>>,
+    /// QueueSort.
+    pub queue_sort: Option<Arc<dyn QueueSortPlugin>>,
+    /// PreFilter.
+    pub pre_filter: Option<Arc<dyn PreFilterPlugin>>,
+    /// Filter.
+    pub filter: Option<Arc<dyn FilterPlugin>>,
+    /// PostFilter.
+    pub post_filter: Option<Arc<dyn PostFilterPlugin>>,
+    /// PreScore.
+    pub pre_score: Option<Arc<dyn PreScorePlugin>>,
+    /// Score (with NormalizeScore).
+    pub score: Option<Arc<dyn ScorePlugin>>,
+    /// Reserve.
+    pub reserve: Option<Arc<dyn ReservePlugin>>,
+    /// Permit.
+    pub permit: Option<Arc<dyn PermitPlugin>>,
+    /// PreBind.
+    pub pre_bind: Option<Arc<dyn PreBindPlugin>>,
+    /// Bind.
+    pub bind: Option<Arc<dyn BindPlugin>>,
+}
+
+/// One profile's plugins per extension point, in upstream order.
+#[derive(Clone, Default)]
+pub struct Framework {
+    /// The profile's schedulerName.
+    pub scheduler_name: String,
+    /// The profile's percentageOfNodesToScore, overriding the global one.
+    pub percentage_of_nodes_to_score: Option<i32>,
+    /// PreEnqueue plugins.
+    pub pre_enqueue: Vec<Arc<dyn PreEnqueuePlugin>>,
+    /// The QueueSort plugin.
+    pub queue_sort: Option<Arc<dyn QueueSortPlugin>>,
+    /// PreFilter plugins.
+    pub pre_filter: Vec<Arc<dyn PreFilterPlugin>>,
+    /// Filter plugins.
+    pub filter: Vec<Arc<dyn FilterPlugin>>,
+    /// PostFilter plugins.
+    pub post_filter: Vec<Arc<dyn PostFilterPlugin>>,
+    /// PreScore plugins.
+    pub pre_score: Vec<Arc<dyn PreScorePlugin>>,
+    /// Score plugins with their weights.
+    pub score: Vec<(Arc<dyn ScorePlugin>, i64)>,
+    /// Reserve plugins.
+    pub reserve: Vec<Arc<dyn ReservePlugin>>,
+    /// Permit plugins.
+    pub permit: Vec<Arc<dyn PermitPlugin>>,
+    /// PreBind plugins.
+    pub pre_bind: Vec<Arc<dyn PreBindPlugin>>,
+    /// Bind plugins.
+    pub bind: Vec<Arc<dyn BindPlugin>>,
+}
+
+impl Framework {
+    /// Runs PreEnqueue plugins; the first non-success is returned.
+    pub fn run_pre_enqueue(&self, pod: &Pod) -> Status {
+        for p in &self.pre_enqueue {
+            let s = p.pre_enqueue(pod);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs PreFilter plugins; a rejection ends the cycle for every node.
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Status {
+        for p in &self.pre_filter {
+            let s = p.pre_filter(state, pod, nodes);
+            match s.code {
+                Code::Success => {}
+                Code::Skip => state.skip_filter.push(p.name().to_string()),
+                _ => return s.with_plugin(p.name()),
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Filter plugins on one node, stopping at the first rejection as upstream does.
+    pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+        for p in &self.filter {
+            if state.skip_filter.iter().any(|n| n == p.name()) {
+                continue;
+            }
+            let s = p.filter(state, pod, node);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs PreScore plugins.
+    pub fn run_pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Status {
+        for p in &self.pre_score {
+            let s = p.pre_score(state, pod, nodes);
+            match s.code {
+                Code::Success => {}
+                Code::Skip => state.skip_score.push(p.name().to_string()),
+                _ => return s.with_plugin(p.name()),
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Score and NormalizeScore, applies weights, and sums per node (upstream
+    /// `RunScorePlugins` followed by the summing in `prioritizeNodes`).
+    pub fn run_score(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Result<Vec<NodeScore>, Status> {
+        let mut total: Vec<NodeScore> = nodes
+            .iter()
+            .map(|n| NodeScore {
+                name: n.name().to_string(),
+                score: 0,
+            })
+            .collect();
+        for (p, weight) in &self.score {
+            if state.skip_score.iter().any(|n| n == p.name()) {
+                continue;
+            }
+            let mut scores = Vec::with_capacity(nodes.len());
+            for n in nodes {
+                let score = p
+                    .score(state, pod, n)
+                    .map_err(|s| s.with_plugin(p.name()))?;
+                scores.push(NodeScore {
+                    name: n.name().to_string(),
+                    score,
+                });
+            }
+            let s = p.normalize(state, pod, &mut scores);
+            if !s.is_success() {
+                return Err(s.with_plugin(p.name()));
+            }
+            for (t, s) in total.iter_mut().zip(&scores) {
+                if !(MIN_NODE_SCORE..=MAX_NODE_SCORE).contains(&s.score) {
+                    return Err(Status::error(format!(
+                        "plugin {:?} returns an invalid score {}, it should in the range of [{}, {}] after normalizing",
+                        p.name(),
+                        s.score,
+                        MIN_NODE_SCORE,
+                        MAX_NODE_SCORE
+                    )));
+                }
+                t.score += s.score * weight;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Runs Reserve plugins; on failure the ones already run are unreserved in reverse.
+    pub fn run_reserve(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        for (i, p) in self.reserve.iter().enumerate() {
+            let s = p.reserve(state, pod, node);
+            if !s.is_success() {
+                for q in self.reserve[..=i].iter().rev() {
+                    q.unreserve(state, pod, node);
+                }
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Unreserve of every Reserve plugin in reverse order.
+    pub fn run_unreserve(&self, state: &CycleState, pod: &Pod, node: &str) {
+        for p in self.reserve.iter().rev() {
+            p.unreserve(state, pod, node);
+        }
+    }
+
+    /// Runs Permit plugins. Wait is reported as an error: waiting pods are not supported.
+    pub fn run_permit(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.permit {
+            let s = p.permit(state, pod, node);
+            match s.code {
+                Code::Success => {}
+                Code::Wait => {
+                    return Status::error(format!(
+                        "plugin {} asked the pod to wait; waiting pods are not supported",
+                        p.name()
+                    ))
+                    .with_plugin(p.name())
+                }
+                _ => return s.with_plugin(p.name()),
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs PreBind plugins.
+    pub async fn run_pre_bind(&self, pod: &Pod, node: &str) -> Status {
+        for p in &self.pre_bind {
+            let s = p.pre_bind(pod, node).await;
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Bind plugins until one does not Skip.
+    pub async fn run_bind(&self, pod: &Pod, node: &str) -> Status {
+        for p in &self.bind {
+            let s = p.bind(pod, node).await;
+            if s.code != Code::Skip {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::error("no bind plugin bound the pod")
+    }
+}
+
+/// Upstream `helper.DefaultNormalizeScore`: scales scores so the highest becomes
+/// `max_priority`, reversed if asked; all-zero scores stay zero (or all max when reversed).
+pub fn default_normalize_score(max_priority: i64, reverse: bool, scores: &mut [NodeScore]) {
+    let max = scores.iter().map(|s| s.score).max().unwrap_or(0).max(0);
+    if max == 0 {
+        if reverse {
+            for s in scores.iter_mut() {
+                s.score = max_priority;
+            }
+        }
+        return;
+    }
+    for s in scores.iter_mut() {
+        let mut v = max_priority * s.score / max;
+        if reverse {
+            v = max_priority - v;
+        }
+        s.score = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_table() {
+        // Mirrors upstream helper/normalize_score_test.go.
+        let cases: &[(&[i64], bool, &[i64])] = &[
+            (&[10, 20, 30, 40], false, &[25, 50, 75, 100]),
+            (&[10, 20, 30, 40], true, &[75, 50, 25, 0]),
+            (&[0, 0, 0], false, &[0, 0, 0]),
+            (&[0, 0, 0], true, &[100, 100, 100]),
+            (&[1000, 1, 500], false, &[100, 0, 50]),
+        ];
+        for (input, reverse, want) in cases {
+            let mut s: Vec<NodeScore> = input
+                .iter()
+                .enumerate()
+                .map(|(i, v)| NodeScore {
+                    name: i.to_string(),
+                    score: *v,
+                })
+                .collect();
+            default_normalize_score(MAX_NODE_SCORE, *reverse, &mut s);
+            let got: Vec<i64> = s.iter().map(|s| s.score).collect();
+            assert_eq!(&got, want, "{input:?} reverse={reverse}");
+        }
+    }
+}

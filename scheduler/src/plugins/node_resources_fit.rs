@@ -1,0 +1,555 @@
+//! NodeResourcesFit: the node must have room for the pod's requests (cpu, memory,
+//! ephemeral-storage, extended resources, pod count), and nodes are scored by a scoring
+//! strategy, LeastAllocated by default (upstream `plugins/noderesources/fit.go`,
+//! `least_allocated.go`, `most_allocated.go`; default score weight 1).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde::Deserialize;
+
+use crate::framework::{
+    CycleState, FilterPlugin, NodeInfo, Plugin, PluginSet, PreFilterPlugin, ScorePlugin, Status,
+    MAX_NODE_SCORE,
+};
+use crate::registry::{Handle, RegistryError};
+use crate::resources::{ResourceList, CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
+
+/// The plugin's upstream name.
+pub const NAME: &str = "NodeResourcesFit";
+const STATE_KEY: &str = "PreFilterNodeResourcesFit";
+
+/// A resource and its weight in scoring (upstream `config.ResourceSpec`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ResourceSpec {
+    /// The resource name.
+    pub name: String,
+    /// Its weight; upstream defaults 0 to 1.
+    #[serde(default)]
+    pub weight: i64,
+}
+
+/// Upstream's default scored resources: cpu and memory, weight 1 each.
+pub fn default_resources() -> Vec<ResourceSpec> {
+    vec![
+        ResourceSpec {
+            name: CPU.into(),
+            weight: 1,
+        },
+        ResourceSpec {
+            name: MEMORY.into(),
+            weight: 1,
+        },
+    ]
+}
+
+/// Which scoring function ranks the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Prefer the emptiest nodes (the default).
+    LeastAllocated,
+    /// Prefer the fullest nodes (bin packing).
+    MostAllocated,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScoringStrategyArgs {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    resources: Option<Vec<ResourceSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FitArgs {
+    #[serde(default)]
+    ignored_resources: Vec<String>,
+    #[serde(default)]
+    ignored_resource_groups: Vec<String>,
+    scoring_strategy: Option<ScoringStrategyArgs>,
+}
+
+/// The plugin.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    ignored_resources: BTreeSet<String>,
+    ignored_groups: BTreeSet<String>,
+    strategy: Strategy,
+    resources: Vec<ResourceSpec>,
+}
+
+impl Default for Fit {
+    fn default() -> Fit {
+        Fit {
+            ignored_resources: BTreeSet::new(),
+            ignored_groups: BTreeSet::new(),
+            strategy: Strategy::LeastAllocated,
+            resources: default_resources(),
+        }
+    }
+}
+
+impl Plugin for Fit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+/// One resource the node lacks (upstream `InsufficientResource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsufficientResource {
+    /// The resource.
+    pub name: String,
+    /// "Insufficient cpu", "Too many pods", ...
+    pub reason: String,
+    /// Whether even an empty node could not hold the request (preemption would not help).
+    pub unresolvable: bool,
+}
+
+fn get(l: &ResourceList, k: &str) -> i64 {
+    l.get(k).copied().unwrap_or(0)
+}
+
+impl Fit {
+    fn ignored(&self, name: &str) -> bool {
+        if self.ignored_resources.contains(name) {
+            return true;
+        }
+        name.split_once('/')
+            .is_some_and(|(group, _)| self.ignored_groups.contains(group))
+    }
+
+    /// Lists what the node lacks for `req` (upstream `fitsRequest`).
+    pub fn insufficient(&self, req: &ResourceList, node: &NodeInfo) -> Vec<InsufficientResource> {
+        let mut out = Vec::new();
+        let allowed_pods = get(&node.allocatable, PODS);
+        if node.pods.len() as i64 + 1 > allowed_pods {
+            out.push(InsufficientResource {
+                name: PODS.into(),
+                reason: "Too many pods".into(),
+                unresolvable: false,
+            });
+        }
+        if req.values().all(|v| *v == 0) {
+            return out;
+        }
+        let mut check = |name: &str| {
+            let want = get(req, name);
+            if want <= 0 {
+                return;
+            }
+            let alloc = get(&node.allocatable, name);
+            if want > alloc - get(&node.requested, name) {
+                out.push(InsufficientResource {
+                    name: name.into(),
+                    reason: format!("Insufficient {name}"),
+                    unresolvable: want > alloc,
+                });
+            }
+        };
+        check(CPU);
+        check(MEMORY);
+        check(EPHEMERAL_STORAGE);
+        for name in req.keys() {
+            if [CPU, MEMORY, EPHEMERAL_STORAGE, PODS].contains(&name.as_str()) || self.ignored(name)
+            {
+                continue;
+            }
+            check(name);
+        }
+        out
+    }
+
+    /// (requested including the pod, allocatable) of one scored resource on a node
+    /// (upstream `calculateResourceAllocatableRequest` with `useRequested` false: cpu and
+    /// memory use the non-zero defaults).
+    fn requested_allocatable(
+        &self,
+        pod: &crate::framework::PodInfo,
+        node: &NodeInfo,
+        name: &str,
+    ) -> (i64, i64) {
+        let alloc = get(&node.allocatable, name);
+        match name {
+            CPU => (node.non_zero_requested.0 + pod.non_zero.0, alloc),
+            MEMORY => (node.non_zero_requested.1 + pod.non_zero.1, alloc),
+            _ => {
+                let want = get(&pod.requests, name);
+                // Extended resources the pod does not ask for are left out of the score.
+                if want == 0 && name != EPHEMERAL_STORAGE {
+                    return (0, 0);
+                }
+                (get(&node.requested, name) + want, alloc)
+            }
+        }
+    }
+}
+
+/// Upstream `leastRequestedScore`.
+fn least_requested(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 || requested > capacity {
+        return 0;
+    }
+    (capacity - requested) * MAX_NODE_SCORE / capacity
+}
+
+/// Upstream `mostRequestedScore`.
+fn most_requested(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 {
+        return 0;
+    }
+    requested.min(capacity) * MAX_NODE_SCORE / capacity
+}
+
+impl PreFilterPlugin for Fit {
+    fn pre_filter(&self, state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
+        state.write(STATE_KEY, crate::resources::pod_requests(pod));
+        Status::success()
+    }
+}
+
+impl FilterPlugin for Fit {
+    fn filter(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Status {
+        let Some(req) = state.read::<ResourceList>(STATE_KEY) else {
+            return Status::error(format!("reading {STATE_KEY:?} from cycleState"));
+        };
+        let ins = self.insufficient(req, node);
+        if ins.is_empty() {
+            return Status::success();
+        }
+        let code = if ins.iter().any(|i| i.unresolvable) {
+            crate::framework::Code::UnschedulableAndUnresolvable
+        } else {
+            crate::framework::Code::Unschedulable
+        };
+        Status::new(code, ins.into_iter().map(|i| i.reason).collect())
+    }
+}
+
+impl ScorePlugin for Fit {
+    fn score(&self, _s: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+        let pi = crate::framework::PodInfo::new(Arc::new(pod.clone()));
+        let (mut total, mut weights) = (0i64, 0i64);
+        for r in &self.resources {
+            let (req, alloc) = self.requested_allocatable(&pi, node, &r.name);
+            if alloc == 0 {
+                continue;
+            }
+            let s = match self.strategy {
+                Strategy::LeastAllocated => least_requested(req, alloc),
+                Strategy::MostAllocated => most_requested(req, alloc),
+            };
+            total += s * r.weight;
+            weights += r.weight;
+        }
+        Ok(if weights == 0 { 0 } else { total / weights })
+    }
+}
+
+/// Builds the plugin from `NodeResourcesFitArgs`.
+pub fn factory(args: Option<&serde_json::Value>, _h: &Handle) -> Result<PluginSet, RegistryError> {
+    let bad = |m: String| RegistryError::Args {
+        plugin: NAME.into(),
+        message: m,
+    };
+    let a: FitArgs = match args {
+        None => FitArgs::default(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?,
+    };
+    let mut fit = Fit {
+        ignored_resources: a.ignored_resources.into_iter().collect(),
+        ignored_groups: a.ignored_resource_groups.into_iter().collect(),
+        ..Fit::default()
+    };
+    if let Some(s) = a.scoring_strategy {
+        fit.strategy = match s.kind.as_deref().unwrap_or("LeastAllocated") {
+            "LeastAllocated" => Strategy::LeastAllocated,
+            "MostAllocated" => Strategy::MostAllocated,
+            "RequestedToCapacityRatio" => {
+                return Err(bad(
+                    "scoringStrategy RequestedToCapacityRatio is not implemented".into(),
+                ))
+            }
+            other => {
+                return Err(bad(format!(
+                    "scoringStrategy.type: Unsupported value: {other:?}"
+                )))
+            }
+        };
+        if let Some(rs) = s.resources {
+            fit.resources = rs
+                .into_iter()
+                .map(|mut r| {
+                    if r.weight == 0 {
+                        r.weight = 1;
+                    }
+                    r
+                })
+                .collect();
+        }
+    }
+    let p = Arc::new(fit);
+    Ok(PluginSet {
+        pre_filter: Some(p.clone()),
+        filter: Some(p.clone()),
+        score: Some(p),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::Code;
+    use crate::plugins::testing::{alloc_node, node_info, pod, pod_req};
+    use serde_json::json;
+
+    #[test]
+    fn filter_table() {
+        // Mirrors cases of upstream fit_test.go TestEnoughRequests (allocatable 10m cpu,
+        // 20 bytes memory, 32 pods, 5 ephemeral-storage units).
+        let alloc = json!({"cpu": "10m", "memory": "20", "pods": "32", "ephemeral-storage": "20", "example.com/aaa": "5"});
+        let cases: Vec<(Pod, Vec<Pod>, Code, Vec<&str>)> = vec![
+            (
+                pod(json!({"containers": [{"name": "c"}]})),
+                vec![pod_req(json!({"cpu": "10m", "memory": "20"}))],
+                Code::Success,
+                vec![],
+            ),
+            (
+                pod_req(json!({"cpu": "1m", "memory": "1"})),
+                vec![pod_req(json!({"cpu": "5m", "memory": "5"}))],
+                Code::Success,
+                vec![],
+            ),
+            (
+                pod_req(json!({"cpu": "1m", "memory": "1"})),
+                vec![pod_req(json!({"cpu": "10m", "memory": "20"}))],
+                Code::Unschedulable,
+                vec!["Insufficient cpu", "Insufficient memory"],
+            ),
+            (
+                pod_req(json!({"cpu": "1m", "memory": "1"})),
+                vec![pod_req(json!({"cpu": "9m", "memory": "5"}))],
+                Code::Success,
+                vec![],
+            ),
+            (
+                pod_req(json!({"cpu": "2m", "memory": "1"})),
+                vec![pod_req(json!({"cpu": "9m", "memory": "5"}))],
+                Code::Unschedulable,
+                vec!["Insufficient cpu"],
+            ),
+            (
+                pod_req(json!({"cpu": "1m", "memory": "2"})),
+                vec![pod_req(json!({"cpu": "5m", "memory": "19"}))],
+                Code::Unschedulable,
+                vec!["Insufficient memory"],
+            ),
+            // Larger than the whole node: preemption cannot help.
+            (
+                pod_req(json!({"cpu": "11m"})),
+                vec![],
+                Code::UnschedulableAndUnresolvable,
+                vec!["Insufficient cpu"],
+            ),
+            (
+                pod_req(json!({"example.com/aaa": "6"})),
+                vec![],
+                Code::UnschedulableAndUnresolvable,
+                vec!["Insufficient example.com/aaa"],
+            ),
+            (
+                pod_req(json!({"example.com/aaa": "3"})),
+                vec![pod_req(json!({"example.com/aaa": "3"}))],
+                Code::Unschedulable,
+                vec!["Insufficient example.com/aaa"],
+            ),
+            (
+                pod_req(json!({"ephemeral-storage": "25"})),
+                vec![],
+                Code::UnschedulableAndUnresolvable,
+                vec!["Insufficient ephemeral-storage"],
+            ),
+            // Init containers: the max of any init container and the sum of the app ones.
+            (
+                pod(
+                    json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1m"}}}],
+                        "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "3m"}}}]}),
+                ),
+                vec![pod_req(json!({"cpu": "8m"}))],
+                Code::Unschedulable,
+                vec!["Insufficient cpu"],
+            ),
+            (
+                pod(
+                    json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1m"}}}],
+                        "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2m"}}}]}),
+                ),
+                vec![pod_req(json!({"cpu": "8m"}))],
+                Code::Success,
+                vec![],
+            ),
+            // Sidecars add to the app containers.
+            (
+                pod(
+                    json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1m"}}}],
+                        "initContainers": [{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "1m"}}}]}),
+                ),
+                vec![pod_req(json!({"cpu": "9m"}))],
+                Code::Unschedulable,
+                vec!["Insufficient cpu"],
+            ),
+            // Overhead counts.
+            (
+                pod(
+                    json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1m"}}}], "overhead": {"cpu": "1m"}}),
+                ),
+                vec![pod_req(json!({"cpu": "9m"}))],
+                Code::Unschedulable,
+                vec!["Insufficient cpu"],
+            ),
+        ];
+        let fit = Fit::default();
+        for (i, (p, existing, code, reasons)) in cases.into_iter().enumerate() {
+            let ni = node_info(alloc_node("n", alloc.clone()), existing);
+            let mut st = CycleState::default();
+            fit.pre_filter(&mut st, &p, &[]);
+            let s = fit.filter(&st, &p, &ni);
+            assert_eq!(s.code, code, "case {i}: {s:?}");
+            assert_eq!(s.reasons, reasons, "case {i}");
+        }
+    }
+
+    #[test]
+    fn too_many_pods() {
+        let ni = node_info(
+            alloc_node("n", json!({"cpu": "10", "memory": "20", "pods": "1"})),
+            vec![pod_req(json!({}))],
+        );
+        let p = pod_req(json!({"cpu": "1m"}));
+        let fit = Fit::default();
+        let mut st = CycleState::default();
+        fit.pre_filter(&mut st, &p, &[]);
+        let s = fit.filter(&st, &p, &ni);
+        assert_eq!(s.reasons, vec!["Too many pods"]);
+        assert_eq!(s.code, Code::Unschedulable);
+    }
+
+    #[test]
+    fn ignored_resources() {
+        let args = json!({"ignoredResources": ["example.com/aaa"], "ignoredResourceGroups": ["example.org"]});
+        let set = factory(Some(&args), &Handle::default()).unwrap();
+        let fit = set.filter.unwrap();
+        let ni = node_info(
+            alloc_node("n", json!({"cpu": "1", "memory": "1Gi", "pods": "10"})),
+            vec![],
+        );
+        let p = pod_req(
+            json!({"example.com/aaa": "1", "example.org/bbb": "1", "example.net/ccc": "1"}),
+        );
+        let mut st = CycleState::default();
+        set.pre_filter.unwrap().pre_filter(&mut st, &p, &[]);
+        let s = fit.filter(&st, &p, &ni);
+        assert_eq!(s.reasons, vec!["Insufficient example.net/ccc"]);
+    }
+
+    fn scores(fit: &Fit, p: &Pod, nodes: &[NodeInfo]) -> Vec<i64> {
+        nodes
+            .iter()
+            .map(|n| fit.score(&CycleState::default(), p, n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn least_allocated_table() {
+        // Mirrors upstream least_allocated_test.go.
+        let cpu_and_mem = pod_req(json!({"cpu": "3000m", "memory": "5000"}));
+        let cases = [
+            // nothing scheduled, resources requested, differently sized nodes
+            (
+                cpu_and_mem.clone(),
+                vec![
+                    node_info(
+                        alloc_node("n1", json!({"cpu": "4000m", "memory": "10000"})),
+                        vec![],
+                    ),
+                    node_info(
+                        alloc_node("n2", json!({"cpu": "6000m", "memory": "10000"})),
+                        vec![],
+                    ),
+                ],
+                vec![37, 50],
+            ),
+            // resources requested, pods scheduled with resources
+            (
+                cpu_and_mem.clone(),
+                vec![
+                    node_info(
+                        alloc_node("n1", json!({"cpu": "10000m", "memory": "20000"})),
+                        vec![pod_req(json!({"cpu": "3000m", "memory": "0"}))],
+                    ),
+                    node_info(
+                        alloc_node("n2", json!({"cpu": "10000m", "memory": "20000"})),
+                        vec![pod_req(json!({"cpu": "3000m", "memory": "5000"}))],
+                    ),
+                ],
+                vec![57, 45],
+            ),
+            // requested more than capacity scores 0 for that resource
+            (
+                pod_req(json!({"cpu": "5000m", "memory": "5000"})),
+                vec![node_info(
+                    alloc_node("n1", json!({"cpu": "4000m", "memory": "10000"})),
+                    vec![],
+                )],
+                vec![25],
+            ),
+        ];
+        let fit = Fit::default();
+        for (i, (p, nodes, want)) in cases.into_iter().enumerate() {
+            assert_eq!(scores(&fit, &p, &nodes), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn best_effort_uses_non_zero_defaults() {
+        // A pod without requests counts as 100m cpu / 200MB memory when scoring.
+        let fit = Fit::default();
+        let p = pod(json!({"containers": [{"name": "c"}]}));
+        let n = node_info(
+            alloc_node("n1", json!({"cpu": "1000m", "memory": "2000Mi"})),
+            vec![],
+        );
+        // cpu (1000-100)*100/1000 = 90, memory (2000-200)*100/2000 = 90.
+        assert_eq!(scores(&fit, &p, &[n]), vec![90]);
+    }
+
+    #[test]
+    fn most_allocated_table() {
+        let args = json!({"scoringStrategy": {"type": "MostAllocated"}});
+        let set = factory(Some(&args), &Handle::default()).unwrap();
+        let score = set.score.unwrap();
+        let p = pod_req(json!({"cpu": "3000m", "memory": "5000"}));
+        let nodes = [
+            node_info(
+                alloc_node("n1", json!({"cpu": "4000m", "memory": "10000"})),
+                vec![],
+            ),
+            node_info(
+                alloc_node("n2", json!({"cpu": "6000m", "memory": "10000"})),
+                vec![],
+            ),
+        ];
+        let got: Vec<i64> = nodes
+            .iter()
+            .map(|n| score.score(&CycleState::default(), &p, n).unwrap())
+            .collect();
+        // cpu 75, memory 50 -> 62; cpu 50, memory 50 -> 50.
+        assert_eq!(got, vec![62, 50]);
+        let bad = json!({"scoringStrategy": {"type": "RequestedToCapacityRatio"}});
+        assert!(factory(Some(&bad), &Handle::default()).is_err());
+    }
+}
