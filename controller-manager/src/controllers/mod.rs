@@ -4,6 +4,8 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod replicaset;
+pub mod rootcacert;
+pub mod serviceaccount;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,12 +52,26 @@ impl ControllerDescriptor {
 
 /// Every controller this binary knows, in start order.
 pub fn descriptors() -> &'static [ControllerDescriptor] {
-    static TABLE: &[ControllerDescriptor] = &[ControllerDescriptor {
-        name: "replicaset-controller",
-        aliases: &["replicaset"],
-        enabled_by_default: true,
-        start: |ctx| Box::pin(replicaset::run(ctx)),
-    }];
+    static TABLE: &[ControllerDescriptor] = &[
+        ControllerDescriptor {
+            name: "serviceaccount-controller",
+            aliases: &["serviceaccount"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(serviceaccount::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "root-ca-certificate-publisher-controller",
+            aliases: &["root-ca-cert-publisher"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(rootcacert::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "replicaset-controller",
+            aliases: &["replicaset"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(replicaset::run(ctx)),
+        },
+    ];
     TABLE
 }
 
@@ -169,4 +185,18 @@ pub fn is_not_found(e: &kube::Error) -> bool {
 /// Whether an API error is a 409 (conflict or already exists).
 pub fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// Upstream `HasStatusCause(err, NamespaceTerminatingCause)`: a create refused because the
+/// namespace is being deleted.
+pub fn is_namespace_terminating(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            s.code == 403
+                && s.details
+                    .as_ref()
+                    .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+        }
+        _ => false,
+    }
 }

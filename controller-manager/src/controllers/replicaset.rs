@@ -31,8 +31,8 @@ use rudder_api::labels::Selector;
 use serde_json::json;
 
 use super::{
-    controller_of, is_not_found, pod_is_active, pod_is_available, pod_is_ready, run_workers,
-    ControllerError, Requeue,
+    controller_of, is_namespace_terminating, is_not_found, pod_is_active, pod_is_available,
+    pod_is_ready, run_workers, ControllerError, Requeue,
 };
 use crate::expectations::Expectations;
 use crate::informer::{key_of, split_key, Informer, Notification};
@@ -719,19 +719,6 @@ fn deletion_order(a: &Pod, rank_a: i32, b: &Pod, rank_b: i32) -> Ordering {
 
 fn is_invalid(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 422)
-}
-
-/// Upstream `HasStatusCause(err, NamespaceTerminatingCause)`.
-fn is_namespace_terminating(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => {
-            s.code == 403
-                && s.details
-                    .as_ref()
-                    .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
