@@ -3,6 +3,7 @@
 //! controller shares. Names are upstream's (cmd/kube-controller-manager/names), and the
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
+pub mod deployment;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
@@ -70,6 +71,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["replicaset"],
             enabled_by_default: true,
             start: |ctx| Box::pin(replicaset::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "deployment-controller",
+            aliases: &["deployment"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(deployment::run(ctx)),
         },
     ];
     TABLE
