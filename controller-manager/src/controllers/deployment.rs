@@ -1175,7 +1175,7 @@ mod tests {
         let done = rs("new", 3, 3, 3);
         let mut d2 = d.clone();
         d2.status = Some(s);
-        let s = calculate_status(&d2, &[done.clone()], Some(&done), now);
+        let s = calculate_status(&d2, std::slice::from_ref(&done), Some(&done), now);
         let p = s
             .conditions
             .unwrap()
@@ -1194,10 +1194,10 @@ mod tests {
         let mut d = deployment(3, None, None);
         let new = rs("new", 3, 3, 0);
         let t0 = Timestamp::from_second(1000).unwrap();
-        let s = calculate_status(&d, &[new.clone()], Some(&new), t0);
+        let s = calculate_status(&d, std::slice::from_ref(&new), Some(&new), t0);
         d.status = Some(s);
         let later = Timestamp::from_second(1000 + 601).unwrap();
-        let s = calculate_status(&d, &[new.clone()], Some(&new), later);
+        let s = calculate_status(&d, std::slice::from_ref(&new), Some(&new), later);
         let p = s
             .conditions
             .unwrap()
