@@ -4,6 +4,7 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod deployment;
+pub mod namespace;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
@@ -65,6 +66,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["root-ca-cert-publisher"],
             enabled_by_default: true,
             start: |ctx| Box::pin(rootcacert::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "namespace-controller",
+            aliases: &["namespace"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(namespace::run(ctx)),
         },
         ControllerDescriptor {
             name: "replicaset-controller",
