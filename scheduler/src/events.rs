@@ -101,7 +101,16 @@ pub async fn record(
 /// message, or None when the pod already carries exactly that condition (upstream only
 /// patches when `UpdatePodCondition` reports a change). lastTransitionTime moves only when
 /// the status changes.
-pub fn pod_scheduled_patch(pod: &Pod, reason: &str, message: &str) -> Option<serde_json::Value> {
+pub fn pod_scheduled_patch(
+    pod: &Pod,
+    reason: &str,
+    message: &str,
+    nominated: Option<&str>,
+) -> Option<serde_json::Value> {
+    let current_nominated = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref());
     let existing = pod
         .status
         .as_ref()
@@ -109,6 +118,7 @@ pub fn pod_scheduled_patch(pod: &Pod, reason: &str, message: &str) -> Option<ser
         .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"));
     if let Some(c) = existing {
         if c.status == "False"
+            && (nominated.is_none() || nominated == current_nominated)
             && c.reason.as_deref() == Some(reason)
             && c.message.as_deref() == Some(message)
         {
@@ -123,7 +133,7 @@ pub fn pod_scheduled_patch(pod: &Pod, reason: &str, message: &str) -> Option<ser
             .unwrap_or_else(|| serde_json::json!(now_seconds())),
         _ => serde_json::json!(now_seconds()),
     };
-    Some(serde_json::json!({
+    let mut patch = serde_json::json!({
         "status": {
             "conditions": [{
                 "type": "PodScheduled",
@@ -134,7 +144,12 @@ pub fn pod_scheduled_patch(pod: &Pod, reason: &str, message: &str) -> Option<ser
                 "lastTransitionTime": transition,
             }]
         }
-    }))
+    });
+    // Preemption nominates a node; upstream records it in status.nominatedNodeName.
+    if let Some(n) = nominated {
+        patch["status"]["nominatedNodeName"] = serde_json::json!(n);
+    }
+    Some(patch)
 }
 
 fn now_seconds() -> String {
@@ -147,8 +162,9 @@ pub async fn set_unschedulable(
     pod: &Pod,
     reason: &str,
     message: &str,
+    nominated: Option<&str>,
 ) -> Result<(), WriteError> {
-    let Some(patch) = pod_scheduled_patch(pod, reason, message) else {
+    let Some(patch) = pod_scheduled_patch(pod, reason, message, nominated) else {
         return Ok(());
     };
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -191,12 +207,14 @@ mod tests {
         let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "m", "lastTransitionTime": "2024-01-01T00:00:00Z"}
         ]}})).unwrap();
-        assert_eq!(pod_scheduled_patch(&pod, "Unschedulable", "m"), None);
-        let p = pod_scheduled_patch(&pod, "Unschedulable", "m2").unwrap();
+        assert_eq!(pod_scheduled_patch(&pod, "Unschedulable", "m", None), None);
+        let p = pod_scheduled_patch(&pod, "Unschedulable", "m2", None).unwrap();
         let c = &p["status"]["conditions"][0];
         assert_eq!(c["message"], "m2");
         assert_eq!(c["lastTransitionTime"], "2024-01-01T00:00:00Z");
         let fresh: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}})).unwrap();
-        assert!(pod_scheduled_patch(&fresh, "Unschedulable", "m").is_some());
+        assert!(pod_scheduled_patch(&fresh, "Unschedulable", "m", None).is_some());
+        let n = pod_scheduled_patch(&pod, "Unschedulable", "m", Some("n1")).unwrap();
+        assert_eq!(n["status"]["nominatedNodeName"], "n1");
     }
 }

@@ -160,6 +160,17 @@ impl NodeInfo {
     pub fn name(&self) -> &str {
         self.node.metadata.name.as_deref().unwrap_or("")
     }
+    /// A copy without the pods `drop` selects (for preemption's what-if runs).
+    pub fn without(&self, drop: impl Fn(&PodInfo) -> bool) -> NodeInfo {
+        let mut ni = NodeInfo::new(self.node.clone());
+        for p in &self.pods {
+            if !drop(p) {
+                ni.add_pod(p.clone());
+            }
+        }
+        ni
+    }
+
     /// Adds a pod and its requests and ports.
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
         for (k, v) in &p.requests {
@@ -277,6 +288,7 @@ pub trait PostFilterPlugin: Plugin {
     /// May answer a nominated node name; the status message is appended to the failure.
     fn post_filter(
         &self,
+        fw: &Framework,
         state: &CycleState,
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],

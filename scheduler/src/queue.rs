@@ -27,6 +27,19 @@ pub fn pod_key(pod: &Pod) -> String {
     )
 }
 
+/// Whether anything but status and bookkeeping metadata changed.
+pub fn pod_updated(old: &Pod, new: &Pod) -> bool {
+    let strip = |p: &Pod| {
+        let mut p = p.clone();
+        p.status = None;
+        p.metadata.resource_version = None;
+        p.metadata.generation = None;
+        p.metadata.managed_fields = None;
+        p
+    };
+    strip(old) != strip(new)
+}
+
 /// Runs PreEnqueue for a pod (its profile's plugins).
 pub type PreEnqueueFn = Arc<dyn Fn(&Pod) -> Status + Send + Sync>;
 
@@ -116,6 +129,15 @@ impl SchedulingQueue {
         if let Some(InFlight::Scheduling(newer)) = self.in_flight.get_mut(&key) {
             *newer = Some(pod);
             return;
+        }
+        if let Some(p) = self.unschedulable.get_mut(&key) {
+            // Status-only updates (our own condition patch among them) do not make a pod
+            // schedulable; upstream `isPodUpdated` ignores status, resourceVersion,
+            // generation and managedFields.
+            if !pod_updated(&p.pod, &pod) {
+                p.pod = pod;
+                return;
+            }
         }
         if let Some(mut p) = self.remove_everywhere(&key) {
             p.pod = pod;
@@ -408,6 +430,24 @@ mod tests {
         assert_eq!(q.next_wakeup(), Some(t + Duration::from_secs(1)));
         q.flush_backoff(t + Duration::from_secs(1));
         assert_eq!(q.lens(), (1, 0, 0));
+    }
+
+    #[test]
+    fn status_updates_do_not_requeue() {
+        let mut q = queue();
+        let t = Instant::now();
+        q.add(pod("a", 0, false), t);
+        let (p, cycle) = q.pop().unwrap();
+        q.add_unschedulable(p, cycle, t);
+        let mut st = (*pod("a", 0, false)).clone();
+        st.status = Some(Default::default());
+        st.metadata.resource_version = Some("9".into());
+        q.add(Arc::new(st), t);
+        assert_eq!(q.lens(), (0, 0, 1));
+        let mut labelled = (*pod("a", 0, false)).clone();
+        labelled.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
+        q.add(Arc::new(labelled), t);
+        assert_eq!(q.lens(), (0, 1, 0));
     }
 
     #[test]

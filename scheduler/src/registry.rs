@@ -89,6 +89,10 @@ pub fn in_tree() -> HashMap<&'static str, Factory> {
         plugins::balanced_allocation::factory,
     );
     m.insert(
+        plugins::default_preemption::NAME,
+        plugins::default_preemption::factory,
+    );
+    m.insert(
         plugins::default_binder::NAME,
         plugins::default_binder::factory,
     );
@@ -104,7 +108,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "VolumeZone",
     "PodTopologySpread",
     "InterPodAffinity",
-    "DefaultPreemption",
     "ImageLocality",
     "DynamicResources",
 ];
@@ -121,6 +124,7 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (plugins::node_affinity::NAME, 2),
         (plugins::node_ports::NAME, 0),
         (plugins::node_resources_fit::NAME, 1),
+        (plugins::default_preemption::NAME, 0),
         (plugins::balanced_allocation::NAME, 1),
         (plugins::default_binder::NAME, 0),
     ]
@@ -359,6 +363,7 @@ mod tests {
             ]
         );
         assert_eq!(names(&fw.bind), vec!["DefaultBinder"]);
+        assert_eq!(names(&fw.post_filter), vec!["DefaultPreemption"]);
     }
 
     #[tokio::test]

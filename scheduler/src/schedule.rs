@@ -45,11 +45,13 @@ pub struct FitError {
     pub pre_filter_msg: Option<String>,
     /// The first PostFilter plugin's message.
     pub post_filter_msg: Option<String>,
+    /// The node a PostFilter plugin (preemption) nominated for the pod.
+    pub nominated_node: Option<String>,
 }
 
 impl fmt::Display for FitError {
     /// Upstream format: "0/N nodes are available: <pre-filter msg | sorted reason
-    /// histogram>. <post-filter msg>."
+    /// histogram>. <post-filter msg>"
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0/{} nodes are available:", self.num_all_nodes)?;
         match &self.pre_filter_msg {
@@ -70,8 +72,9 @@ impl fmt::Display for FitError {
                 }
             }
         }
+        // The PostFilter message carries its own final period.
         if let Some(m) = &self.post_filter_msg {
-            write!(f, " {m}.")?;
+            write!(f, " {m}")?;
         }
         Ok(())
     }
@@ -81,7 +84,7 @@ impl fmt::Display for FitError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScheduleError {
     /// No node fits.
-    Fit(FitError),
+    Fit(Box<FitError>),
     /// The cluster has no nodes.
     NoNodes,
     /// A plugin failed.
@@ -136,12 +139,13 @@ pub fn schedule_pod(
             .iter()
             .map(|n| (n.name().to_string(), s.clone()))
             .collect();
-        return Err(ScheduleError::Fit(FitError {
+        return Err(ScheduleError::Fit(Box::new(FitError {
             num_all_nodes: nodes.len(),
             statuses,
             pre_filter_msg: Some(s.message()),
             post_filter_msg: None,
-        }));
+            nominated_node: None,
+        })));
     }
 
     let pct = fw.percentage_of_nodes_to_score.unwrap_or(global_percentage);
@@ -173,15 +177,20 @@ pub fn schedule_pod(
             statuses,
             pre_filter_msg: None,
             post_filter_msg: None,
+            nominated_node: None,
         };
         for p in &fw.post_filter {
-            let (_, s) = p.post_filter(state, pod, nodes, &fit.statuses);
+            let (nominated, s) = p.post_filter(fw, state, pod, nodes, &fit.statuses);
+            fit.nominated_node = nominated;
             if !s.reasons.is_empty() {
                 fit.post_filter_msg = Some(s.message());
+            }
+            // Upstream stops at the first PostFilter plugin that does not reject.
+            if fit.nominated_node.is_some() || !s.is_rejected() {
                 break;
             }
         }
-        return Err(ScheduleError::Fit(fit));
+        return Err(ScheduleError::Fit(Box::new(fit)));
     }
     if feasible.len() == 1 {
         return Ok(ScheduleResult {
@@ -278,9 +287,10 @@ mod tests {
             statuses,
             pre_filter_msg: None,
             post_filter_msg: Some(
-                "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling"
+                "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
                     .into(),
             ),
+            nominated_node: None,
         };
         assert_eq!(
             e.to_string(),
@@ -291,6 +301,7 @@ mod tests {
             statuses: NodeToStatus::new(),
             pre_filter_msg: Some("node(s) didn't satisfy plugin(s) [X]".into()),
             post_filter_msg: None,
+            nominated_node: None,
         };
         assert_eq!(
             pre.to_string(),

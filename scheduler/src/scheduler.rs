@@ -267,13 +267,12 @@ impl Loop {
             Err(e) => {
                 qp.last_failure_was_error = matches!(e, ScheduleError::Internal(_));
                 tracing::info!(pod = %key, error = %e, "unable to schedule pod");
-                self.fail(
-                    &fw,
-                    qp,
-                    cycle,
-                    e.to_string(),
-                    !matches!(e, ScheduleError::Internal(_)),
-                );
+                let nominated = match &e {
+                    ScheduleError::Fit(f) => f.nominated_node.clone(),
+                    _ => None,
+                };
+                let rejected = !matches!(e, ScheduleError::Internal(_));
+                self.fail_nominated(&fw, qp, cycle, e.to_string(), rejected, nominated);
                 return;
             }
         };
@@ -341,6 +340,18 @@ impl Loop {
         msg: String,
         rejected: bool,
     ) {
+        self.fail_nominated(fw, qp, cycle, msg, rejected, None)
+    }
+
+    fn fail_nominated(
+        self: &Arc<Self>,
+        fw: &Arc<Framework>,
+        qp: QueuedPodInfo,
+        cycle: u64,
+        msg: String,
+        rejected: bool,
+        nominated: Option<String>,
+    ) {
         let pod = qp.pod.clone();
         self.shared
             .queue
@@ -355,7 +366,10 @@ impl Loop {
             } else {
                 "SchedulerError"
             };
-            if let Err(e) = events::set_unschedulable(&this.client, &pod, reason, &msg).await {
+            if let Err(e) =
+                events::set_unschedulable(&this.client, &pod, reason, &msg, nominated.as_deref())
+                    .await
+            {
                 tracing::warn!(pod = %pod_key(&pod), error = %e, "updating PodScheduled condition");
             }
         });

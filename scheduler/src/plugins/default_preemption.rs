@@ -1,0 +1,453 @@
+//! DefaultPreemption: when no node fits, finds a node where evicting lower-priority pods
+//! would make room, deletes those victims and nominates the node for the pod (upstream
+//! `plugins/defaultpreemption` and `framework/preemption`).
+//!
+//! Differences from upstream, on purpose and documented: PodDisruptionBudgets are not
+//! consulted yet (every victim counts as non-violating), every potential node is dry-run
+//! (no candidate sampling), and pods nominated to a node are not reserved against later
+//! cycles.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+
+use super::priority_sort::priority;
+use crate::framework::{
+    Code, CycleState, Framework, NodeInfo, NodeToStatus, Plugin, PluginSet, PodInfo,
+    PostFilterPlugin, Status,
+};
+use crate::registry::{Handle, RegistryError};
+use crate::schedule::FitError;
+
+/// The plugin's upstream name.
+pub const NAME: &str = "DefaultPreemption";
+/// Status for nodes where only non-preemptible reasons failed.
+pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
+/// Status for nodes without lower-priority pods.
+pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+
+/// The plugin.
+pub struct DefaultPreemption {
+    client: Option<kube::Client>,
+}
+
+impl Plugin for DefaultPreemption {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+/// A node and the pods to evict there.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The node.
+    pub node: String,
+    /// Pods to evict, most important first.
+    pub victims: Vec<Arc<Pod>>,
+}
+
+fn start_time(p: &Pod) -> Option<String> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().map(String::from))
+}
+
+/// Upstream `MoreImportantPod`: higher priority, then earlier start time.
+fn more_important(a: &Pod, b: &Pod) -> std::cmp::Ordering {
+    priority(b)
+        .cmp(&priority(a))
+        .then_with(|| match (start_time(a), start_time(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        })
+}
+
+/// Upstream `PodEligibleToPreemptOthers`: not with preemptionPolicy Never, and not again
+/// while a lower-priority pod on the already nominated node is still terminating.
+pub fn eligible(pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Result<(), String> {
+    let never = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref())
+        == Some("Never");
+    if never {
+        return Err("not eligible due to preemptionPolicy=Never.".into());
+    }
+    let nominated = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty());
+    if let Some(n) = nominated.and_then(|n| nodes.iter().find(|i| i.name() == n)) {
+        let prio = priority(pod);
+        if n.pods
+            .iter()
+            .any(|p| p.pod.metadata.deletion_timestamp.is_some() && priority(&p.pod) < prio)
+        {
+            return Err("not eligible due to a terminating pod on the nominated node.".into());
+        }
+    }
+    Ok(())
+}
+
+/// Dry-runs preemption on one node (upstream `SelectVictimsOnNode`): remove every
+/// lower-priority pod; if the pod then fits, add victims back, most important first, while
+/// it still fits.
+pub fn select_victims(
+    fw: &Framework,
+    state: &CycleState,
+    pod: &Pod,
+    node: &NodeInfo,
+) -> Result<Vec<Arc<Pod>>, Status> {
+    let prio = priority(pod);
+    let lower = |p: &PodInfo| priority(&p.pod) < prio;
+    let mut potential: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| lower(p)).cloned().collect();
+    if potential.is_empty() {
+        return Err(Status::unresolvable(NO_VICTIMS));
+    }
+    let mut ni = node.without(lower);
+    let s = fw.run_filter(state, pod, &ni);
+    if !s.is_success() {
+        return Err(s);
+    }
+    potential.sort_by(|a, b| more_important(&a.pod, &b.pod));
+    let mut victims = Vec::new();
+    for p in potential {
+        let mut with = ni.clone();
+        with.add_pod(p.clone());
+        if fw.run_filter(state, pod, &with).is_success() {
+            ni = with;
+        } else {
+            victims.push(p.pod.clone());
+        }
+    }
+    Ok(victims)
+}
+
+/// Upstream `pickOneNodeForPreemption` without the PDB criterion: lowest highest-victim
+/// priority, then lowest priority sum, then fewest victims, then the latest start time of
+/// the most important victim, then the first.
+pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
+    let key = |c: &Candidate| {
+        let highest = c
+            .victims
+            .iter()
+            .map(|v| priority(v))
+            .max()
+            .unwrap_or(i32::MIN);
+        // Shift like upstream so negative priorities still add up to a positive sum.
+        let sum: i64 = c
+            .victims
+            .iter()
+            .map(|v| i64::from(priority(v)) + i64::from(i32::MAX) + 1)
+            .sum();
+        (highest, sum, c.victims.len())
+    };
+    let best = candidates.iter().map(key).min()?;
+    let tied: Vec<&Candidate> = candidates.iter().filter(|c| key(c) == best).collect();
+    // Among ties, prefer the node whose most important victims started latest.
+    tied.iter()
+        .copied()
+        .max_by(|a, b| {
+            let earliest = |c: &Candidate| {
+                c.victims
+                    .iter()
+                    .filter(|v| priority(v) == best.0)
+                    .filter_map(|v| start_time(v))
+                    .min()
+            };
+            earliest(a).cmp(&earliest(b))
+        })
+        .or_else(|| tied.first().copied())
+}
+
+/// Runs preemption without side effects: the chosen candidate, or the per-node statuses
+/// for the failure message.
+pub fn preempt(
+    fw: &Framework,
+    state: &CycleState,
+    pod: &Pod,
+    nodes: &[Arc<NodeInfo>],
+    statuses: &NodeToStatus,
+) -> Result<Candidate, Status> {
+    if let Err(msg) = eligible(pod, nodes) {
+        return Err(Status::unschedulable(msg));
+    }
+    let mut out = NodeToStatus::new();
+    let mut candidates = Vec::new();
+    for n in nodes {
+        let name = n.name().to_string();
+        // Only nodes that failed with a resolvable reason might be helped.
+        if statuses
+            .get(&name)
+            .is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable)
+        {
+            out.insert(name, Status::unresolvable(NOT_HELPFUL));
+            continue;
+        }
+        match select_victims(fw, state, pod, n) {
+            Ok(victims) => candidates.push(Candidate {
+                node: name,
+                victims,
+            }),
+            Err(s) if s.code == Code::Error => return Err(s),
+            Err(s) => {
+                out.insert(name, s);
+            }
+        }
+    }
+    match pick_one(&candidates) {
+        Some(c) => Ok(c.clone()),
+        None => {
+            let fit = FitError {
+                num_all_nodes: nodes.len(),
+                statuses: out,
+                ..Default::default()
+            };
+            Err(Status::unschedulable(fit.to_string()))
+        }
+    }
+}
+
+/// Evicts the victims as upstream `prepareCandidate`: sets the DisruptionTarget condition,
+/// deletes the pod, and records a Preempted event.
+async fn evict(client: kube::Client, preemptor: Arc<Pod>, node: String, victims: Vec<Arc<Pod>>) {
+    let scheduler = preemptor
+        .spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.clone())
+        .unwrap_or_else(|| crate::config::DEFAULT_SCHEDULER_NAME.into());
+    for v in victims {
+        let ns = v.metadata.namespace.clone().unwrap_or_default();
+        let name = v.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let patch = serde_json::json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{scheduler}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }]}});
+        if let Err(e) = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "setting DisruptionTarget");
+        }
+        if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "deleting preemption victim");
+            continue;
+        }
+        let note = format!(
+            "Preempted by pod {} on node {}",
+            preemptor.metadata.uid.as_deref().unwrap_or(""),
+            node
+        );
+        let instance = format!("{scheduler}-preemption");
+        if let Err(e) = crate::events::record(
+            &client,
+            &v,
+            "Normal",
+            "Preempted",
+            "Preempting",
+            &note,
+            &scheduler,
+            &instance,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "recording Preempted event");
+        }
+    }
+}
+
+impl PostFilterPlugin for DefaultPreemption {
+    fn post_filter(
+        &self,
+        fw: &Framework,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+        statuses: &NodeToStatus,
+    ) -> (Option<String>, Status) {
+        match preempt(fw, state, pod, nodes, statuses) {
+            Ok(c) => {
+                if let Some(client) = self.client.clone() {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        rt.spawn(evict(
+                            client,
+                            Arc::new(pod.clone()),
+                            c.node.clone(),
+                            c.victims,
+                        ));
+                    }
+                }
+                (Some(c.node), Status::success())
+            }
+            Err(s) => {
+                let msg = s.message();
+                // Upstream prefixes the evaluator's message.
+                let mut out = Status::new(s.code, vec![format!("preemption: {msg}")]);
+                if msg.is_empty() {
+                    out.reasons.clear();
+                }
+                (None, out)
+            }
+        }
+    }
+}
+
+/// Builds the plugin; DefaultPreemptionArgs are accepted but candidate sampling is not
+/// implemented (every node is evaluated).
+pub fn factory(_args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet, RegistryError> {
+    Ok(PluginSet {
+        post_filter: Some(Arc::new(DefaultPreemption {
+            client: h.client.clone(),
+        })),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testing::{alloc_node, node, node_info, pod};
+    use crate::schedule::{schedule_pod, ScheduleError};
+    use serde_json::{json, Value};
+
+    fn fw() -> Framework {
+        let h = Handle::default();
+        let mut fw = Framework::default();
+        for name in ["NodeUnschedulable", "TaintToleration", "NodeResourcesFit"] {
+            let s = crate::registry::in_tree()[name](None, &h).unwrap();
+            fw.pre_filter.extend(s.pre_filter);
+            fw.filter.extend(s.filter);
+        }
+        fw.post_filter
+            .push(Arc::new(DefaultPreemption { client: None }));
+        fw
+    }
+
+    fn prio_pod(name: &str, prio: i32, cpu: &str, extra: Value) -> Pod {
+        let mut spec = json!({"priority": prio, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]});
+        if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+            s.extend(e);
+        }
+        let mut p = pod(spec);
+        p.metadata.name = Some(name.into());
+        p
+    }
+
+    fn run(fw: &Framework, p: &Pod, nodes: &[Arc<NodeInfo>]) -> FitError {
+        let mut start = 0;
+        match schedule_pod(
+            fw,
+            &mut CycleState::default(),
+            p,
+            nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        ) {
+            Err(ScheduleError::Fit(f)) => *f,
+            other => panic!("expected a fit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn table() {
+        let fw = fw();
+        let alloc = json!({"cpu": "2", "memory": "1Gi", "pods": "10"});
+        let tainted = node(
+            "cp",
+            json!({"status": {"allocatable": alloc}, "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}}),
+        );
+        type Case<'a> = (&'a str, Pod, Vec<NodeInfo>, Option<&'a str>, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                "not helpful anywhere",
+                prio_pod("p", 100, "1", json!({})),
+                vec![node_info(tainted.clone(), vec![])],
+                None,
+                "0/1 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+            ),
+            (
+                "no lower-priority victims",
+                prio_pod("p", 100, "1500m", json!({})),
+                vec![node_info(alloc_node("n1", alloc.clone()), vec![prio_pod("v", 100, "1", json!({}))])],
+                None,
+                "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+            ),
+            (
+                "preemptionPolicy Never",
+                prio_pod("p", 100, "1500m", json!({"preemptionPolicy": "Never"})),
+                vec![node_info(alloc_node("n1", alloc.clone()), vec![prio_pod("v", 1, "1", json!({}))])],
+                None,
+                "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.",
+            ),
+            (
+                "preempts on the node with the cheapest victims",
+                prio_pod("p", 100, "1500m", json!({})),
+                vec![
+                    node_info(tainted, vec![]),
+                    node_info(alloc_node("n1", alloc.clone()), vec![prio_pod("v10", 10, "1", json!({}))]),
+                    node_info(alloc_node("n2", alloc.clone()), vec![prio_pod("v5", 5, "1", json!({}))]),
+                ],
+                Some("n2"),
+                "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu.",
+            ),
+        ];
+        for (name, p, nodes, want_node, want_msg) in cases {
+            let nodes: Vec<Arc<NodeInfo>> = nodes.into_iter().map(Arc::new).collect();
+            let f = run(&fw, &p, &nodes);
+            assert_eq!(f.nominated_node.as_deref(), want_node, "{name}");
+            assert_eq!(f.to_string(), want_msg, "{name}");
+        }
+    }
+
+    #[test]
+    fn not_again_while_a_victim_terminates() {
+        let mut victim = prio_pod("v", 1, "1", json!({}));
+        victim.metadata.deletion_timestamp =
+            Some(serde_json::from_value(json!("2024-01-01T00:00:00Z")).unwrap());
+        let n = Arc::new(node_info(
+            alloc_node("n1", json!({"cpu": "2", "memory": "1Gi", "pods": "10"})),
+            vec![victim],
+        ));
+        let mut p = prio_pod("p", 100, "1500m", json!({}));
+        assert!(eligible(&p, std::slice::from_ref(&n)).is_ok());
+        p.status = Some(serde_json::from_value(json!({"nominatedNodeName": "n1"})).unwrap());
+        assert_eq!(
+            eligible(&p, &[n]),
+            Err("not eligible due to a terminating pod on the nominated node.".into())
+        );
+    }
+
+    #[test]
+    fn reprieves_victims_that_can_stay() {
+        let fw = fw();
+        let n = node_info(
+            alloc_node("n1", json!({"cpu": "3", "memory": "1Gi", "pods": "10"})),
+            vec![
+                prio_pod("a", 1, "1", json!({})),
+                prio_pod("b", 2, "1", json!({})),
+                prio_pod("c", 3, "1", json!({})),
+            ],
+        );
+        let p = prio_pod("p", 100, "2", json!({}));
+        let mut st = CycleState::default();
+        fw.run_pre_filter(&mut st, &p, &[]);
+        let victims = select_victims(&fw, &st, &p, &n).unwrap();
+        let names: Vec<&str> = victims
+            .iter()
+            .map(|v| v.metadata.name.as_deref().unwrap())
+            .collect();
+        // The most important pod (c) is added back first and stays.
+        assert_eq!(names, vec!["b", "a"]);
+    }
+}
