@@ -4,6 +4,7 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod deployment;
+pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
 pub mod rootcacert;
@@ -84,6 +85,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["deployment"],
             enabled_by_default: true,
             start: |ctx| Box::pin(deployment::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: GARBAGE_COLLECTOR,
+            aliases: &["garbagecollector"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(garbagecollector::run(ctx)),
         },
     ];
     TABLE
