@@ -125,12 +125,15 @@ impl Graph {
     }
 }
 
+/// (apiVersion, kind) -> (resource, namespaced).
+type KindMap = HashMap<(String, String), (ApiResource, bool)>;
+
 #[derive(Clone)]
 struct GarbageCollector {
     client: kube::Client,
     graph: Arc<Mutex<Graph>>,
     /// (apiVersion, kind) -> resource, from discovery.
-    kinds: Arc<Mutex<HashMap<(String, String), (ApiResource, bool)>>>,
+    kinds: Arc<Mutex<KindMap>>,
 }
 
 /// Starts the graph builder and `--concurrent-gc-syncs` workers.
