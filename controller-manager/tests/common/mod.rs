@@ -22,8 +22,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the apiserver and the named controllers (`--controllers` syntax).
+    /// Starts the apiserver and the named controllers (`--controllers` syntax), without
+    /// leader election.
     pub async fn start(controllers: &str) -> Cluster {
+        Cluster::start_with_args(&[
+            &format!("--controllers={controllers}"),
+            "--leader-elect=false",
+        ])
+        .await
+    }
+
+    /// Starts the apiserver and kube-controller-manager with these extra flags.
+    pub async fn start_with_args(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let args = [
             "kube-apiserver".to_string(),
@@ -49,13 +59,13 @@ impl Cluster {
             .unwrap();
         let client = kube::Client::try_from(cfg).unwrap();
 
-        let cm_opts = <rudder_controller_manager::Options as clap::Parser>::parse_from([
+        let mut args = vec![
             "kube-controller-manager".to_string(),
             "--kubeconfig".into(),
             running.kubeconfig.display().to_string(),
-            format!("--controllers={controllers}"),
-            "--leader-elect=false".into(),
-        ]);
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let cm_opts = <rudder_controller_manager::Options as clap::Parser>::parse_from(args);
         let config = rudder_controller_manager::Config::from_options(cm_opts)
             .await
             .expect("controller-manager config");
