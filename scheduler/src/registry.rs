@@ -89,6 +89,10 @@ pub fn in_tree() -> HashMap<&'static str, Factory> {
         plugins::balanced_allocation::factory,
     );
     m.insert(
+        plugins::pod_topology_spread::NAME,
+        plugins::pod_topology_spread::factory,
+    );
+    m.insert(
         plugins::default_preemption::NAME,
         plugins::default_preemption::factory,
     );
@@ -106,7 +110,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "NodeVolumeLimits",
     "VolumeBinding",
     "VolumeZone",
-    "PodTopologySpread",
     "InterPodAffinity",
     "ImageLocality",
     "DynamicResources",
@@ -124,6 +127,7 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (plugins::node_affinity::NAME, 2),
         (plugins::node_ports::NAME, 0),
         (plugins::node_resources_fit::NAME, 1),
+        (plugins::pod_topology_spread::NAME, 2),
         (plugins::default_preemption::NAME, 0),
         (plugins::balanced_allocation::NAME, 1),
         (plugins::default_binder::NAME, 0),
@@ -349,7 +353,8 @@ mod tests {
                 "TaintToleration",
                 "NodeAffinity",
                 "NodePorts",
-                "NodeResourcesFit"
+                "NodeResourcesFit",
+                "PodTopologySpread"
             ]
         );
         let scores: Vec<(&str, i64)> = fw.score.iter().map(|(p, w)| (p.name(), *w)).collect();
@@ -359,6 +364,7 @@ mod tests {
                 ("TaintToleration", 3),
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 1),
+                ("PodTopologySpread", 2),
                 ("NodeResourcesBalancedAllocation", 1)
             ]
         );
@@ -394,7 +400,8 @@ profiles:
             vec![
                 ("TaintToleration", 3),
                 ("NodeAffinity", 2),
-                ("NodeResourcesFit", 5)
+                ("NodeResourcesFit", 5),
+                ("PodTopologySpread", 2)
             ]
         );
         assert!(!names(&fw.filter).contains(&"NodePorts"));
