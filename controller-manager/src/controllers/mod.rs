@@ -4,6 +4,7 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod deployment;
+pub mod endpointslice;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
@@ -91,6 +92,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["garbagecollector"],
             enabled_by_default: true,
             start: |ctx| Box::pin(garbagecollector::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "endpointslice-controller",
+            aliases: &["endpointslice"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(endpointslice::run(ctx)),
         },
     ];
     TABLE
