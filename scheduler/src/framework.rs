@@ -208,6 +208,9 @@ pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
 /// `CycleState`), keyed by the plugin's own key.
 #[derive(Default)]
 pub struct CycleState {
+    /// Every node of the cycle's snapshot (PreScore gets only the feasible ones, but
+    /// upstream's InterPodAffinity and PodTopologySpread count pods on all of them).
+    pub all_nodes: Vec<Arc<NodeInfo>>,
     data: HashMap<String, Box<dyn Any + Send + Sync>>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,

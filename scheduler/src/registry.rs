@@ -93,6 +93,10 @@ pub fn in_tree() -> HashMap<&'static str, Factory> {
         plugins::pod_topology_spread::factory,
     );
     m.insert(
+        plugins::inter_pod_affinity::NAME,
+        plugins::inter_pod_affinity::factory,
+    );
+    m.insert(
         plugins::default_preemption::NAME,
         plugins::default_preemption::factory,
     );
@@ -110,7 +114,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "NodeVolumeLimits",
     "VolumeBinding",
     "VolumeZone",
-    "InterPodAffinity",
     "ImageLocality",
     "DynamicResources",
 ];
@@ -128,6 +131,7 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (plugins::node_ports::NAME, 0),
         (plugins::node_resources_fit::NAME, 1),
         (plugins::pod_topology_spread::NAME, 2),
+        (plugins::inter_pod_affinity::NAME, 2),
         (plugins::default_preemption::NAME, 0),
         (plugins::balanced_allocation::NAME, 1),
         (plugins::default_binder::NAME, 0),
@@ -354,7 +358,8 @@ mod tests {
                 "NodeAffinity",
                 "NodePorts",
                 "NodeResourcesFit",
-                "PodTopologySpread"
+                "PodTopologySpread",
+                "InterPodAffinity"
             ]
         );
         let scores: Vec<(&str, i64)> = fw.score.iter().map(|(p, w)| (p.name(), *w)).collect();
@@ -365,6 +370,7 @@ mod tests {
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 1),
                 ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
                 ("NodeResourcesBalancedAllocation", 1)
             ]
         );
@@ -401,7 +407,8 @@ profiles:
                 ("TaintToleration", 3),
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 5),
-                ("PodTopologySpread", 2)
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2)
             ]
         );
         assert!(!names(&fw.filter).contains(&"NodePorts"));
@@ -411,7 +418,7 @@ profiles:
     async fn errors() {
         let cases = [
             ("multiPoint: {enabled: [{name: Nope}]}", "plugin \"Nope\" does not exist"),
-            ("multiPoint: {enabled: [{name: InterPodAffinity}]}", "plugin \"InterPodAffinity\" is not implemented by this scheduler"),
+            ("multiPoint: {enabled: [{name: ImageLocality}]}", "plugin \"ImageLocality\" is not implemented by this scheduler"),
             ("filter: {enabled: [{name: PrioritySort}]}", "plugin \"PrioritySort\" does not extend Filter plugin"),
             ("multiPoint: {disabled: [{name: \"*\"}]}", "one queue sort plugin required for profile with scheduler name \"default-scheduler\""),
         ];

@@ -129,6 +129,7 @@ pub fn schedule_pod(
     if nodes.is_empty() {
         return Err(ScheduleError::NoNodes);
     }
+    state.all_nodes = nodes.to_vec();
     let s = fw.run_pre_filter(state, pod, nodes);
     if !s.is_success() {
         if !s.is_rejected() {

@@ -339,3 +339,39 @@ async fn higher_priority_pod_preempts_a_lower_priority_one() {
     assert_eq!(c.wait_bound("high").await, "only");
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_and_topology_spread() {
+    let c = Cluster::start().await;
+    for (n, zone) in [("a1", "za"), ("a2", "za"), ("b1", "zb")] {
+        c.node(n, "4", json!({"metadata": {"labels": {"zone": zone}}}))
+            .await;
+    }
+    let anti = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"affinity": {"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}}});
+    let mut hosts = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let name = format!("web{i}");
+        c.pod(&name, "100m", anti.clone()).await;
+        hosts.insert(c.wait_bound(&name).await);
+    }
+    assert_eq!(hosts.len(), 3, "one web pod per host: {hosts:?}");
+    c.pod("web3", "100m", anti).await;
+    assert_eq!(
+        c.wait_event("web3", "FailedScheduling").await,
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    );
+
+    // Zone spread with maxSkew 1: two pods land in different zones.
+    let spread = json!({"metadata": {"labels": {"app": "api"}}, "spec": {"topologySpreadConstraints": [{
+        "maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "api"}}}]}});
+    c.pod("api0", "100m", spread.clone()).await;
+    let first = c.wait_bound("api0").await;
+    c.pod("api1", "100m", spread).await;
+    let second = c.wait_bound("api1").await;
+    let zone = |n: &str| if n.starts_with('a') { "za" } else { "zb" };
+    assert_ne!(zone(&first), zone(&second), "{first} {second}");
+    c.stop().await;
+}

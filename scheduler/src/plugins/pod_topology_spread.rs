@@ -240,9 +240,14 @@ impl PreScorePlugin for PodTopologySpread {
                 .collect();
             weights.push(((domains.len() + 2) as f64).ln());
             let mut m: HashMap<String, i64> = HashMap::new();
-            // Upstream counts over every node in the snapshot, not only the feasible ones;
-            // the scheduling cycle passes only feasible nodes here, so this counts those.
-            for n in nodes {
+            // Upstream counts matching pods on every node of the snapshot, not only the
+            // feasible ones.
+            let all = if state.all_nodes.is_empty() {
+                nodes
+            } else {
+                &state.all_nodes[..]
+            };
+            for n in all {
                 if !node_eligible(c, pod, &n.node) {
                     continue;
                 }
