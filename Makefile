@@ -21,9 +21,11 @@ up: build
 down:
 	@hack/local-down-cluster.sh
 
+# One build for binaries and tests: --all-targets unifies features with the
+# dev-dependencies, so `cargo test` then reuses every artifact instead of rebuilding.
 test: deps
 	@hack/install-deps.sh --python
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --workspace --release -- --test-threads=2
 	@hack/e2e.sh
 

@@ -175,10 +175,8 @@ impl ApiServer {
             return plain(json_response(200, &rudder_openapi::v3_root()));
         }
         if let Some(gv) = path.strip_prefix("/openapi/v3/") {
-            return plain(match rudder_openapi::v3_document(gv) {
-                Some(doc) => bytes_response(200, "application/json", doc),
-                None => error_response(&ApiError::path_not_found()),
-            });
+            let query = Query::parse(req.uri().query());
+            return plain(openapi_v3(gv, query.get("hash")));
         }
         let headers = req.headers().clone();
         match route(&path) {
@@ -234,6 +232,43 @@ impl ApiServer {
             }
         }
     }
+}
+
+/// One OpenAPI v3 group-version document, with kube-openapi's caching rules: the ETag is
+/// the content hash; a request carrying the current `hash` may be cached for a year; a
+/// stale `hash` is redirected (301) to the current one.
+fn openapi_v3(gv: &str, hash: Option<&str>) -> Response<Body> {
+    let (Some(doc), Some(current)) = (rudder_openapi::v3_document(gv), rudder_openapi::v3_hash(gv))
+    else {
+        return error_response(&ApiError::path_not_found());
+    };
+    let mut resp = bytes_response(200, "application/json", doc);
+    if let Some(h) = hash {
+        if h != current {
+            let mut r = bytes_response(301, "text/plain", "");
+            if let Ok(v) = http::HeaderValue::from_str(&format!("/openapi/v3/{gv}?hash={current}"))
+            {
+                r.headers_mut().insert(http::header::LOCATION, v);
+            }
+            return r;
+        }
+        let headers = resp.headers_mut();
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, immutable"),
+        );
+        let expires = (chrono::Utc::now() + chrono::Duration::days(365))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        if let Ok(v) = http::HeaderValue::from_str(&expires) {
+            headers.insert(http::header::EXPIRES, v);
+        }
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{current}\"")) {
+        resp.headers_mut().insert(http::header::ETAG, v);
+    }
+    resp
 }
 
 /// The version this server reports: the Kubernetes minor it serves (kubectl's dispatcher

@@ -86,9 +86,11 @@ impl Etcd {
 
 pub async fn client_for(kubeconfig: &std::path::Path) -> kube::Client {
     let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .unwrap();
+    // The tests assert the server's own answers (429, 503): no client-side retries.
+    cfg.default_retry = false;
     kube::Client::try_from(cfg).unwrap()
 }
 
