@@ -4,7 +4,7 @@
 mod common;
 
 use common::{wait_for, Cluster};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
@@ -46,7 +46,7 @@ async fn endpoints(slices: &Api<EndpointSlice>) -> Vec<(String, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slices_follow_pods() {
-    let cluster = Cluster::start("endpointslice").await;
+    let cluster = Cluster::start("endpointslice,endpoints-controller").await;
     let ns = "eps";
     cluster.namespace(ns).await;
     let svcs: Api<Service> = Api::namespaced(cluster.client.clone(), ns);
@@ -110,6 +110,21 @@ async fn slices_follow_pods() {
         .then_some(())
     })
     .await;
+    // The core/v1 Endpoints object of the same name agrees.
+    let eps: Api<Endpoints> = Api::namespaced(cluster.client.clone(), ns);
+    wait_for("endpoints object", 20, || async {
+        let e = eps.get_opt("web").await.unwrap()?;
+        let subset = e.subsets?.into_iter().next()?;
+        let ready: Vec<String> = subset.addresses?.into_iter().map(|a| a.ip).collect();
+        let not_ready: Vec<String> = subset
+            .not_ready_addresses?
+            .into_iter()
+            .map(|a| a.ip)
+            .collect();
+        (ready == ["10.1.0.1"] && not_ready == ["10.1.0.2"] && subset.ports?[0].port == 8080)
+            .then_some(())
+    })
+    .await;
     let slice = &slices
         .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
         .await
@@ -126,6 +141,12 @@ async fn slices_follow_pods() {
     pods.delete("a", &Default::default()).await.unwrap();
     wait_for("b ready, a gone", 20, || async {
         (endpoints(&slices).await == vec![("10.1.0.2".to_string(), true)]).then_some(())
+    })
+    .await;
+    // Deleting the Service deletes its Endpoints.
+    svcs.delete("web", &Default::default()).await.unwrap();
+    wait_for("endpoints deleted", 20, || async {
+        eps.get_opt("web").await.unwrap().is_none().then_some(())
     })
     .await;
     cluster.stop().await;

@@ -4,6 +4,7 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod namespace;
@@ -98,6 +99,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["endpointslice"],
             enabled_by_default: true,
             start: |ctx| Box::pin(endpointslice::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "endpoints-controller",
+            aliases: &["endpoint"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(endpoints::run(ctx)),
         },
     ];
     TABLE
