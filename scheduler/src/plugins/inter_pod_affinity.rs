@@ -263,7 +263,8 @@ impl FilterPlugin for InterPodAffinity {
                     }
                 }
             }
-            if !pods_exist && !(st.affinity_counts.is_empty() && st.pod_matches_own_affinity) {
+            let first_of_group = st.affinity_counts.is_empty() && st.pod_matches_own_affinity;
+            if !(pods_exist || first_of_group) {
                 return Status::unresolvable(ERR_AFFINITY);
             }
         }
