@@ -75,14 +75,6 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
     Bytes::from(out)
 }
 
-fn raw_event_line(kind: &str, json: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(json.len() + 32);
-    out.extend_from_slice(format!("{{\"type\":\"{kind}\",\"object\":").as_bytes());
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"}\n");
-    Bytes::from(out)
-}
-
 /// Starts serving the watch.
 pub fn serve(p: WatchParams) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
@@ -200,6 +192,8 @@ fn render(p: &WatchParams, ev: &Arc<CacheEvent>) -> Option<Bytes> {
             &tables::table(p.res, &[&ev.object.object], &p.include_object, None, None),
         ),
         Wanted::PartialMetadata => event_line(kind, &tables::partial(&ev.object.object)),
-        _ => raw_event_line(kind, &ev.object.json),
+        // The common case shares the line the cache rendered once for everyone.
+        _ if kind == ev.kind.as_str() => ev.line.clone(),
+        _ => crate::watchcache::render_line(kind, &ev.object.json),
     })
 }

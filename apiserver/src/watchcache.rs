@@ -99,6 +99,20 @@ pub struct CacheEvent {
     pub prev: Option<Arc<CachedObject>>,
     /// The event's revision.
     pub revision: i64,
+    /// The JSON watch line (`{"type":...,"object":...}\n`) rendered once for every watcher
+    /// that needs exactly this event, so fan-out to N watchers shares one buffer.
+    pub line: Bytes,
+}
+
+/// Renders a JSON watch event line around pre-serialized object bytes.
+pub fn render_line(kind: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 /// What a watcher receives.
@@ -299,11 +313,13 @@ impl Cacher {
                     st.objects.insert(ev.kv.key.clone(), obj.clone());
                 }
             }
+            let line = render_line(kind.as_str(), &obj.json);
             let event = Arc::new(CacheEvent {
                 kind,
                 object: obj,
                 prev,
                 revision,
+                line,
             });
             st.events.push_back(event.clone());
             while st.events.len() > EVENT_WINDOW {
@@ -411,6 +427,7 @@ impl Cacher {
                         object: o.clone(),
                         prev: None,
                         revision: o.revision,
+                        line: render_line("ADDED", &o.json),
                     })
                 })
                 .collect(),

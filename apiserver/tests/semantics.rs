@@ -503,3 +503,58 @@ async fn events_convert_between_core_and_events_v1() {
     );
     ts.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_token_expires_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = <rudder_apiserver::Options as clap::Parser>::parse_from([
+        "kube-apiserver",
+        "--data-dir",
+        &dir.path().display().to_string(),
+        "--secure-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+        "--etcd-compaction-interval",
+        "1s",
+    ]);
+    let running = rudder_apiserver::start(opts).await.unwrap();
+    let client = common::client_for(&running.kubeconfig).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..3 {
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let first = cms.list(&ListParams::default().limit(1)).await.unwrap();
+    let token = first.metadata.continue_.expect("a continue token");
+    // Keep the store moving until the compactor passes the token's revision.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 0;
+    let code = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the continue token never expired"
+        );
+        cms.patch(
+            "c0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"i": i.to_string()}})),
+        )
+        .await
+        .unwrap();
+        i += 1;
+        match cms
+            .list(&ListParams::default().limit(1).continue_token(&token))
+            .await
+        {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => break status_code(&e),
+        }
+    };
+    assert_eq!(code, 410);
+    running.stop().await;
+}
