@@ -15,6 +15,7 @@ pub mod config;
 pub mod events;
 pub mod framework;
 pub mod health;
+pub mod leader;
 pub mod plugins;
 pub mod queue;
 pub mod registry;
@@ -46,9 +47,26 @@ pub struct Options {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Start a leader election client and gain leadership before executing the main loop.
-    /// Leader election is not implemented yet: see the crate docs.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub leader_elect: bool,
+    /// The duration that non-leader candidates will wait after observing a leadership
+    /// renewal until attempting to acquire leadership.
+    #[arg(long, default_value = "15s")]
+    pub leader_elect_lease_duration: String,
+    /// The interval between attempts by the acting master to renew a leadership slot
+    /// before it stops leading.
+    #[arg(long, default_value = "10s")]
+    pub leader_elect_renew_deadline: String,
+    /// The duration the clients should wait between attempting acquisition and renewal of
+    /// a leadership.
+    #[arg(long, default_value = "2s")]
+    pub leader_elect_retry_period: String,
+    /// The name of resource object that is used for locking during leader election.
+    #[arg(long, default_value = "kube-scheduler")]
+    pub leader_elect_resource_name: String,
+    /// The namespace of resource object that is used for locking during leader election.
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
     /// The IP address on which to listen for the --secure-port port.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
@@ -76,6 +94,9 @@ pub enum SchedulerError {
     /// The health endpoint could not be served.
     #[error(transparent)]
     Health(#[from] health::HealthError),
+    /// Leader election failed or leadership was lost.
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
 }
 
 /// Everything `run` needs, built apart from running so tests can pass their own client.
@@ -87,8 +108,8 @@ pub struct Config {
     pub component: KubeSchedulerConfiguration,
     /// Where to serve /healthz; None disables it.
     pub health_addr: Option<SocketAddr>,
-    /// --leader-elect (or leaderElection.leaderElect).
-    pub leader_elect: bool,
+    /// Leader election settings; None runs without electing (`--leader-elect=false`).
+    pub leader: Option<leader::LeaderConfig>,
 }
 
 impl Config {
@@ -126,12 +147,25 @@ impl Config {
             .and_then(|l| l.leader_elect)
             .unwrap_or(true)
             && opts.leader_elect;
+        let leader = if leader_elect {
+            Some(leader::LeaderConfig {
+                namespace: opts.leader_elect_resource_namespace.clone(),
+                name: opts.leader_elect_resource_name.clone(),
+                // Upstream identity: hostname plus a random suffix.
+                identity: format!("{}_{}", hostname(), uuid::Uuid::new_v4()),
+                lease_duration: leader::parse_duration(&opts.leader_elect_lease_duration)?,
+                renew_deadline: leader::parse_duration(&opts.leader_elect_renew_deadline)?,
+                retry_period: leader::parse_duration(&opts.leader_elect_retry_period)?,
+            })
+        } else {
+            None
+        };
         Ok(Config {
             client: kube::Client::try_from(kcfg)?,
             component,
             health_addr: (opts.secure_port != 0)
                 .then(|| SocketAddr::new(opts.bind_address, opts.secure_port)),
-            leader_elect,
+            leader,
         })
     }
 }
@@ -184,18 +218,27 @@ pub async fn run(
         profiles,
     });
 
-    if config.leader_elect {
-        // Honest about the gap: running two of these against one cluster would double-bind.
-        tracing::warn!(
-            "leader election is not implemented; this instance schedules without holding a lease (run a single replica)"
-        );
-    }
-
     let mut tasks = tokio::task::JoinSet::new();
+    // Health is served while waiting for leadership, as upstream.
     if let Some(addr) = config.health_addr {
         let server = health::HealthServer::bind(addr).await?;
         tracing::info!(addr = %server.local_addr(), "serving /healthz");
         tasks.spawn(server.serve());
+    }
+    let shutdown = shutdown;
+    tokio::pin!(shutdown);
+    let mut elector = config
+        .leader
+        .clone()
+        .map(|c| leader::LeaderElector::new(config.client.clone(), c));
+    if let Some(e) = elector.as_mut() {
+        tokio::select! {
+            _ = e.acquire() => {}
+            _ = &mut shutdown => {
+                tasks.shutdown().await;
+                return Ok(());
+            }
+        }
     }
     tasks.spawn(scheduler::run_pod_informer(
         config.client.clone(),
@@ -214,7 +257,21 @@ pub async fn run(
         }
         .run(),
     );
-    shutdown.await;
+    let result = match elector.as_mut() {
+        Some(e) => tokio::select! {
+            _ = &mut shutdown => Ok(()),
+            err = e.hold() => Err(SchedulerError::Leader(err)),
+        },
+        None => {
+            shutdown.await;
+            Ok(())
+        }
+    };
     tasks.shutdown().await;
-    Ok(())
+    if result.is_ok() {
+        if let Some(e) = elector.as_mut() {
+            e.release().await;
+        }
+    }
+    result
 }

@@ -19,6 +19,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
+        Cluster::start_with(&["--leader-elect=false"]).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -51,14 +55,15 @@ impl Cluster {
             .unwrap();
         let client = kube::Client::try_from(cfg).unwrap();
 
-        let opts = <rudder_scheduler::Options as clap::Parser>::parse_from([
+        let mut args = vec![
             "kube-scheduler",
             "--kubeconfig",
             running.kubeconfig.to_str().unwrap(),
             "--secure-port",
             "0",
-            "--leader-elect=false",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let opts = <rudder_scheduler::Options as clap::Parser>::parse_from(args);
         let config = rudder_scheduler::Config::from_options(&opts).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let sched = tokio::spawn(rudder_scheduler::run(config, async {
@@ -373,5 +378,53 @@ async fn anti_affinity_and_topology_spread() {
     let second = c.wait_bound("api1").await;
     let zone = |n: &str| if n.starts_with('a') { "za" } else { "zb" };
     assert_ne!(zone(&first), zone(&second), "{first} {second}");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_over_a_lease() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use rudder_scheduler::leader::{LeaderConfig, LeaderElector};
+    // The scheduler itself takes kube-system/kube-scheduler before scheduling.
+    let c = Cluster::start_with(&["--leader-elect-retry-period=100ms"]).await;
+    c.node("n1", "2", json!({})).await;
+    c.pod("p", "100m", json!({})).await;
+    assert_eq!(c.wait_bound("p").await, "n1");
+    let leases: Api<Lease> = Api::namespaced(c.client.clone(), "kube-system");
+    let lease = leases.get("kube-scheduler").await.unwrap();
+    let holder = lease.spec.unwrap().holder_identity.unwrap();
+    assert!(holder.contains('_'), "{holder}");
+
+    // Two more candidates on another lease: one wins, the other waits for expiry.
+    let cfg = |id: &str| LeaderConfig {
+        namespace: "kube-system".into(),
+        name: "test-lock".into(),
+        identity: id.into(),
+        lease_duration: Duration::from_secs(1),
+        renew_deadline: Duration::from_millis(800),
+        retry_period: Duration::from_millis(100),
+    };
+    let mut a = LeaderElector::new(c.client.clone(), cfg("a"));
+    let mut b = LeaderElector::new(c.client.clone(), cfg("b"));
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(!b.try_acquire_or_renew().await.unwrap());
+    assert!(a.try_acquire_or_renew().await.unwrap(), "the holder renews");
+    // "a" stops renewing: "b" takes over once it has seen the same record for 1 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.try_acquire_or_renew().await.unwrap() {
+        assert!(Instant::now() < deadline, "b never took over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let l = Api::<Lease>::namespaced(c.client.clone(), "kube-system")
+        .get("test-lock")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(l.holder_identity.as_deref(), Some("b"));
+    assert_eq!(l.lease_transitions, Some(1));
+    // Release lets "a" in at once.
+    b.release().await;
+    assert!(a.try_acquire_or_renew().await.unwrap());
     c.stop().await;
 }
