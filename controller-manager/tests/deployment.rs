@@ -200,3 +200,37 @@ async fn recreate_deletes_old_pods_before_creating_new_ones() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_subresource_resizes_the_replicaset() {
+    let cluster = Cluster::start("deployment,replicaset").await;
+    let ns = "deploy-scale";
+    cluster.namespace(ns).await;
+    let ds: Api<Deployment> = Api::namespaced(cluster.client.clone(), ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), ns);
+    ds.create(
+        &PostParams::default(),
+        &deployment("api", 1, json!({"type": "RollingUpdate"})),
+    )
+    .await
+    .unwrap();
+    roll_out(&cluster, ns, "api").await;
+    let scale = ds.get_scale("api").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    ds.patch_scale(
+        "api",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+    roll_out(&cluster, ns, "api").await;
+    let all = rss.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(all.len(), 1, "scaling does not start a new rollout");
+    assert_eq!(all[0].spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(
+        all[0].metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/desired-replicas"],
+        "3"
+    );
+    cluster.stop().await;
+}

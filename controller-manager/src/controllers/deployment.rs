@@ -483,13 +483,20 @@ impl DeploymentController {
             return Ok(Requeue::No);
         }
         let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
-        let requeue = if paused {
-            // Upstream `sync`: a paused Deployment is only scaled and cleaned up.
+        let requeue = if paused || is_scaling_event(&d, &rss) {
+            // Upstream `sync`: a paused Deployment, or one whose replicas changed, is only
+            // scaled (proportionally across active ReplicaSets) and its status updated.
             let new = find_new(&d, &rss);
-            if let Some(n) = &new {
-                if rs_replicas(n) != desired(&d) {
-                    self.scale(&d, n, desired(&d)).await?;
-                }
+            let old: Vec<Arc<ReplicaSet>> = rss
+                .iter()
+                .filter(|r| {
+                    new.as_ref()
+                        .is_none_or(|n| n.metadata.uid != r.metadata.uid)
+                })
+                .cloned()
+                .collect();
+            for (rs, size) in scale_plan(&d, new.as_ref(), &old) {
+                self.scale(&d, &rs, size).await?;
             }
             let rss = self.owned(&d);
             let new = find_new(&d, &rss);
@@ -1031,6 +1038,131 @@ impl DeploymentController {
     }
 }
 
+fn annotation_i32(rs: &ReplicaSet, key: &str) -> Option<i32> {
+    rs.metadata.annotations.as_ref()?.get(key)?.parse().ok()
+}
+
+/// Upstream `isScalingEvent`: an active ReplicaSet was sized for a different
+/// `spec.replicas` (its desired-replicas annotation differs).
+fn is_scaling_event(d: &Deployment, rss: &[Arc<ReplicaSet>]) -> bool {
+    rss.iter()
+        .filter(|r| rs_replicas(r) > 0)
+        .filter_map(|r| annotation_i32(r, DESIRED_REPLICAS))
+        .any(|want| want != desired(d))
+}
+
+/// Upstream `scale`: the ReplicaSets to resize and their new sizes. One active (or only
+/// the latest) ReplicaSet takes the full count; a saturated new ReplicaSet zeroes the old
+/// ones; otherwise a rolling Deployment spreads the change proportionally
+/// (`GetProportion`), larger ReplicaSets first, leftovers to the first.
+pub fn scale_plan(
+    d: &Deployment,
+    new: Option<&Arc<ReplicaSet>>,
+    old: &[Arc<ReplicaSet>],
+) -> Vec<(Arc<ReplicaSet>, i32)> {
+    let want = desired(d);
+    let mut old_newest_first = old.to_vec();
+    old_newest_first.sort_by(|a, b| {
+        b.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .cmp(&a.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    });
+    let mut all: Vec<Arc<ReplicaSet>> = old_newest_first.clone();
+    all.extend(new.cloned());
+    let active: Vec<Arc<ReplicaSet>> = all.iter().filter(|r| rs_replicas(r) > 0).cloned().collect();
+    // FindActiveOrLatest.
+    let target = match active.len() {
+        0 => new.cloned().or_else(|| old_newest_first.first().cloned()),
+        1 => Some(active[0].clone()),
+        _ => None,
+    };
+    if let Some(rs) = target {
+        return if rs_replicas(&rs) == want {
+            Vec::new()
+        } else {
+            vec![(rs, want)]
+        };
+    }
+    // IsSaturated.
+    if let Some(n) = new {
+        if annotation_i32(n, DESIRED_REPLICAS) == Some(want)
+            && rs_replicas(n) == want
+            && rs_available(n) == want
+        {
+            return old
+                .iter()
+                .filter(|r| rs_replicas(r) > 0)
+                .map(|r| (r.clone(), 0))
+                .collect();
+        }
+    }
+    if strategy_type(d) != "RollingUpdate" {
+        return Vec::new();
+    }
+    let (surge, _) = fenceposts(d);
+    let total: i32 = active.iter().map(|r| rs_replicas(r)).sum();
+    let allowed = if want > 0 { want + surge } else { 0 };
+    let to_add = allowed - total;
+    let mut sorted = active;
+    let created = |r: &ReplicaSet| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    if to_add > 0 {
+        // ReplicaSetsBySizeNewer: larger first, newer first on ties.
+        sorted.sort_by(|a, b| {
+            rs_replicas(b)
+                .cmp(&rs_replicas(a))
+                .then(created(b).cmp(&created(a)))
+        });
+    } else if to_add < 0 {
+        // ReplicaSetsBySizeOlder: larger first, older first on ties.
+        sorted.sort_by(|a, b| {
+            rs_replicas(b)
+                .cmp(&rs_replicas(a))
+                .then(created(a).cmp(&created(b)))
+        });
+    }
+    let mut added = 0;
+    let mut sizes: Vec<i32> = Vec::new();
+    for rs in &sorted {
+        let mut size = rs_replicas(rs);
+        if to_add != 0 && size != 0 && to_add != added {
+            let fraction = if want == 0 {
+                -size
+            } else {
+                let annotated = annotation_i32(rs, MAX_REPLICAS)
+                    .unwrap_or_else(|| d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+                if annotated == 0 {
+                    0
+                } else {
+                    (f64::from(size) * f64::from(want + surge) / f64::from(annotated)).round()
+                        as i32
+                        - size
+                }
+            };
+            let allowed_left = to_add - added;
+            let proportion = if to_add > 0 {
+                fraction.min(allowed_left)
+            } else {
+                fraction.max(allowed_left)
+            };
+            size += proportion;
+            added += proportion;
+        }
+        sizes.push(size);
+    }
+    if let Some(first) = sizes.first_mut() {
+        if to_add != 0 {
+            *first = (*first + to_add - added).max(0);
+        }
+    }
+    sorted
+        .into_iter()
+        .zip(sizes)
+        .filter(|(rs, size)| rs_replicas(rs) != *size)
+        .collect()
+}
+
 /// The ReplicaSet whose template equals the Deployment's ignoring the hash label; the
 /// oldest if several (upstream `FindNewReplicaSet`).
 fn find_new(d: &Deployment, rss: &[Arc<ReplicaSet>]) -> Option<Arc<ReplicaSet>> {
@@ -1094,6 +1226,59 @@ mod tests {
             }))
             .unwrap(),
         )
+    }
+
+    fn owned_rs(
+        name: &str,
+        spec: i32,
+        available: i32,
+        desired: i32,
+        max: i32,
+        created: i64,
+    ) -> Arc<ReplicaSet> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+                    "creationTimestamp": Timestamp::from_second(created).unwrap().to_string(),
+                    "annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: max.to_string()}},
+                "spec": {"replicas": spec, "selector": {"matchLabels": {"app": "x"}}},
+                "status": {"replicas": spec, "availableReplicas": available}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn proportional_scaling() {
+        // Mid-rollout of 10 (maxSurge 3): old 8, new 5 (sized for 10, max 13). Scaling to
+        // 20 allows 23, so 10 are added, split by each ReplicaSet's share of 13.
+        let d = deployment(20, Some("3"), Some("2"));
+        let old = owned_rs("old", 8, 8, 10, 13, 1);
+        let new = owned_rs("new", 5, 0, 10, 13, 2);
+        assert!(is_scaling_event(&d, &[old.clone(), new.clone()]));
+        let plan: Vec<(String, i32)> = scale_plan(&d, Some(&new), std::slice::from_ref(&old))
+            .into_iter()
+            .map(|(rs, n)| (rs.metadata.name.clone().unwrap(), n))
+            .collect();
+        // old: round(8*23/13)=14 (+6); new: round(5*23/13)=9 (+4); total 23 = 20 + surge 3.
+        assert_eq!(plan, vec![("old".to_string(), 14), ("new".to_string(), 9)]);
+
+        // A single active ReplicaSet takes the whole count.
+        let only = owned_rs("only", 3, 3, 3, 4, 1);
+        let plan = scale_plan(&d, Some(&only), &[]);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].1, 20);
+
+        // A saturated new ReplicaSet zeroes the old ones.
+        let d = deployment(4, None, None);
+        let new = owned_rs("new", 4, 4, 4, 5, 2);
+        let old = owned_rs("old", 1, 1, 4, 5, 1);
+        let plan = scale_plan(&d, Some(&new), std::slice::from_ref(&old));
+        assert_eq!(plan.len(), 1);
+        assert_eq!(
+            (plan[0].0.metadata.name.as_deref(), plan[0].1),
+            (Some("old"), 0)
+        );
     }
 
     #[test]
