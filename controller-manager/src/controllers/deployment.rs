@@ -9,7 +9,9 @@
 //! 3. `RollingUpdate`: scale the new ReplicaSet up within `maxSurge`, then old ones down
 //!    within `maxUnavailable` (unhealthy replicas first), as upstream `rolloutRolling`;
 //!    `Recreate`: scale old ReplicaSets to 0, wait until their pods are gone, then scale
-//!    the new one up (`rolloutRecreate`); a paused Deployment is only scaled;
+//!    the new one up (`rolloutRecreate`); a paused Deployment, or a change of
+//!    `spec.replicas` alone, is only scaled, proportionally across active ReplicaSets
+//!    (upstream `sync` / `scale`);
 //! 4. once complete, delete old ReplicaSets beyond `revisionHistoryLimit`;
 //! 5. write status: observedGeneration, replicas, updatedReplicas, readyReplicas,
 //!    availableReplicas, unavailableReplicas, and the `Available` / `Progressing`
@@ -17,9 +19,8 @@
 //!
 //! Differences from upstream: the pod-template-hash is an FNV-32a of the template's JSON
 //! (upstream hashes a Go object dump), so hash values differ while the format (encoded with
-//! upstream's `SafeEncodeString` alphabet) matches; proportional scaling of several active
-//! ReplicaSets during a rollout and rollback (`spec.rollbackTo`) are not implemented —
-//! a resize mid-rollout converges through the rolling-update rules instead.
+//! upstream's `SafeEncodeString` alphabet) matches; the deprecated rollback
+//! (`deprecated.deployment.rollback.to`) is not implemented; no events are recorded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
