@@ -182,22 +182,7 @@ async fn watch_from_before_the_cache_window_is_410() {
     // version is outside its window.
     let dir = ts.dir;
     ts.running.unwrap().stop().await;
-    let opts = <rudder_apiserver::Options as clap::Parser>::parse_from([
-        "kube-apiserver",
-        "--data-dir",
-        &dir.path().display().to_string(),
-        "--secure-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-    ]);
-    let running = rudder_apiserver::start(opts).await.unwrap();
-    let client = common::client_for(&running.kubeconfig).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !running.server.ready() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (running, client) = common::start_on(dir.path(), &[]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),
@@ -307,19 +292,7 @@ async fn two_apiservers_share_one_etcd() {
     let a = common::start(true).await;
     let endpoint = a.etcd.as_ref().unwrap().endpoint.clone();
     let dir = tempfile::tempdir().unwrap();
-    let opts = <rudder_apiserver::Options as clap::Parser>::parse_from([
-        "kube-apiserver",
-        "--data-dir",
-        &dir.path().display().to_string(),
-        "--secure-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-        "--etcd-servers",
-        &endpoint,
-    ]);
-    let b = rudder_apiserver::start(opts).await.unwrap();
-    let b_client = common::client_for(&b.kubeconfig).await;
+    let (b, b_client) = common::start_on(dir.path(), &["--etcd-servers", &endpoint]).await;
     let on_b: Api<ConfigMap> = Api::namespaced(b_client, "default");
     let mut w = on_b
         .watch(&WatchParams::default().timeout(20), "0")
@@ -423,19 +396,8 @@ async fn tables_and_deletecollection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutating_inflight_limit_answers_429() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = <rudder_apiserver::Options as clap::Parser>::parse_from([
-        "kube-apiserver",
-        "--data-dir",
-        &dir.path().display().to_string(),
-        "--secure-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-        "--max-mutating-requests-inflight",
-        "1",
-    ]);
-    let running = rudder_apiserver::start(opts).await.unwrap();
-    let client = common::client_for(&running.kubeconfig).await;
+    let (running, client) =
+        common::start_on(dir.path(), &["--max-mutating-requests-inflight", "1"]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let codes: Vec<u16> = futures::stream::iter(0..300)
         .map(|i| {
@@ -507,19 +469,8 @@ async fn events_convert_between_core_and_events_v1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_token_expires_after_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = <rudder_apiserver::Options as clap::Parser>::parse_from([
-        "kube-apiserver",
-        "--data-dir",
-        &dir.path().display().to_string(),
-        "--secure-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-        "--etcd-compaction-interval",
-        "1s",
-    ]);
-    let running = rudder_apiserver::start(opts).await.unwrap();
-    let client = common::client_for(&running.kubeconfig).await;
+    let (running, client) =
+        common::start_on(dir.path(), &["--etcd-compaction-interval", "1s"]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..3 {
         cms.create(

@@ -94,33 +94,43 @@ pub async fn client_for(kubeconfig: &std::path::Path) -> kube::Client {
     kube::Client::try_from(cfg).unwrap()
 }
 
-pub async fn start(etcd: bool) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let etcd = etcd.then(Etcd::start);
+/// Starts an apiserver on `data_dir` with extra flags, waits until it is ready, and returns
+/// it with a client (no client-side retries).
+pub async fn start_on(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+) -> (rudder_apiserver::Running, kube::Client) {
     let mut args = vec![
         "kube-apiserver".to_string(),
         "--data-dir".into(),
-        dir.path().display().to_string(),
+        data_dir.display().to_string(),
         "--secure-port".into(),
         "0".into(),
         "--bind-address".into(),
         "127.0.0.1".into(),
     ];
-    if let Some(e) = &etcd {
-        args.push("--etcd-servers".into());
-        args.push(e.endpoint.clone());
-    }
+    args.extend(extra.iter().map(|s| s.to_string()));
     let opts = <rudder_apiserver::Options as clap::Parser>::parse_from(args);
     let running = rudder_apiserver::start(opts)
         .await
         .expect("apiserver starts");
     let client = client_for(&running.kubeconfig).await;
-    // Wait until every watch cache is ready.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !running.server.ready() {
         assert!(Instant::now() < deadline, "apiserver never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (running, client)
+}
+
+pub async fn start(etcd: bool) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = etcd.then(Etcd::start);
+    let extra: Vec<&str> = match &etcd {
+        Some(e) => vec!["--etcd-servers", e.endpoint.as_str()],
+        None => vec![],
+    };
+    let (running, client) = start_on(dir.path(), &extra).await;
     TestServer {
         running: Some(running),
         dir,
