@@ -69,6 +69,16 @@ impl Cache {
         self.nodes.keys().cloned().collect()
     }
 
+    /// Whether the cache holds the pod (bound or assumed).
+    pub fn has_pod(&self, key: &str) -> bool {
+        self.pods.contains_key(key)
+    }
+
+    /// The node object, if known.
+    pub fn node(&self, name: &str) -> Option<Arc<Node>> {
+        self.nodes.get(name).cloned()
+    }
+
     /// Pod keys, for relist reconciliation.
     pub fn pod_keys(&self) -> Vec<String> {
         self.pods.keys().cloned().collect()

@@ -97,6 +97,10 @@ pub fn in_tree() -> HashMap<&'static str, Factory> {
         plugins::inter_pod_affinity::factory,
     );
     m.insert(
+        plugins::image_locality::NAME,
+        plugins::image_locality::factory,
+    );
+    m.insert(
         plugins::default_preemption::NAME,
         plugins::default_preemption::factory,
     );
@@ -114,7 +118,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "NodeVolumeLimits",
     "VolumeBinding",
     "VolumeZone",
-    "ImageLocality",
     "DynamicResources",
 ];
 
@@ -134,6 +137,7 @@ pub fn default_plugins() -> Vec<(&'static str, i64)> {
         (plugins::inter_pod_affinity::NAME, 2),
         (plugins::default_preemption::NAME, 0),
         (plugins::balanced_allocation::NAME, 1),
+        (plugins::image_locality::NAME, 1),
         (plugins::default_binder::NAME, 0),
     ]
 }
@@ -371,7 +375,8 @@ mod tests {
                 ("NodeResourcesFit", 1),
                 ("PodTopologySpread", 2),
                 ("InterPodAffinity", 2),
-                ("NodeResourcesBalancedAllocation", 1)
+                ("NodeResourcesBalancedAllocation", 1),
+                ("ImageLocality", 1)
             ]
         );
         assert_eq!(names(&fw.bind), vec!["DefaultBinder"]);
@@ -408,7 +413,8 @@ profiles:
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 5),
                 ("PodTopologySpread", 2),
-                ("InterPodAffinity", 2)
+                ("InterPodAffinity", 2),
+                ("ImageLocality", 1)
             ]
         );
         assert!(!names(&fw.filter).contains(&"NodePorts"));
@@ -418,7 +424,7 @@ profiles:
     async fn errors() {
         let cases = [
             ("multiPoint: {enabled: [{name: Nope}]}", "plugin \"Nope\" does not exist"),
-            ("multiPoint: {enabled: [{name: ImageLocality}]}", "plugin \"ImageLocality\" is not implemented by this scheduler"),
+            ("multiPoint: {enabled: [{name: VolumeBinding}]}", "plugin \"VolumeBinding\" is not implemented by this scheduler"),
             ("filter: {enabled: [{name: PrioritySort}]}", "plugin \"PrioritySort\" does not extend Filter plugin"),
             ("multiPoint: {disabled: [{name: \"*\"}]}", "one queue sort plugin required for profile with scheduler name \"default-scheduler\""),
         ];

@@ -59,8 +59,12 @@ impl Shared {
         let now = Instant::now();
         if is_terminal(&pod) {
             // Upstream's informers exclude terminated pods; their resources are free.
-            let was_cached = self.cache.lock().pod_keys().contains(&key);
-            self.cache.lock().remove_pod(&key);
+            let was_cached = {
+                let mut c = self.cache.lock();
+                let had = c.has_pod(&key);
+                c.remove_pod(&key);
+                had
+            };
             self.queue.with(|q| {
                 q.delete(&key);
                 if was_cached {
@@ -104,11 +108,7 @@ impl Shared {
         let name = node.metadata.name.clone().unwrap_or_default();
         let changed = {
             let mut c = self.cache.lock();
-            let old = c
-                .snapshot()
-                .into_iter()
-                .find(|n| n.name() == name)
-                .map(|n| n.node.clone());
+            let old = c.node(&name);
             let changed = old.is_none_or(|o| {
                 o.metadata.labels != node.metadata.labels
                     || o.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
