@@ -242,6 +242,8 @@ pub struct QueuedPodInfo {
     pub unschedulable_plugins: Vec<String>,
     /// Whether the last failure was an error rather than unschedulability.
     pub last_failure_was_error: bool,
+    /// When the current attempt started, for the attempt latency metric.
+    pub attempt_started: Option<std::time::Instant>,
 }
 
 /// One node's score from one plugin or in total.

@@ -1,4 +1,4 @@
-//! The `--secure-port` endpoint: `/healthz`, `/livez` and `/readyz` over HTTPS with a
+//! The `--secure-port` endpoint: `/healthz`, `/livez`, `/readyz` and `/metrics` over HTTPS with a
 //! self-signed certificate generated at start (upstream generates one in memory when no
 //! `--tls-cert-file` is given). No authentication: upstream allows these paths
 //! anonymously by default (`--authorization-always-allow-paths`).
@@ -34,12 +34,16 @@ pub struct HealthServer {
     tls: tokio_rustls::TlsAcceptor,
 }
 
-fn respond(path: &str) -> hyper::Response<Full<Bytes>> {
-    let (code, body) = match path {
-        "/healthz" | "/livez" | "/readyz" => (200, "ok"),
-        _ => (404, "404 page not found\n"),
+/// Renders the Prometheus text for `/metrics`.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+fn respond(path: &str, metrics: Option<&MetricsFn>) -> hyper::Response<Full<Bytes>> {
+    let (code, body) = match (path, metrics) {
+        ("/healthz" | "/livez" | "/readyz", _) => (200, "ok".to_string()),
+        ("/metrics", Some(m)) => (200, m()),
+        _ => (404, "404 page not found\n".to_string()),
     };
-    let mut r = hyper::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::OK);
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -75,18 +79,20 @@ impl HealthServer {
     }
 
     /// Serves until the task is dropped.
-    pub async fn serve(self) {
+    pub async fn serve(self, metrics: Option<MetricsFn>) {
         loop {
             let Ok((stream, _)) = self.listener.accept().await else {
                 continue;
             };
             let tls = self.tls.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let Ok(stream) = tls.accept(stream).await else {
                     return;
                 };
-                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    Ok::<_, std::convert::Infallible>(respond(req.uri().path()))
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let r = respond(req.uri().path(), metrics.as_ref());
+                    async move { Ok::<_, std::convert::Infallible>(r) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
@@ -102,8 +108,10 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(respond("/healthz").status(), 200);
-        assert_eq!(respond("/readyz").status(), 200);
-        assert_eq!(respond("/metrics").status(), 404);
+        assert_eq!(respond("/healthz", None).status(), 200);
+        assert_eq!(respond("/readyz", None).status(), 200);
+        assert_eq!(respond("/metrics", None).status(), 404);
+        let m: MetricsFn = Arc::new(|| "x 1\n".to_string());
+        assert_eq!(respond("/metrics", Some(&m)).status(), 200);
     }
 }

@@ -16,6 +16,7 @@ pub mod events;
 pub mod framework;
 pub mod health;
 pub mod leader;
+pub mod metrics;
 pub mod plugins;
 pub mod queue;
 pub mod registry;
@@ -216,6 +217,7 @@ pub async fn run(
         cache: Mutex::new(cache::Cache::default()),
         queue: SharedQueue::new(q),
         profiles,
+        metrics: metrics::Metrics::default(),
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -223,7 +225,10 @@ pub async fn run(
     if let Some(addr) = config.health_addr {
         let server = health::HealthServer::bind(addr).await?;
         tracing::info!(addr = %server.local_addr(), "serving /healthz");
-        tasks.spawn(server.serve());
+        let s = shared.clone();
+        let render: health::MetricsFn =
+            Arc::new(move || s.metrics.render(s.queue.with(|q| q.lens())));
+        tasks.spawn(server.serve(Some(render)));
     }
     let shutdown = shutdown;
     tokio::pin!(shutdown);

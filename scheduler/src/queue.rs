@@ -157,6 +157,7 @@ impl SchedulingQueue {
             initial_attempt: None,
             unschedulable_plugins: Vec::new(),
             last_failure_was_error: false,
+            attempt_started: None,
         });
     }
 

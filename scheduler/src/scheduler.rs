@@ -26,6 +26,8 @@ pub struct Shared {
     pub queue: SharedQueue,
     /// Profiles by schedulerName.
     pub profiles: HashMap<String, Arc<Framework>>,
+    /// Attempt counters and latencies.
+    pub metrics: crate::metrics::Metrics,
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -245,6 +247,7 @@ impl Loop {
             self.shared.queue.with(|q| q.done(&key));
             return;
         };
+        qp.attempt_started = Some(Instant::now());
         let mut state = CycleState::default();
         let mut rng = rand::rng();
         let result = {
@@ -306,6 +309,10 @@ impl Loop {
             }
             if s.is_success() {
                 this.shared.queue.with(|q| q.done(&key));
+                let took = qp.attempt_started.map(|t| t.elapsed()).unwrap_or_default();
+                this.shared
+                    .metrics
+                    .observe(&fw.scheduler_name, crate::metrics::SCHEDULED, took);
                 let note = format!(
                     "Successfully assigned {}/{} to {}",
                     pod.metadata.namespace.as_deref().unwrap_or(""),
@@ -353,6 +360,15 @@ impl Loop {
         nominated: Option<String>,
     ) {
         let pod = qp.pod.clone();
+        let result = if rejected {
+            crate::metrics::UNSCHEDULABLE
+        } else {
+            crate::metrics::ERROR
+        };
+        let took = qp.attempt_started.map(|t| t.elapsed()).unwrap_or_default();
+        self.shared
+            .metrics
+            .observe(&fw.scheduler_name, result, took);
         self.shared
             .queue
             .with(|q| q.add_unschedulable(qp, cycle, Instant::now()));

@@ -53,6 +53,7 @@ mod tests {
             initial_attempt: None,
             unschedulable_plugins: vec![],
             last_failure_was_error: false,
+            attempt_started: None,
         }
     }
 
