@@ -14,6 +14,7 @@
 
 pub mod controllers;
 pub mod duration;
+pub mod events;
 pub mod expectations;
 pub mod informer;
 pub mod leaderelection;

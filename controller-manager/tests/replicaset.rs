@@ -62,6 +62,28 @@ async fn replicaset_creates_scales_and_reports_status() {
         assert_eq!(r.block_owner_deletion, Some(true));
     }
 
+    // Each creation is recorded as an event on the ReplicaSet (`kubectl describe rs`).
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(cluster.client.clone(), ns);
+    wait_for("SuccessfulCreate events", 20, || async {
+        let n = events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("SuccessfulCreate")
+                    && e.involved_object.name.as_deref() == Some("web")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("Created pod: web-"))
+            })
+            .count();
+        (n == 3).then_some(())
+    })
+    .await;
+
     // The "kubelet" reports them ready: status follows.
     wait_for("status ready 3", 20, || async {
         kubelet_readies_all(&cluster.client, ns).await;

@@ -20,7 +20,8 @@
 //! Differences from upstream: the pod-template-hash is an FNV-32a of the template's JSON
 //! (upstream hashes a Go object dump), so hash values differ while the format (encoded with
 //! upstream's `SafeEncodeString` alphabet) matches; the deprecated rollback
-//! (`deprecated.deployment.rollback.to`) is not implemented; no events are recorded.
+//! (`deprecated.deployment.rollback.to`) is not implemented; the only event recorded is
+//! `ScalingReplicaSet`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use rudder_api::labels::Selector;
 use serde_json::json;
 
 use super::{controller_of, is_conflict, is_not_found, run_workers, ControllerError, Requeue};
+use crate::events::EventSink;
 use crate::informer::{key_of, split_key, Informer, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
@@ -83,6 +85,7 @@ struct DeploymentController {
     d_store: Store<Deployment>,
     rs_store: Store<ReplicaSet>,
     pod_store: Store<Pod>,
+    events: EventSink,
 }
 
 /// Starts the informers and `--concurrent-deployment-syncs` workers.
@@ -154,6 +157,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         d_store: d_informer.store.clone(),
         rs_store: rs_informer.store.clone(),
         pod_store: pod_informer.store.clone(),
+        events: EventSink::new(ctx.client.clone(), "deployment-controller"),
     };
     run_workers(
         "deployment-controller",
@@ -692,6 +696,11 @@ impl DeploymentController {
                 rs.spec.as_mut().unwrap().replicas = Some(replicas);
                 match api.create(&PostParams::default(), &rs).await {
                     Ok(created) => {
+                        self.events.normal(
+                            d,
+                            "ScalingReplicaSet",
+                            format!("Scaled up replica set {name} from 0 to {replicas}"),
+                        );
                         self.set_progressing(
                             d,
                             "NewReplicaSetCreated",
@@ -811,6 +820,19 @@ impl DeploymentController {
                 &next,
             )
             .await?;
+        let before = rs_replicas(rs);
+        if before != replicas {
+            // Upstream: "Scaled up/down replica set NAME from A to B".
+            let direction = if replicas > before { "up" } else { "down" };
+            self.events.normal(
+                d,
+                "ScalingReplicaSet",
+                format!(
+                    "Scaled {direction} replica set {} from {before} to {replicas}",
+                    rs.metadata.name.as_deref().unwrap_or_default()
+                ),
+            );
+        }
         Ok(())
     }
 

@@ -34,6 +34,7 @@ use super::{
     controller_of, is_namespace_terminating, is_not_found, pod_is_active, pod_is_available,
     pod_is_ready, run_workers, ControllerError, Requeue,
 };
+use crate::events::EventSink;
 use crate::expectations::Expectations;
 use crate::informer::{key_of, split_key, Informer, Notification};
 use crate::queue::WorkQueue;
@@ -67,6 +68,7 @@ pub struct ReplicaSetController {
     rs_store: Store<ReplicaSet>,
     pod_store: Store<Pod>,
     expectations: Expectations,
+    events: EventSink,
 }
 
 /// Starts the informers and `--concurrent-replicaset-syncs` workers.
@@ -95,6 +97,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         rs_store: rs_informer.store.clone(),
         pod_store: pod_informer.store.clone(),
         expectations,
+        events: EventSink::new(ctx.client.clone(), "replicaset-controller"),
     };
     run_workers(
         "replicaset-controller",
@@ -387,9 +390,20 @@ impl ReplicaSetController {
                     let pod = template.clone();
                     let expectations = self.expectations.clone();
                     let key = key.clone();
+                    let events = self.events.clone();
                     async move {
                         match api.create(&PostParams::default(), &pod).await {
-                            Ok(_) => Ok(()),
+                            Ok(created) => {
+                                events.normal(
+                                    rs,
+                                    "SuccessfulCreate",
+                                    format!(
+                                        "Created pod: {}",
+                                        created.metadata.name.as_deref().unwrap_or_default()
+                                    ),
+                                );
+                                Ok(())
+                            }
                             Err(e) => {
                                 // The informer will never see this pod.
                                 expectations.creation_observed(&key);
@@ -398,6 +412,7 @@ impl ReplicaSetController {
                                     // namespace: the namespace controller is deleting it.
                                     return Ok(());
                                 }
+                                events.warning(rs, "FailedCreate", format!("Error creating: {e}"));
                                 Err(e)
                             }
                         }
@@ -431,6 +446,19 @@ impl ReplicaSetController {
                 .await;
                 let mut first_err = None;
                 for (p, r) in results {
+                    let name = p.metadata.name.as_deref().unwrap_or_default();
+                    match &r {
+                        Ok(_) => self.events.normal(
+                            rs,
+                            "SuccessfulDelete",
+                            format!("Deleted pod: {name}"),
+                        ),
+                        Err(e) if !is_not_found(e) => {
+                            self.events
+                                .warning(rs, "FailedDelete", format!("Error deleting: {e}"))
+                        }
+                        Err(_) => {}
+                    }
                     if let Err(e) = r {
                         // The informer will not observe this deletion.
                         self.expectations
