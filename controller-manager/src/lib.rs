@@ -31,7 +31,11 @@ pub use controllers::{descriptors, ControllerDescriptor};
 
 /// Command-line options (upstream names and defaults).
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "kube-controller-manager", version)]
+#[command(
+    name = "kube-controller-manager",
+    version,
+    about = "The Kubernetes controller manager is a daemon that embeds the core control loops shipped with Kubernetes."
+)]
 pub struct Options {
     /// Path to a kubeconfig file with authorization and master location information.
     #[arg(long)]
