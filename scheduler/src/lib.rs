@@ -71,7 +71,7 @@ pub struct Options {
     /// The IP address on which to listen for the --secure-port port.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
-    /// The port on which to serve HTTPS (/healthz, /livez, /readyz). If 0, don't serve
+    /// The port on which to serve HTTPS (/healthz, /livez, /readyz, /metrics). If 0, don't serve
     /// HTTPS at all.
     #[arg(long, default_value_t = 10259)]
     pub secure_port: u16,
@@ -187,6 +187,7 @@ pub async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let handle = registry::Handle {
         client: Some(config.client.clone()),
+        pdbs: Default::default(),
     };
     let profiles = registry::build_profiles(&config.component.profiles, &handle)?;
     let first = &config.component.profiles[0].scheduler_name;
@@ -248,6 +249,10 @@ pub async fn run(
     tasks.spawn(scheduler::run_pod_informer(
         config.client.clone(),
         shared.clone(),
+    ));
+    tasks.spawn(scheduler::run_pdb_informer(
+        config.client.clone(),
+        handle.pdbs.clone(),
     ));
     tasks.spawn(scheduler::run_node_informer(
         config.client.clone(),

@@ -50,6 +50,8 @@ pub enum RegistryError {
 pub struct Handle {
     /// The apiserver client (absent in unit tests).
     pub client: Option<kube::Client>,
+    /// PodDisruptionBudgets kept current by an informer (for preemption).
+    pub pdbs: Arc<parking_lot::RwLock<Vec<k8s_openapi::api::policy::v1::PodDisruptionBudget>>>,
 }
 
 /// Builds a plugin from its args.
@@ -341,6 +343,7 @@ mod tests {
         let cfg = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
         Handle {
             client: Some(kube::Client::try_from(cfg).unwrap()),
+            pdbs: Default::default(),
         }
     }
 

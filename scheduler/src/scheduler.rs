@@ -212,6 +212,27 @@ pub async fn run_node_informer(client: kube::Client, shared: Arc<Shared>) {
     }
 }
 
+/// Keeps `store` equal to the cluster's PodDisruptionBudgets (a reflector store).
+pub async fn run_pdb_informer(
+    client: kube::Client,
+    store: Arc<parking_lot::RwLock<Vec<k8s_openapi::api::policy::v1::PodDisruptionBudget>>>,
+) {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let api: Api<PodDisruptionBudget> = Api::all(client);
+    let (reader, writer) = kube::runtime::reflector::store();
+    let mut stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(_) => {
+                *store.write() = reader.state().iter().map(|p| (**p).clone()).collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "pdb watch failed; retrying"),
+        }
+    }
+}
+
 /// The scheduling loop's fixed inputs.
 pub struct Loop {
     /// Shared state.

@@ -2,15 +2,16 @@
 //! would make room, deletes those victims and nominates the node for the pod (upstream
 //! `plugins/defaultpreemption` and `framework/preemption`).
 //!
-//! Differences from upstream, on purpose and documented: PodDisruptionBudgets are not
-//! consulted yet (every victim counts as non-violating), every potential node is dry-run
+//! Differences from upstream, on purpose and documented: every potential node is dry-run
 //! (no candidate sampling), and pods nominated to a node are not reserved against later
 //! cycles.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use rudder_api::labels::Selector;
 
 use super::priority_sort::priority;
 use crate::framework::{
@@ -30,6 +31,7 @@ pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 /// The plugin.
 pub struct DefaultPreemption {
     client: Option<kube::Client>,
+    pdbs: Arc<parking_lot::RwLock<Vec<PodDisruptionBudget>>>,
 }
 
 impl Plugin for DefaultPreemption {
@@ -45,6 +47,72 @@ pub struct Candidate {
     pub node: String,
     /// Pods to evict, most important first.
     pub victims: Vec<Arc<Pod>>,
+    /// How many victims evicting would violate a PodDisruptionBudget.
+    pub violations: usize,
+}
+
+/// Splits pods into those whose eviction would violate a PodDisruptionBudget and the rest
+/// (upstream `filterPodsWithPDBViolation`): each matching budget's `disruptionsAllowed`
+/// is spent pod by pod, pods already listed in `disruptedPods` cost nothing, and a budget
+/// with an empty selector matches nothing.
+pub fn split_by_pdb(
+    pods: Vec<Arc<PodInfo>>,
+    pdbs: &[PodDisruptionBudget],
+) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+    let mut allowed: Vec<i64> = pdbs
+        .iter()
+        .map(|b| {
+            b.status
+                .as_ref()
+                .map(|s| i64::from(s.disruptions_allowed))
+                .unwrap_or(0)
+        })
+        .collect();
+    let selectors: Vec<Option<Selector>> = pdbs
+        .iter()
+        .map(|b| {
+            let sel = b.spec.as_ref().and_then(|s| s.selector.as_ref())?;
+            let empty = sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
+                && sel.match_expressions.as_ref().is_none_or(|m| m.is_empty());
+            if empty {
+                return None;
+            }
+            Selector::from_label_selector(&serde_json::to_value(sel).ok()?).ok()
+        })
+        .collect();
+    let (mut violating, mut ok) = (Vec::new(), Vec::new());
+    for p in pods {
+        let labels = p.pod.metadata.labels.clone().unwrap_or_default();
+        let mut violated = false;
+        for (i, b) in pdbs.iter().enumerate() {
+            if b.metadata.namespace != p.pod.metadata.namespace {
+                continue;
+            }
+            let Some(sel) = &selectors[i] else { continue };
+            if !sel.matches(&labels) {
+                continue;
+            }
+            let name = p.pod.metadata.name.clone().unwrap_or_default();
+            let already = b
+                .status
+                .as_ref()
+                .and_then(|s| s.disrupted_pods.as_ref())
+                .is_some_and(|d| d.contains_key(&name));
+            if already {
+                continue;
+            }
+            allowed[i] -= 1;
+            if allowed[i] < 0 {
+                violated = true;
+            }
+        }
+        if violated {
+            violating.push(p);
+        } else {
+            ok.push(p);
+        }
+    }
+    (violating, ok)
 }
 
 fn start_time(p: &Pod) -> Option<String> {
@@ -103,7 +171,8 @@ pub fn select_victims(
     state: &CycleState,
     pod: &Pod,
     node: &NodeInfo,
-) -> Result<Vec<Arc<Pod>>, Status> {
+    pdbs: &[PodDisruptionBudget],
+) -> Result<(Vec<Arc<Pod>>, usize), Status> {
     let prio = priority(pod);
     let lower = |p: &PodInfo| priority(&p.pod) < prio;
     let mut potential: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| lower(p)).cloned().collect();
@@ -116,22 +185,32 @@ pub fn select_victims(
         return Err(s);
     }
     potential.sort_by(|a, b| more_important(&a.pod, &b.pod));
+    // Pods protected by a budget get the first chance to stay (upstream reprieves the
+    // violating ones first and counts those it cannot keep).
+    let (violating, ok) = split_by_pdb(potential, pdbs);
     let mut victims = Vec::new();
-    for p in potential {
-        let mut with = ni.clone();
-        with.add_pod(p.clone());
-        if fw.run_filter(state, pod, &with).is_success() {
-            ni = with;
-        } else {
-            victims.push(p.pod.clone());
+    let mut violations = 0;
+    for (group, is_violating) in [(violating, true), (ok, false)] {
+        for p in group {
+            let mut with = ni.clone();
+            with.add_pod(p.clone());
+            if fw.run_filter(state, pod, &with).is_success() {
+                ni = with;
+            } else {
+                victims.push(p.pod.clone());
+                if is_violating {
+                    violations += 1;
+                }
+            }
         }
     }
-    Ok(victims)
+    victims.sort_by(|a, b| more_important(a, b));
+    Ok((victims, violations))
 }
 
-/// Upstream `pickOneNodeForPreemption` without the PDB criterion: lowest highest-victim
-/// priority, then lowest priority sum, then fewest victims, then the latest start time of
-/// the most important victim, then the first.
+/// Upstream `pickOneNodeForPreemption`: fewest PodDisruptionBudget violations, then the
+/// lowest highest-victim priority, then the lowest priority sum, then the fewest victims,
+/// then the latest start time of the most important victims, then the first.
 pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
     let key = |c: &Candidate| {
         let highest = c
@@ -146,7 +225,7 @@ pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
             .iter()
             .map(|v| i64::from(priority(v)) + i64::from(i32::MAX) + 1)
             .sum();
-        (highest, sum, c.victims.len())
+        (c.violations, highest, sum, c.victims.len())
     };
     let best = candidates.iter().map(key).min()?;
     let tied: Vec<&Candidate> = candidates.iter().filter(|c| key(c) == best).collect();
@@ -157,7 +236,7 @@ pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
             let earliest = |c: &Candidate| {
                 c.victims
                     .iter()
-                    .filter(|v| priority(v) == best.0)
+                    .filter(|v| priority(v) == best.1)
                     .filter_map(|v| start_time(v))
                     .min()
             };
@@ -174,6 +253,7 @@ pub fn preempt(
     pod: &Pod,
     nodes: &[Arc<NodeInfo>],
     statuses: &NodeToStatus,
+    pdbs: &[PodDisruptionBudget],
 ) -> Result<Candidate, Status> {
     if let Err(msg) = eligible(pod, nodes) {
         return Err(Status::unschedulable(msg));
@@ -190,10 +270,11 @@ pub fn preempt(
             out.insert(name, Status::unresolvable(NOT_HELPFUL));
             continue;
         }
-        match select_victims(fw, state, pod, n) {
-            Ok(victims) => candidates.push(Candidate {
+        match select_victims(fw, state, pod, n, pdbs) {
+            Ok((victims, violations)) => candidates.push(Candidate {
                 node: name,
                 victims,
+                violations,
             }),
             Err(s) if s.code == Code::Error => return Err(s),
             Err(s) => {
@@ -275,7 +356,8 @@ impl PostFilterPlugin for DefaultPreemption {
         nodes: &[Arc<NodeInfo>],
         statuses: &NodeToStatus,
     ) -> (Option<String>, Status) {
-        match preempt(fw, state, pod, nodes, statuses) {
+        let pdbs = self.pdbs.read().clone();
+        match preempt(fw, state, pod, nodes, statuses, &pdbs) {
             Ok(c) => {
                 if let Some(client) = self.client.clone() {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -308,6 +390,7 @@ pub fn factory(_args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSe
     Ok(PluginSet {
         post_filter: Some(Arc::new(DefaultPreemption {
             client: h.client.clone(),
+            pdbs: h.pdbs.clone(),
         })),
         ..Default::default()
     })
@@ -328,8 +411,10 @@ mod tests {
             fw.pre_filter.extend(s.pre_filter);
             fw.filter.extend(s.filter);
         }
-        fw.post_filter
-            .push(Arc::new(DefaultPreemption { client: None }));
+        fw.post_filter.push(Arc::new(DefaultPreemption {
+            client: None,
+            pdbs: Default::default(),
+        }));
         fw
     }
 
@@ -429,6 +514,42 @@ mod tests {
     }
 
     #[test]
+    fn pdbs_steer_victims() {
+        let fw = fw();
+        let alloc = json!({"cpu": "2", "memory": "1Gi", "pods": "10"});
+        let mut guarded = prio_pod("g", 1, "1", json!({}));
+        guarded.metadata.labels = Some([("app".to_string(), "db".to_string())].into());
+        let nodes: Vec<Arc<NodeInfo>> = vec![
+            Arc::new(node_info(alloc_node("n1", alloc.clone()), vec![guarded])),
+            Arc::new(node_info(
+                alloc_node("n2", alloc),
+                vec![prio_pod("free", 5, "1", json!({}))],
+            )),
+        ];
+        let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "db"}}},
+            "status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}
+        }))
+        .unwrap();
+        let p = prio_pod("p", 100, "1500m", json!({}));
+        let mut st = CycleState::default();
+        fw.run_pre_filter(&mut st, &p, &nodes);
+        let mut statuses = NodeToStatus::new();
+        for n in &nodes {
+            statuses.insert(n.name().into(), Status::unschedulable("Insufficient cpu"));
+        }
+        // Without the budget the lower-priority victim on n1 is cheaper.
+        assert_eq!(
+            preempt(&fw, &st, &p, &nodes, &statuses, &[]).unwrap().node,
+            "n1"
+        );
+        // With it, n1 would violate the budget.
+        let c = preempt(&fw, &st, &p, &nodes, &statuses, &[pdb]).unwrap();
+        assert_eq!((c.node.as_str(), c.violations), ("n2", 0));
+    }
+
+    #[test]
     fn reprieves_victims_that_can_stay() {
         let fw = fw();
         let n = node_info(
@@ -442,7 +563,8 @@ mod tests {
         let p = prio_pod("p", 100, "2", json!({}));
         let mut st = CycleState::default();
         fw.run_pre_filter(&mut st, &p, &[]);
-        let victims = select_victims(&fw, &st, &p, &n).unwrap();
+        let (victims, violations) = select_victims(&fw, &st, &p, &n, &[]).unwrap();
+        assert_eq!(violations, 0);
         let names: Vec<&str> = victims
             .iter()
             .map(|v| v.metadata.name.as_deref().unwrap())
