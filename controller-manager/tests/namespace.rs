@@ -110,3 +110,57 @@ async fn deleting_a_namespace_removes_content_then_the_namespace() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_are_deleted_before_other_content() {
+    let cluster = Cluster::start("namespace").await;
+    let ns = "ordered";
+    cluster.namespace(ns).await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    let nss: Api<Namespace> = Api::all(cluster.client.clone());
+    let pp = PostParams::default();
+    cms.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "config"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    // A finalizer keeps the pod around after its deletion.
+    pods.create(
+        &pp,
+        &serde_json::from_value(json!({
+            "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    nss.delete(ns, &Default::default()).await.unwrap();
+    wait_for("pod terminating and reported", 20, || async {
+        let p = pods.get("held").await.unwrap();
+        let n = nss.get(ns).await.unwrap();
+        let reported = n.status?.conditions?.iter().any(|c| {
+            c.type_ == "NamespaceContentRemaining"
+                && c.message.as_deref()
+                    == Some("Some resources are remaining: pods. has 1 resource instances")
+        });
+        (p.metadata.deletion_timestamp.is_some() && reported).then_some(())
+    })
+    .await;
+    // While the pod remains, the ConfigMap is untouched.
+    assert!(cms.get_opt("config").await.unwrap().is_some());
+    pods.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    wait_for("namespace gone", 20, || async {
+        nss.get_opt(ns).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}

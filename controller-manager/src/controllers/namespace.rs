@@ -15,8 +15,8 @@
 //! 4. if nothing remains, finalize; otherwise retry after the longest remaining pod grace
 //!    period (at least a second), as upstream requeues with its estimate.
 //!
-//! Difference from upstream: upstream deletes pods first and waits for them
-//! (OrderedNamespaceDeletion, beta in 1.33); here all resources are deleted in one pass.
+//! Pods are deleted first and everything else only once no pod remains, as upstream's
+//! OrderedNamespaceDeletion (KEP-5080).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -164,7 +164,15 @@ pub async fn delete_all_content(client: &kube::Client, ns: &str) -> DeletionOutc
             }
         }
     }
+    // OrderedNamespaceDeletion (KEP-5080, on by default since 1.33): pods go first, and
+    // nothing else is deleted while any pod remains, so workloads never outlive the
+    // objects (secrets, configmaps, service accounts) they use.
+    resources.sort_by_key(|(ar, _)| !(ar.group.is_empty() && ar.plural == "pods"));
     for (ar, caps) in &resources {
+        let is_pods = ar.group.is_empty() && ar.plural == "pods";
+        if !is_pods && out.remaining.contains_key("pods.") {
+            break;
+        }
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
         let gr = format!("{}.{}", ar.plural, ar.group);
         let dp = DeleteParams::background();
