@@ -3,7 +3,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 OUT="$ROOT/_output/local-cluster"
-for pidfile in "$OUT"/*.pid; do
+# Clients first, the apiserver last, so nothing logs a lost connection on the way down.
+for pidfile in $(ls -r "$OUT"/*.pid 2>/dev/null); do
   [ -e "$pidfile" ] || continue
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
