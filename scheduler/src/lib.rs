@@ -1,13 +1,16 @@
-//! kube-scheduler: assigns unscheduled pods to nodes, talking to kube-apiserver only
-//! through list-watch (pods, nodes) plus the writes upstream makes: `pods/binding`,
-//! events.k8s.io/v1 Events and the `PodScheduled` condition via `pods/status`.
+//! kube-scheduler: assigns unscheduled pods to nodes. Like upstream, it reads the
+//! cluster only through list-watch (pods, nodes, PodDisruptionBudgets). It writes only
+//! what upstream writes: `pods/binding`, events.k8s.io/v1 Events, the `PodScheduled`
+//! condition and `nominatedNodeName` via `pods/status`, preemption victims' deletion,
+//! and its leader-election Lease.
 //!
-//! Where to start: [`run`] wires the pieces; [`scheduler`] holds the informers and the
-//! scheduling loop; [`schedule::schedule_pod`] is one attempt (filter, score, select);
-//! [`framework`] defines upstream's extension points as traits; [`plugins`] holds one file
-//! per in-tree plugin; [`registry`] turns a `KubeSchedulerConfiguration` profile
-//! ([`config`]) into a [`framework::Framework`]; [`queue`] and [`cache`] are upstream's
-//! scheduling queue and assumed-pod cache.
+//! Where to start: [`run`] wires the pieces, and [`scheduler`] holds the informers and
+//! the scheduling loop. [`schedule::schedule_pod`] is one attempt (filter, score,
+//! select). [`framework`] defines upstream's extension points as traits, and [`plugins`]
+//! holds one file per in-tree plugin. [`registry`] turns a `KubeSchedulerConfiguration`
+//! profile ([`config`]) into a [`framework::Framework`]. [`queue`] and [`cache`] are
+//! upstream's scheduling queue and assumed-pod cache. [`leader`] is Lease leader
+//! election, and [`health`] and [`metrics`] serve `--secure-port`.
 #![forbid(unsafe_code)]
 
 pub mod cache;

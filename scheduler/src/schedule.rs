@@ -50,8 +50,8 @@ pub struct FitError {
 }
 
 impl fmt::Display for FitError {
-    /// Upstream format: "0/N nodes are available: <pre-filter msg | sorted reason
-    /// histogram>. <post-filter msg>"
+    /// Upstream format: `0/N nodes are available: <pre-filter msg | sorted reason
+    /// histogram>. <post-filter msg>`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0/{} nodes are available:", self.num_all_nodes)?;
         match &self.pre_filter_msg {
