@@ -235,3 +235,12 @@ pub fn is_namespace_terminating(e: &kube::Error) -> bool {
         _ => false,
     }
 }
+
+/// Aborts a helper task when the controller future that owns it is dropped.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

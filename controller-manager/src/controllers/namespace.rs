@@ -61,6 +61,25 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         Notification::Deleted(_) => {}
     });
     informer.synced().await;
+    // Upstream resyncs every namespace each --namespace-sync-period, so a terminating
+    // namespace is retried even without events.
+    let _resync = super::AbortOnDrop({
+        let (store, queue, period) = (
+            informer.store.clone(),
+            queue.clone(),
+            ctx.options.namespace_sync_period,
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period.max(Duration::from_secs(1))).await;
+                for ns in store.state() {
+                    if ns.metadata.deletion_timestamp.is_some() {
+                        queue.add(ns.metadata.name.clone().unwrap_or_default());
+                    }
+                }
+            }
+        })
+    });
     let store = informer.store.clone();
     let client = ctx.client.clone();
     run_workers(
