@@ -646,13 +646,17 @@ impl Ctx {
 
     /// Strict/Warn/Ignore unknown-field handling (upstream's fieldValidation).
     fn field_validation(&mut self, obj: &Value) -> ApiResult<()> {
-        let mode = self
-            .query
-            .get("fieldValidation")
-            .unwrap_or("Warn")
-            .to_string();
+        let warnings = self.unknown_field_warnings(obj)?;
+        self.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// Upstream's fieldValidation for one decoded or patched object: Strict answers 400
+    /// for unknown fields, Warn returns them as warnings, Ignore skips the check.
+    fn unknown_field_warnings(&self, obj: &Value) -> ApiResult<Vec<String>> {
+        let mode = self.query.get("fieldValidation").unwrap_or("Warn");
         if mode == "Ignore" {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if mode != "Strict" && mode != "Warn" {
             return Err(ApiError::bad_request(format!(
@@ -660,24 +664,19 @@ impl Ctx {
             )));
         }
         let Some(root) = self.root_type() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        let unknown = rudder_openapi::unknown_fields(root, obj);
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        let msgs: Vec<String> = unknown
+        let msgs: Vec<String> = rudder_openapi::unknown_fields(root, obj)
             .iter()
             .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
             .collect();
-        if mode == "Strict" {
-            let joined = msgs.join(", ");
+        if mode == "Strict" && !msgs.is_empty() {
             return Err(ApiError::bad_request(format!(
-                "strict decoding error: {joined}"
+                "strict decoding error: {}",
+                msgs.join(", ")
             )));
         }
-        self.warnings.extend(msgs);
-        Ok(())
+        Ok(msgs)
     }
 
     fn invalid(&self, name: &str, errs: Vec<rudder_registry::FieldError>) -> ApiError {
@@ -1059,11 +1058,6 @@ impl Ctx {
         let sub = subresource.map(str::to_string);
         // Validate the patched object's type and unknown fields inside the loop.
         let mut warnings = Vec::new();
-        let strict = self
-            .query
-            .get("fieldValidation")
-            .unwrap_or("Warn")
-            .to_string();
         let r = self
             .guaranteed_update(
                 &name,
@@ -1085,18 +1079,7 @@ impl Ctx {
                         return Err(ApiError::bad_request("the patched object is not a JSON object"));
                     }
                     ctx.check_type_ro(&mut patched, kind, &api)?;
-                    if strict != "Ignore" {
-                        if let Some(root) = root {
-                            let unknown = rudder_openapi::unknown_fields(root, &patched);
-                            if !unknown.is_empty() {
-                                let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.'))).collect();
-                                if strict == "Strict" {
-                                    return Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))));
-                                }
-                                warnings = msgs;
-                            }
-                        }
-                    }
+                    warnings = ctx.unknown_field_warnings(&patched)?;
                     if object::name(&patched) != object::name(current) {
                         return Err(ApiError::bad_request("metadata.name: Invalid value: the name of the object cannot be changed by a patch"));
                     }
