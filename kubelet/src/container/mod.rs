@@ -1,0 +1,1 @@
+//! container: see the crate docs; not written yet.

@@ -1,0 +1,1 @@
+//! node: see the crate docs; not written yet.

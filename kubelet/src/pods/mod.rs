@@ -1,0 +1,1 @@
+//! pods: see the crate docs; not written yet.

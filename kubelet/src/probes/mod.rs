@@ -1,0 +1,1 @@
+//! probes: see the crate docs; not written yet.

@@ -1,0 +1,1 @@
+//! runtime: see the crate docs; not written yet.

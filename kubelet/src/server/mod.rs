@@ -1,0 +1,1 @@
+//! server: see the crate docs; not written yet.

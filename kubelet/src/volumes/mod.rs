@@ -1,0 +1,1 @@
+//! volumes: see the crate docs; not written yet.
