@@ -1,7 +1,5 @@
 //! The REST API through the `kube` crate, on both storage backends.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -31,7 +29,7 @@ fn status_code(e: &kube::Error) -> u16 {
 }
 
 async fn crud_and_conflicts(etcd: bool) {
-    let ts = common::start(etcd).await;
+    let ts = crate::common::start(etcd).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let created = cms
         .create(&PostParams::default(), &cm("a", &[("app", "x")]))
@@ -172,7 +170,7 @@ async fn crud_etcd() {
 }
 
 async fn watch_resume(etcd: bool) {
-    let ts = common::start(etcd).await;
+    let ts = crate::common::start(etcd).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let first = cms
         .create(&PostParams::default(), &cm("w1", &[]))
@@ -235,7 +233,7 @@ async fn watch_etcd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_objects_and_defaults() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let nss: Api<Namespace> = Api::all(ts.client.clone());
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let n = nss.get(ns).await.unwrap();
@@ -322,7 +320,7 @@ async fn system_objects_and_defaults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_side_apply_conflicts() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let doc = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
     let c = cms
@@ -351,7 +349,7 @@ async fn server_side_apply_conflicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_413() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     // Over the 3 MiB request limit.
     let mut big = cm("big", &[]);

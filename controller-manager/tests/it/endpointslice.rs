@@ -1,9 +1,7 @@
 //! endpointslice-controller against a real apiserver: a Service's slices follow its pods'
 //! IPs and readiness (sig-network EndpointSlice conformance descriptions).
 
-mod common;
-
-use common::{wait_for, Cluster};
+use crate::common::{wait_for, Cluster};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};

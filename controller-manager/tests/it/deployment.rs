@@ -2,9 +2,7 @@
 //! follow the sig-apps Deployment conformance descriptions (RollingUpdate, Recreate,
 //! revision history) and check status the way `kubectl rollout status` reads it.
 
-mod common;
-
-use common::{kubelet_readies_all, wait_for, Cluster};
+use crate::common::{kubelet_readies_all, wait_for, Cluster};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};

@@ -1,11 +1,9 @@
 //! The whole kube-controller-manager: default controllers with leader election on, and the
 //! Lease-based election itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::wait_for;
+use crate::common::wait_for;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::Api;
@@ -25,7 +23,7 @@ fn election(identity: &str) -> LeaderElectionConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_one_candidate_holds_the_lease() {
     // No controllers: only the apiserver is needed here.
-    let cluster = common::Cluster::start("-serviceaccount,-replicaset").await;
+    let cluster = crate::common::Cluster::start("-serviceaccount,-replicaset").await;
     let first = LeaderElector::new(cluster.client.clone(), election("a"))
         .acquire()
         .await
@@ -56,7 +54,7 @@ async fn only_one_candidate_holds_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_controllers_run_under_leader_election() {
-    let cluster = common::Cluster::start_with_args(&["--controllers=*"]).await;
+    let cluster = crate::common::Cluster::start_with_args(&["--controllers=*"]).await;
     wait_for("kube-controller-manager lease", 20, || async {
         let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), "kube-system");
         leases

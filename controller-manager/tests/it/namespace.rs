@@ -2,9 +2,7 @@
 //! reports what remains through the upstream conditions, and finalizes the namespace once
 //! it is empty (sig-api-machinery namespace deletion behaviour).
 
-mod common;
-
-use common::{wait_for, Cluster};
+use crate::common::{wait_for, Cluster};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;

@@ -2,8 +2,6 @@
 //! namespace lifecycle, binding, eviction, compaction and 410, slow watchers, several
 //! apiservers on one etcd, tables, in-flight limits.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -47,7 +45,7 @@ async fn bind(client: &kube::Client, name: &str, node: &str) -> Result<(), kube:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_pod_deletion_and_binding() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let pods: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
     pods.create(&PostParams::default(), &pod("p", json!({})))
         .await
@@ -85,7 +83,7 @@ async fn graceful_pod_deletion_and_binding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalizers_hold_deletion() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "f", "finalizers": ["example.com/hold"]},
@@ -109,7 +107,7 @@ async fn finalizers_hold_deletion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_lifecycle() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let nss: Api<Namespace> = Api::all(ts.client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "doomed"}})).unwrap();
     let created = nss.create(&PostParams::default(), &ns).await.unwrap();
@@ -141,7 +139,7 @@ async fn namespace_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eviction_respects_disruption_budgets() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let pods: Api<Pod> = Api::namespaced(ts.client.clone(), "default");
     pods.create(&PostParams::default(), &pod("e1", json!({"app": "db"})))
         .await
@@ -168,7 +166,7 @@ async fn eviction_respects_disruption_budgets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_from_before_the_cache_window_is_410() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "old"}})).unwrap();
     let old_rv = cms
@@ -182,7 +180,7 @@ async fn watch_from_before_the_cache_window_is_410() {
     // version is outside its window.
     let dir = ts.dir;
     ts.running.unwrap().stop().await;
-    let (running, client) = common::start_on(dir.path(), &[]).await;
+    let (running, client) = crate::common::start_on(dir.path(), &[]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),
@@ -218,7 +216,7 @@ async fn watch_from_before_the_cache_window_is_410() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_watcher_is_dropped_and_told() {
     const N: usize = 2000;
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     let mut slow = cms
         .watch(&WatchParams::default().timeout(120), "0")
@@ -289,10 +287,10 @@ async fn slow_watcher_is_dropped_and_told() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apiservers_share_one_etcd() {
-    let a = common::start(true).await;
+    let a = crate::common::start(true).await;
     let endpoint = a.etcd.as_ref().unwrap().endpoint.clone();
     let dir = tempfile::tempdir().unwrap();
-    let (b, b_client) = common::start_on(dir.path(), &["--etcd-servers", &endpoint]).await;
+    let (b, b_client) = crate::common::start_on(dir.path(), &["--etcd-servers", &endpoint]).await;
     let on_b: Api<ConfigMap> = Api::namespaced(b_client, "default");
     let mut w = on_b
         .watch(&WatchParams::default().timeout(20), "0")
@@ -343,7 +341,7 @@ async fn two_apiservers_share_one_etcd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_and_deletecollection() {
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let cms: Api<ConfigMap> = Api::namespaced(ts.client.clone(), "default");
     for (n, tier) in [("t1", "a"), ("t2", "a"), ("t3", "b")] {
         let cm: ConfigMap = serde_json::from_value(
@@ -397,7 +395,7 @@ async fn tables_and_deletecollection() {
 async fn mutating_inflight_limit_answers_429() {
     let dir = tempfile::tempdir().unwrap();
     let (running, client) =
-        common::start_on(dir.path(), &["--max-mutating-requests-inflight", "1"]).await;
+        crate::common::start_on(dir.path(), &["--max-mutating-requests-inflight", "1"]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let codes: Vec<u16> = futures::stream::iter(0..300)
         .map(|i| {
@@ -424,7 +422,7 @@ async fn mutating_inflight_limit_answers_429() {
 async fn events_convert_between_core_and_events_v1() {
     use k8s_openapi::api::core::v1::Event as CoreEvent;
     use k8s_openapi::api::events::v1::Event as EventV1;
-    let ts = common::start(false).await;
+    let ts = crate::common::start(false).await;
     let core: Api<CoreEvent> = Api::namespaced(ts.client.clone(), "default");
     let v1: Api<EventV1> = Api::namespaced(ts.client.clone(), "default");
     let e: EventV1 = serde_json::from_value(json!({
@@ -470,7 +468,7 @@ async fn events_convert_between_core_and_events_v1() {
 async fn continue_token_expires_after_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let (running, client) =
-        common::start_on(dir.path(), &["--etcd-compaction-interval", "1s"]).await;
+        crate::common::start_on(dir.path(), &["--etcd-compaction-interval", "1s"]).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..3 {
         cms.create(

@@ -2,9 +2,7 @@
 //! of a Deployment, orphaning, and foreground deletion (sig-api-machinery Garbage collector
 //! conformance descriptions).
 
-mod common;
-
-use common::{wait_for, Cluster};
+use crate::common::{wait_for, Cluster};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};

@@ -2,10 +2,8 @@
 //! apiserver: every namespace gets the `default` ServiceAccount and the `kube-root-ca.crt`
 //! ConfigMap, and both are repaired when removed or edited.
 
-mod common;
-
+use crate::common::{wait_for, Cluster};
 use base64::Engine;
-use common::{wait_for, Cluster};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::api::{Patch, PatchParams};
 use kube::Api;

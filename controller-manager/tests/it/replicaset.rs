@@ -1,9 +1,7 @@
 //! ReplicaSet controller against a real apiserver; cases follow the sig-apps ReplicaSet
 //! conformance descriptions (scale, adopt matching pods, release non-matching pods, status).
 
-mod common;
-
-use common::{kubelet_readies_all, wait_for, Cluster};
+use crate::common::{kubelet_readies_all, wait_for, Cluster};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};

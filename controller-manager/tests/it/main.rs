@@ -1,0 +1,12 @@
+//! Integration tests of kube-controller-manager against a real kube-apiserver started
+//! in-process on the embedded store. One test binary with a module per controller: each
+//! extra binary would link the whole apiserver again, which dominates CI build time.
+
+mod common;
+mod deployment;
+mod endpointslice;
+mod garbagecollector;
+mod manager;
+mod namespace;
+mod namespace_defaults;
+mod replicaset;
