@@ -7,9 +7,14 @@
 //! `InitDone`, so notifications are buffered until then; objects that vanished while the
 //! watch was down are reported as deletions, as client-go's `DeltaFIFO.Replace` does.
 //!
-//! Each controller runs its own informers; upstream shares one informer per resource
-//! across controllers (`SharedInformerFactory`), which is not done here yet.
+//! [`SharedInformerFactory`] mirrors client-go's `SharedInformerFactory`: one list-watch and
+//! one cache per resource type for the whole process, each controller subscribing its own
+//! handler with [`SharedInformerFactory::subscribe`]. A subscriber that joins after the cache
+//! filled first gets a synthetic `Added` for every cached object (client-go's
+//! `AddEventHandler` on a started informer does the same). [`Informer::spawn`] still runs a
+//! private list-watch, for watches that cannot be shared (a namespace or selector).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -20,6 +25,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
 /// One change seen by an informer.
@@ -38,14 +44,158 @@ pub enum Notification<K> {
     Deleted(Arc<K>),
 }
 
-/// A running informer; aborted when dropped.
+impl<K> Notification<K> {
+    /// The object as it is now (the last known state for a deletion).
+    pub fn object(&self) -> &Arc<K> {
+        match self {
+            Notification::Added(o) | Notification::Deleted(o) => o,
+            Notification::Updated { new, .. } => new,
+        }
+    }
+}
+
+type Handler<K> = Arc<dyn Fn(Notification<K>) + Send + Sync>;
+
+/// The handlers of one cache. Its lock is held while the store is written and handlers run,
+/// so a new subscriber's snapshot and the notifications after it neither overlap nor gap.
+struct Dispatch<K> {
+    next_id: u64,
+    handlers: Vec<(u64, Handler<K>)>,
+}
+
+/// One cache and its subscribers.
+struct SharedCache<K: Resource + 'static>
+where
+    K::DynamicType: Hash + Eq + Clone,
+{
+    store: Store<K>,
+    dispatch: Mutex<Dispatch<K>>,
+    /// Turns true once the first list is in the store. Not `Store::wait_until_ready`:
+    /// kube's readiness future wakes only the last of several concurrent waiters, and a
+    /// shared cache has one waiter per subscriber.
+    synced: tokio::sync::watch::Sender<bool>,
+}
+
+impl<K: Resource + Clone + 'static> SharedCache<K>
+where
+    K::DynamicType: Hash + Eq + Clone,
+{
+    fn notify(dispatch: &Dispatch<K>, make: impl Fn() -> Notification<K>) {
+        for (_, h) in &dispatch.handlers {
+            h(make());
+        }
+    }
+
+    /// Adds `handler`, first replaying the cache to it as `Added` notifications.
+    fn subscribe(&self, handler: Handler<K>) -> u64 {
+        let mut d = self.dispatch.lock();
+        for obj in self.store.state() {
+            handler(Notification::Added(obj));
+        }
+        let id = d.next_id;
+        d.next_id += 1;
+        d.handlers.push((id, handler));
+        id
+    }
+}
+
+/// Runs the list-watch feeding `cache` until aborted.
+fn spawn_reflector<K>(
+    api: Api<K>,
+    mut writer: reflector::store::Writer<K>,
+    cache: Arc<SharedCache<K>>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Hash + Eq + Clone + Send + Sync,
+{
+    tokio::spawn(async move {
+        let reader = cache.store.clone();
+        let mut stream = watcher(api).default_backoff().boxed();
+        let mut before_init: HashMap<ObjectRef<K>, Arc<K>> = HashMap::new();
+        let mut buffered: Vec<K> = Vec::new();
+        while let Some(ev) = stream.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    tracing::debug!(error = %e, "watch failed, retrying with backoff");
+                    continue;
+                }
+            };
+            let d = cache.dispatch.lock();
+            match &ev {
+                Event::Apply(obj) => {
+                    let old = reader.get(&ObjectRef::from_obj(obj));
+                    writer.apply_watcher_event(&ev);
+                    let new = reader
+                        .get(&ObjectRef::from_obj(obj))
+                        .unwrap_or_else(|| Arc::new(obj.clone()));
+                    SharedCache::notify(&d, || match &old {
+                        Some(old) => Notification::Updated {
+                            old: old.clone(),
+                            new: new.clone(),
+                        },
+                        None => Notification::Added(new.clone()),
+                    });
+                }
+                Event::Delete(obj) => {
+                    let last = reader
+                        .get(&ObjectRef::from_obj(obj))
+                        .unwrap_or_else(|| Arc::new(obj.clone()));
+                    writer.apply_watcher_event(&ev);
+                    SharedCache::notify(&d, || Notification::Deleted(last.clone()));
+                }
+                Event::Init => {
+                    before_init = reader
+                        .state()
+                        .into_iter()
+                        .map(|o| (ObjectRef::from_obj(o.as_ref()), o))
+                        .collect();
+                    buffered.clear();
+                    writer.apply_watcher_event(&ev);
+                }
+                Event::InitApply(obj) => {
+                    buffered.push(obj.clone());
+                    writer.apply_watcher_event(&ev);
+                }
+                Event::InitDone => {
+                    writer.apply_watcher_event(&ev);
+                    cache.synced.send_replace(true);
+                    for obj in buffered.drain(..) {
+                        let r = ObjectRef::from_obj(&obj);
+                        let new = reader.get(&r).unwrap_or_else(|| Arc::new(obj.clone()));
+                        match before_init.remove(&r) {
+                            Some(old) => {
+                                if old.meta().resource_version != new.meta().resource_version {
+                                    SharedCache::notify(&d, || Notification::Updated {
+                                        old: old.clone(),
+                                        new: new.clone(),
+                                    });
+                                }
+                            }
+                            None => SharedCache::notify(&d, || Notification::Added(new.clone())),
+                        }
+                    }
+                    for (_, gone) in before_init.drain() {
+                        SharedCache::notify(&d, || Notification::Deleted(gone.clone()));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A subscription to an informer: the cache plus this subscriber's handler. Dropping it
+/// removes the handler (and, for [`Informer::spawn`], stops the private list-watch).
 pub struct Informer<K: Resource + 'static>
 where
     K::DynamicType: Hash + Eq + Clone,
 {
     /// The cache; read it, never write it.
     pub store: Store<K>,
-    task: tokio::task::JoinHandle<()>,
+    cache: Arc<SharedCache<K>>,
+    id: u64,
+    own_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<K: Resource + 'static> Drop for Informer<K>
@@ -53,7 +203,14 @@ where
     K::DynamicType: Hash + Eq + Clone,
 {
     fn drop(&mut self) {
-        self.task.abort();
+        self.cache
+            .dispatch
+            .lock()
+            .handlers
+            .retain(|(i, _)| *i != self.id);
+        if let Some(t) = &self.own_task {
+            t.abort();
+        }
     }
 }
 
@@ -62,82 +219,135 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Hash + Eq + Clone + Send + Sync,
 {
-    /// Starts list-watching `api`, calling `handler` for each change.
+    /// Starts a private list-watch of `api`, calling `handler` for each change. Prefer
+    /// [`SharedInformerFactory::subscribe`], which shares one cache per resource type.
     pub fn spawn(api: Api<K>, handler: impl Fn(Notification<K>) + Send + Sync + 'static) -> Self {
-        let (store, mut writer) = reflector::store::<K>();
-        let reader = store.clone();
-        let task = tokio::spawn(async move {
-            let mut stream = watcher(api).default_backoff().boxed();
-            let mut before_init: HashMap<ObjectRef<K>, Arc<K>> = HashMap::new();
-            let mut buffered: Vec<K> = Vec::new();
-            while let Some(ev) = stream.next().await {
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "watch failed, retrying with backoff");
-                        continue;
-                    }
-                };
-                match &ev {
-                    Event::Apply(obj) => {
-                        let old = reader.get(&ObjectRef::from_obj(obj));
-                        writer.apply_watcher_event(&ev);
-                        let new = reader
-                            .get(&ObjectRef::from_obj(obj))
-                            .unwrap_or_else(|| Arc::new(obj.clone()));
-                        handler(match old {
-                            Some(old) => Notification::Updated { old, new },
-                            None => Notification::Added(new),
-                        });
-                    }
-                    Event::Delete(obj) => {
-                        let last = reader
-                            .get(&ObjectRef::from_obj(obj))
-                            .unwrap_or_else(|| Arc::new(obj.clone()));
-                        writer.apply_watcher_event(&ev);
-                        handler(Notification::Deleted(last));
-                    }
-                    Event::Init => {
-                        before_init = reader
-                            .state()
-                            .into_iter()
-                            .map(|o| (ObjectRef::from_obj(o.as_ref()), o))
-                            .collect();
-                        buffered.clear();
-                        writer.apply_watcher_event(&ev);
-                    }
-                    Event::InitApply(obj) => {
-                        buffered.push(obj.clone());
-                        writer.apply_watcher_event(&ev);
-                    }
-                    Event::InitDone => {
-                        writer.apply_watcher_event(&ev);
-                        for obj in buffered.drain(..) {
-                            let r = ObjectRef::from_obj(&obj);
-                            let new = reader.get(&r).unwrap_or_else(|| Arc::new(obj.clone()));
-                            match before_init.remove(&r) {
-                                Some(old) => {
-                                    if old.meta().resource_version != new.meta().resource_version {
-                                        handler(Notification::Updated { old, new });
-                                    }
-                                }
-                                None => handler(Notification::Added(new)),
-                            }
-                        }
-                        for (_, gone) in before_init.drain() {
-                            handler(Notification::Deleted(gone));
-                        }
-                    }
-                }
-            }
+        let (store, writer) = reflector::store::<K>();
+        let cache = Arc::new(SharedCache {
+            store: store.clone(),
+            dispatch: Mutex::new(Dispatch {
+                next_id: 0,
+                handlers: Vec::new(),
+            }),
+            synced: tokio::sync::watch::channel(false).0,
         });
-        Informer { store, task }
+        let id = cache.subscribe(Arc::new(handler));
+        let task = spawn_reflector(api, writer, cache.clone());
+        Informer {
+            store,
+            cache,
+            id,
+            own_task: Some(task),
+        }
     }
 
     /// Waits until the first list is in the store (upstream `WaitForCacheSync`).
     pub async fn synced(&self) {
         // The writer lives as long as the task; if it ended, there is nothing to wait for.
-        let _ = self.store.wait_until_ready().await;
+        let _ = self.cache.synced.subscribe().wait_for(|s| *s).await;
+    }
+}
+
+/// A shared cache as the factory keeps it: the cache and the task feeding it.
+struct Entry<K: Resource + 'static>
+where
+    K::DynamicType: Hash + Eq + Clone,
+{
+    cache: Arc<SharedCache<K>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<K: Resource + 'static> Drop for Entry<K>
+where
+    K::DynamicType: Hash + Eq + Clone,
+{
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One list-watch and one cache per resource type for the whole process (client-go's
+/// `SharedInformerFactory`). The list-watch of a type starts with its first subscriber and
+/// stops when the factory is dropped.
+pub struct SharedInformerFactory {
+    client: kube::Client,
+    entries: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl SharedInformerFactory {
+    /// A factory list-watching through `client`.
+    pub fn new(client: kube::Client) -> SharedInformerFactory {
+        SharedInformerFactory {
+            client,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cache<K>(&self) -> Arc<SharedCache<K>>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Hash + Eq + Clone + Send + Sync,
+    {
+        let mut entries = self.entries.lock();
+        let any = entries
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| {
+                let (store, writer) = reflector::store::<K>();
+                let cache = Arc::new(SharedCache {
+                    store,
+                    dispatch: Mutex::new(Dispatch {
+                        next_id: 0,
+                        handlers: Vec::new(),
+                    }),
+                    synced: tokio::sync::watch::channel(false).0,
+                });
+                let task = spawn_reflector(Api::all(self.client.clone()), writer, cache.clone());
+                Arc::new(Entry { cache, task })
+            })
+            .clone();
+        drop(entries);
+        let entry = any
+            .downcast::<Entry<K>>()
+            .unwrap_or_else(|_| unreachable!("entries are keyed by their own TypeId"));
+        entry.cache.clone()
+    }
+
+    /// Subscribes `handler` to the shared cache of `K` (all namespaces), starting its
+    /// list-watch if this is the first subscriber. Objects already cached are replayed as
+    /// `Added` first. Drop the returned handle to unsubscribe.
+    pub fn subscribe<K>(
+        &self,
+        handler: impl Fn(Notification<K>) + Send + Sync + 'static,
+    ) -> Informer<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Hash + Eq + Clone + Send + Sync,
+    {
+        let cache = self.cache::<K>();
+        let id = cache.subscribe(Arc::new(handler));
+        Informer {
+            store: cache.store.clone(),
+            cache,
+            id,
+            own_task: None,
+        }
+    }
+
+    /// The shared cache of `K` (a lister), once its first list is in; starts its
+    /// list-watch if needed.
+    pub async fn synced_store<K>(&self) -> Store<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Hash + Eq + Clone + Send + Sync,
+    {
+        let cache = self.cache::<K>();
+        let _ = cache.synced.subscribe().wait_for(|s| *s).await;
+        cache.store.clone()
+    }
+
+    /// How many resource types have a running list-watch.
+    pub fn started(&self) -> usize {
+        self.entries.lock().len()
     }
 }
 

@@ -6,7 +6,8 @@
 //!   `--kubeconfig`; [`run`] starts every enabled controller until `shutdown` resolves.
 //! - [`controllers::descriptors`] is the one registration table (upstream
 //!   `NewControllerDescriptors`): name, aliases, enabled-by-default, constructor.
-//! - Shared machinery: [`informer`] (reflector stores + add/update/delete notifications),
+//! - Shared machinery: [`informer`] (one shared reflector store per resource type, with
+//!   add/update/delete notifications to each subscribed controller),
 //!   [`queue`] (rate-limited, deduplicating work queue), [`expectations`] (no double
 //!   creates/deletes while the informer catches up).
 //! - One file per controller under `controllers/`.
@@ -153,6 +154,8 @@ pub struct ControllerContext {
     pub options: Arc<Options>,
     /// PEM bundle of the cluster CA published in kube-root-ca.crt, when known.
     pub root_ca: Option<Arc<String>>,
+    /// The process-wide informers: one list-watch and cache per resource type.
+    pub informers: Arc<informer::SharedInformerFactory>,
 }
 
 /// The built configuration: options plus a client.
@@ -295,6 +298,7 @@ pub async fn run(
         client: config.client.clone(),
         options: Arc::new(config.options.clone()),
         root_ca: config.root_ca.map(Arc::new),
+        informers: Arc::new(informer::SharedInformerFactory::new(config.client.clone())),
     };
     tokio::pin!(shutdown);
 

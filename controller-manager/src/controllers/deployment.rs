@@ -42,7 +42,7 @@ use serde_json::json;
 
 use super::{controller_of, is_conflict, is_not_found, run_workers, ControllerError, Requeue};
 use crate::events::EventSink;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -92,7 +92,7 @@ struct DeploymentController {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let d_informer = Informer::<Deployment>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let d_informer = ctx.informers.subscribe::<Deployment>(move |n| {
         let d = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -101,7 +101,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let d_store = d_informer.store.clone();
     let q = queue.clone();
-    let rs_informer = Informer::<ReplicaSet>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let rs_informer = ctx.informers.subscribe::<ReplicaSet>(move |n| {
         let mut objs = Vec::new();
         match &n {
             Notification::Added(o) | Notification::Deleted(o) => objs.push(o.clone()),
@@ -132,7 +132,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let q = queue.clone();
     let d_store = d_informer.store.clone();
     let rs_store = rs_informer.store.clone();
-    let pod_informer = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| {
         let Notification::Deleted(pod) = n else {
             return;
         };

@@ -23,7 +23,7 @@ use kube::Api;
 
 use super::endpointslice::desired_endpoints;
 use super::{is_not_found, run_workers, ControllerError, Requeue};
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -42,7 +42,7 @@ struct Controller {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let svc_informer = Informer::<Service>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
         let s = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -51,7 +51,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let services = svc_informer.store.clone();
     let q = queue.clone();
-    let pod_informer = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| {
         let pods = match n {
             Notification::Added(p) | Notification::Deleted(p) => vec![p],
             Notification::Updated { old, new } => vec![old, new],
@@ -66,7 +66,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         }
     });
     let q = queue.clone();
-    let ep_informer = Informer::<Endpoints>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let ep_informer = ctx.informers.subscribe::<Endpoints>(move |n| {
         // Repair edits and deletions of objects we manage.
         if let Notification::Updated { new: e, .. } | Notification::Deleted(e) = n {
             q.add(key_of(e.as_ref()));

@@ -32,7 +32,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Api;
 
 use super::{is_not_found, pod_is_ready, run_workers, ControllerError, Requeue};
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -67,7 +67,7 @@ struct Controller {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let svc_informer = Informer::<Service>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
         let s = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -76,7 +76,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let services = svc_informer.store.clone();
     let q = queue.clone();
-    let pod_informer = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| {
         let pods: Vec<Arc<Pod>> = match n {
             Notification::Added(p) | Notification::Deleted(p) => vec![p],
             Notification::Updated { old, new } => vec![old, new],
@@ -91,7 +91,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         }
     });
     let q = queue.clone();
-    let slice_informer = Informer::<EndpointSlice>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let slice_informer = ctx.informers.subscribe::<EndpointSlice>(move |n| {
         let s = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,

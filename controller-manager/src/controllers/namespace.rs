@@ -30,7 +30,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Api;
 
 use super::{is_not_found, run_workers, ControllerError, Requeue};
-use crate::informer::{Informer, Notification};
+use crate::informer::Notification;
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -52,7 +52,7 @@ pub enum NamespaceError {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let informer = Informer::<Namespace>::spawn(Api::all(ctx.client.clone()), move |n| match n {
+    let informer = ctx.informers.subscribe::<Namespace>(move |n| match n {
         Notification::Added(ns) | Notification::Updated { new: ns, .. } => {
             if ns.metadata.deletion_timestamp.is_some() {
                 q.add(ns.metadata.name.clone().unwrap_or_default());

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::events::EventSink;
 use crate::expectations::Expectations;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -76,7 +76,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let expectations = Expectations::new();
     let q = queue.clone();
-    let rs_informer = Informer::<ReplicaSet>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let rs_informer = ctx.informers.subscribe::<ReplicaSet>(move |n| {
         let obj = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -88,8 +88,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         queue: queue.clone(),
         expectations: expectations.clone(),
     };
-    let pod_informer =
-        Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| handler.handle(n));
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| handler.handle(n));
     rs_informer.synced().await;
     pod_informer.synced().await;
     let c = ReplicaSetController {

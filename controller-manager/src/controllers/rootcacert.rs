@@ -16,7 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Api;
 
 use super::{is_namespace_terminating, is_not_found, run_workers, ControllerError, Requeue};
-use crate::informer::{Informer, Notification};
+use crate::informer::Notification;
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -37,7 +37,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     };
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let cm_informer = Informer::<ConfigMap>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let cm_informer = ctx.informers.subscribe::<ConfigMap>(move |n| {
         // Creation is ours; edits and deletions by others are repaired.
         let cm = match &n {
             Notification::Added(_) => return,
@@ -51,13 +51,12 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         }
     });
     let q = queue.clone();
-    let ns_informer =
-        Informer::<Namespace>::spawn(Api::all(ctx.client.clone()), move |n| match n {
-            Notification::Added(ns) | Notification::Updated { new: ns, .. } => {
-                q.add(ns.metadata.name.clone().unwrap_or_default());
-            }
-            Notification::Deleted(_) => {}
-        });
+    let ns_informer = ctx.informers.subscribe::<Namespace>(move |n| match n {
+        Notification::Added(ns) | Notification::Updated { new: ns, .. } => {
+            q.add(ns.metadata.name.clone().unwrap_or_default());
+        }
+        Notification::Deleted(_) => {}
+    });
     cm_informer.synced().await;
     ns_informer.synced().await;
     let cms = cm_informer.store.clone();

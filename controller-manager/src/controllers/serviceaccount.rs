@@ -10,7 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Api;
 
 use super::{is_conflict, is_not_found, run_workers, ControllerError, Requeue};
-use crate::informer::{Informer, Notification};
+use crate::informer::Notification;
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -21,7 +21,7 @@ pub const SERVICE_ACCOUNTS: &[&str] = &["default"];
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let sa_informer = Informer::<ServiceAccount>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let sa_informer = ctx.informers.subscribe::<ServiceAccount>(move |n| {
         // Only deletions matter: a removed `default` account is recreated.
         if let Notification::Deleted(sa) = n {
             if let Some(ns) = sa.metadata.namespace.clone() {
@@ -30,13 +30,12 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         }
     });
     let q = queue.clone();
-    let ns_informer =
-        Informer::<Namespace>::spawn(Api::all(ctx.client.clone()), move |n| match n {
-            Notification::Added(ns) | Notification::Updated { new: ns, .. } => {
-                q.add(ns.metadata.name.clone().unwrap_or_default());
-            }
-            Notification::Deleted(_) => {}
-        });
+    let ns_informer = ctx.informers.subscribe::<Namespace>(move |n| match n {
+        Notification::Added(ns) | Notification::Updated { new: ns, .. } => {
+            q.add(ns.metadata.name.clone().unwrap_or_default());
+        }
+        Notification::Deleted(_) => {}
+    });
     sa_informer.synced().await;
     ns_informer.synced().await;
     let sas = sa_informer.store.clone();

@@ -6,6 +6,7 @@ mod common;
 mod deployment;
 mod endpointslice;
 mod garbagecollector;
+mod informer;
 mod manager;
 mod namespace;
 mod namespace_defaults;

@@ -34,6 +34,10 @@ impl Cluster {
 
     /// Starts the apiserver and kube-controller-manager with these extra flags.
     pub async fn start_with_args(extra: &[&str]) -> Cluster {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let args = [
             "kube-apiserver".to_string(),
