@@ -4,6 +4,7 @@
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
@@ -105,6 +106,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["endpoint"],
             enabled_by_default: true,
             start: |ctx| Box::pin(endpoints::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: disruption::NAME,
+            aliases: &["disruption"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(disruption::run(ctx)),
         },
     ];
     TABLE

@@ -4,6 +4,7 @@
 
 mod common;
 mod deployment;
+mod disruption;
 mod endpointslice;
 mod garbagecollector;
 mod informer;
