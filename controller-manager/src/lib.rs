@@ -12,7 +12,9 @@
 //! - One file per controller under `controllers/`.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod controllers;
+pub mod cron;
 pub mod duration;
 pub mod events;
 pub mod expectations;
