@@ -13,7 +13,9 @@
 //! - One file per controller under `controllers/`.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod controllers;
+pub mod cron;
 pub mod duration;
 pub mod events;
 pub mod expectations;
@@ -100,6 +102,19 @@ pub struct Options {
     /// Read by the node-lifecycle controller, which is not implemented yet.
     #[arg(long, default_value = "50s", value_parser = duration::parse)]
     pub node_monitor_grace_period: Duration,
+
+    /// The number of job objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_job_syncs: usize,
+
+    /// The number of cron job objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_cron_job_syncs: usize,
+
+    /// The number of ttl-after-finished-controller workers that are allowed to sync
+    /// concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_ttl_after_finished_syncs: usize,
 
     /// If set, this root certificate authority is published in every namespace's
     /// kube-root-ca.crt ConfigMap instead of the kubeconfig's certificate-authority-data.

@@ -8,6 +8,9 @@ pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
+pub mod job;
+pub mod cronjob;
+pub mod ttlafterfinished;
 pub mod namespace;
 pub mod replicaset;
 pub mod rootcacert;
@@ -112,6 +115,24 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["disruption"],
             enabled_by_default: true,
             start: |ctx| Box::pin(disruption::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "job-controller",
+            aliases: &["job"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(job::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "cronjob-controller",
+            aliases: &["cronjob"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(cronjob::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: "ttl-after-finished-controller",
+            aliases: &["ttl-after-finished"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(ttlafterfinished::run(ctx)),
         },
     ];
     TABLE
