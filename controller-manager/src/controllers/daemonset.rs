@@ -439,12 +439,15 @@ pub fn surge_and_unavailable(ds: &DaemonSet, desired: i32) -> (i32, i32) {
     (surge, unavailable)
 }
 
+/// (the pod at the current hash, the pod at an older one) on a node.
+type NewAndOld<'a> = (Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>);
+
 /// Upstream `findUpdatedPodsOnNode`: at most one new and one old live pod, else `None`.
 fn updated_pods_on_node<'a>(
     pods: &'a [Arc<Pod>],
     hash: &str,
     generation: Option<i64>,
-) -> Option<(Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>)> {
+) -> Option<NewAndOld<'a>> {
     let (mut new, mut old) = (None, None);
     for p in pods {
         if p.metadata.deletion_timestamp.is_some() {

@@ -238,7 +238,7 @@ pub async fn create_revision(
 }
 
 /// Orders revisions newest last; used when picking among equal revisions.
-pub fn newest<'a>(revs: &'a [Arc<ControllerRevision>]) -> Option<&'a Arc<ControllerRevision>> {
+pub fn newest(revs: &[Arc<ControllerRevision>]) -> Option<&Arc<ControllerRevision>> {
     revs.iter()
         .max_by(|a, b| match a.revision.cmp(&b.revision) {
             Ordering::Equal => a.metadata.name.cmp(&b.metadata.name),

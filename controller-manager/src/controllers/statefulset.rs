@@ -410,7 +410,8 @@ pub fn plan(set: &StatefulSet, pods: &[Arc<Pod>], update: &str, now: Timestamp) 
                 if monotonic && !pod_is_available(p, min_ready, now) {
                     return actions;
                 }
-                if !terminating(p) && !(identity_matches(set, p) && storage_matches(set, p)) {
+                let intact = identity_matches(set, p) && storage_matches(set, p);
+                if !terminating(p) && !intact {
                     actions.push(Action::FixIdentity(name));
                 }
             }
@@ -1178,7 +1179,10 @@ mod tests {
         let p0 = pod(&s, 0, "r1", false);
         assert!(plan(&s, &[p0], "r1", now()).is_empty());
         let p0 = pod(&s, 0, "r1", true);
-        assert_eq!(plan(&s, &[p0.clone()], "r1", now()), vec![create(1)]);
+        assert_eq!(
+            plan(&s, std::slice::from_ref(&p0), "r1", now()),
+            vec![create(1)]
+        );
         // minReadySeconds keeps the next one waiting until web-0 is available.
         let slow = set(3, json!({"minReadySeconds": 30}));
         let mut fresh = (*pod(&slow, 0, "r1", true)).clone();
