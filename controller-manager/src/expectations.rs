@@ -77,6 +77,19 @@ impl Expectations {
         );
     }
 
+    /// Expects `adds` creations and the deletion of the pods with these UIDs at once
+    /// (upstream `SetExpectations`, used by controllers that create and delete in one sync).
+    pub fn expect(&self, key: &str, adds: usize, delete_uids: impl IntoIterator<Item = String>) {
+        self.inner.lock().insert(
+            key.to_string(),
+            Record {
+                adds: adds as i64,
+                deletes: delete_uids.into_iter().collect(),
+                at: Instant::now(),
+            },
+        );
+    }
+
     /// One expected creation happened (or will never happen).
     pub fn creation_observed(&self, key: &str) {
         self.lower_creations(key, 1);

@@ -82,6 +82,14 @@ pub struct Options {
     #[arg(long, default_value_t = 5)]
     pub concurrent_deployment_syncs: usize,
 
+    /// The number of daemonset objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 2)]
+    pub concurrent_daemonset_syncs: usize,
+
+    /// The number of statefulset objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_statefulset_syncs: usize,
+
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: usize,

@@ -3,18 +3,22 @@
 //! controller shares. Names are upstream's (cmd/kube-controller-manager/names), and the
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
-pub mod job;
 pub mod cronjob;
+pub mod history;
+pub mod job;
 pub mod ttlafterfinished;
 pub mod namespace;
+pub mod podclaim;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,6 +95,18 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["deployment"],
             enabled_by_default: true,
             start: |ctx| Box::pin(deployment::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: daemonset::NAME,
+            aliases: &["daemonset"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(daemonset::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: statefulset::NAME,
+            aliases: &["statefulset"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(statefulset::run(ctx)),
         },
         ControllerDescriptor {
             name: GARBAGE_COLLECTOR,

@@ -3,6 +3,7 @@
 //! extra binary would link the whole apiserver again, which dominates CI build time.
 
 mod common;
+mod daemonset;
 mod deployment;
 mod disruption;
 mod endpointslice;
@@ -12,3 +13,4 @@ mod manager;
 mod namespace;
 mod namespace_defaults;
 mod replicaset;
+mod statefulset;

@@ -48,6 +48,8 @@ pub(crate) static DAEMON_SETS: Resource = Resource {
     generation: Generation::Spec,
     status_keeps_labels: true,
     defaults: default_daemon_set,
+    prepare_create: prepare_daemon_set_create,
+    prepare_update: prepare_daemon_set_update,
     validate: validate_daemon_set,
     validate_update: validate_selector_immutable,
     validate_status: validate_replica_status,
@@ -157,6 +159,47 @@ fn default_daemon_set(obj: &mut Value) {
         }
     }
     default_field(spec, "revisionHistoryLimit", json!(10));
+}
+
+/// The apps/v1 form of the internal `spec.templateGeneration`, which the daemon controller
+/// copies into its pods' `pod-template-generation` label.
+pub(crate) const DAEMON_SET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        if !ann.is_object() {
+            *ann = json!({});
+        }
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(
+                DAEMON_SET_TEMPLATE_GENERATION.into(),
+                json!(generation.to_string()),
+            );
+        }
+    }
+}
+
+fn template_generation(obj: &Value) -> i64 {
+    str_at(
+        obj,
+        &["metadata", "annotations", DAEMON_SET_TEMPLATE_GENERATION],
+    )
+    .parse()
+    .unwrap_or(0)
+}
+
+/// Upstream daemonSetStrategy.PrepareForCreate: `spec.templateGeneration = 1`.
+fn prepare_daemon_set_create(obj: &mut Value) {
+    set_template_generation(obj, 1);
+}
+
+/// Upstream daemonSetStrategy.PrepareForUpdate: a changed pod template bumps
+/// `templateGeneration`; otherwise the stored value is kept (clients cannot change it).
+fn prepare_daemon_set_update(new: &mut Value, old: &Value) {
+    let old_gen = template_generation(old);
+    let changed = get(new, &["spec", "template"]) != get(old, &["spec", "template"]);
+    set_template_generation(new, if changed { old_gen + 1 } else { old_gen });
 }
 
 fn default_replication_controller(obj: &mut Value) {
@@ -838,5 +881,22 @@ mod tests {
             msgs(&DEPLOYMENTS.validate_status_update(&new, &old)),
             vec!["status.readyReplicas: Invalid value: 2: cannot be greater than status.replicas"]
         );
+    }
+
+    #[test]
+    fn daemon_set_template_generation() {
+        let mut ds = workload("DaemonSet", json!({}));
+        (DAEMON_SETS.prepare_create)(&mut ds);
+        let at = |v: &Value| template_generation(v);
+        assert_eq!(at(&ds), 1);
+        // Metadata-only or non-template changes keep it; a template change bumps it.
+        let mut same = ds.clone();
+        same["metadata"]["annotations"][DAEMON_SET_TEMPLATE_GENERATION] = json!("9");
+        (DAEMON_SETS.prepare_update)(&mut same, &ds);
+        assert_eq!(at(&same), 1);
+        let mut changed = ds.clone();
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        (DAEMON_SETS.prepare_update)(&mut changed, &ds);
+        assert_eq!(at(&changed), 2);
     }
 }
