@@ -8,9 +8,13 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
+pub mod tainteviction;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -105,6 +109,30 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["endpoint"],
             enabled_by_default: true,
             start: |ctx| Box::pin(endpoints::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: nodeipam::NAME,
+            aliases: &["nodeipam"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(nodeipam::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: nodelifecycle::NAME,
+            aliases: &["nodelifecycle"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(nodelifecycle::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: tainteviction::NAME,
+            aliases: &[],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(tainteviction::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: podgc::NAME,
+            aliases: &["podgc"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(podgc::run(ctx)),
         },
     ];
     TABLE
