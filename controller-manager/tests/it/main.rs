@@ -9,4 +9,5 @@ mod garbagecollector;
 mod manager;
 mod namespace;
 mod namespace_defaults;
+mod nodelifecycle;
 mod replicaset;
