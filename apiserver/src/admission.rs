@@ -1,6 +1,6 @@
 //! Built-in admission, in upstream's order for what exists so far: NamespaceLifecycle,
-//! ServiceAccount defaulting, Priority, and the service IP / node port allocators that
-//! upstream runs in the service registry.
+//! ServiceAccount defaulting, Priority, DefaultTolerationSeconds, and the service IP / node
+//! port allocators that upstream runs in the service registry.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -33,6 +33,7 @@ pub async fn admit_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         ("", "services") => allocate_service(ctx, obj, None).await?,
         ("", "pods") => {
             admit_pod(ctx, obj).await?;
+            default_toleration_seconds(obj, ctx.server.settings.default_toleration_seconds);
         }
         _ => {}
     }
@@ -372,6 +373,56 @@ async fn allocate_service(ctx: &Ctx, obj: &mut Value, old: Option<&Value>) -> Ap
     Ok(())
 }
 
+/// Taint key of a node whose Ready condition is False (`v1.TaintNodeNotReady`).
+pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// Taint key of a node whose Ready condition is Unknown (`v1.TaintNodeUnreachable`).
+pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// DefaultTolerationSeconds admission (upstream
+/// plugin/pkg/admission/defaulttolerationseconds), on pod create: unless the pod already
+/// has a toleration covering it (same key or an empty key, with effect NoExecute or an
+/// empty effect), add `{key, operator: Exists, effect: NoExecute, tolerationSeconds}` for
+/// `node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable`, so pods ride out a
+/// short node outage (`--default-not-ready-toleration-seconds`,
+/// `--default-unreachable-toleration-seconds`, 300 each).
+pub fn default_toleration_seconds(pod: &mut Value, (not_ready, unreachable): (i64, i64)) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let tols = spec
+        .entry("tolerations")
+        .or_insert_with(|| json!([]));
+    if tols.is_null() {
+        *tols = json!([]);
+    }
+    let Some(list) = tols.as_array_mut() else {
+        return;
+    };
+    let covers = |t: &Value, key: &str| {
+        let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+        let e = t.get("effect").and_then(Value::as_str).unwrap_or("");
+        (k == key || k.is_empty()) && (e == "NoExecute" || e.is_empty())
+    };
+    let has_not_ready = list.iter().any(|t| covers(t, TAINT_NODE_NOT_READY));
+    let has_unreachable = list.iter().any(|t| covers(t, TAINT_NODE_UNREACHABLE));
+    if !has_not_ready {
+        list.push(json!({
+            "key": TAINT_NODE_NOT_READY,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": not_ready,
+        }));
+    }
+    if !has_unreachable {
+        list.push(json!({
+            "key": TAINT_NODE_UNREACHABLE,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": unreachable,
+        }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +433,44 @@ mod tests {
         assert_eq!(first_service_ip(cidr).to_string(), "10.96.0.1");
         assert!(in_range("10.100.3.4".parse().unwrap(), cidr));
         assert!(!in_range("10.112.0.1".parse().unwrap(), cidr));
+    }
+
+    #[test]
+    fn default_toleration_seconds_table() {
+        let nr = |secs: i64| json!({"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs});
+        let un = |secs: i64| json!({"key": TAINT_NODE_UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs});
+        let other = json!({"key": "example.com/x", "operator": "Exists", "effect": "NoSchedule"});
+        let cases: Vec<(Value, Value)> = vec![
+            // No tolerations: both added.
+            (json!(null), json!([nr(300), un(300)])),
+            (json!([]), json!([nr(300), un(300)])),
+            // Unrelated toleration kept, both added.
+            (json!([other.clone()]), json!([other.clone(), nr(300), un(300)])),
+            // An existing not-ready toleration (any seconds) is left alone.
+            (json!([nr(10)]), json!([nr(10), un(300)])),
+            // A key-only toleration with an empty effect covers it.
+            (
+                json!([{"key": TAINT_NODE_UNREACHABLE, "operator": "Exists"}]),
+                json!([{"key": TAINT_NODE_UNREACHABLE, "operator": "Exists"}, nr(300)]),
+            ),
+            // A NoSchedule toleration of the same key does not.
+            (
+                json!([{"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": "NoSchedule"}]),
+                json!([{"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": "NoSchedule"}, nr(300), un(300)]),
+            ),
+            // Tolerate-everything covers both.
+            (json!([{"operator": "Exists"}]), json!([{"operator": "Exists"}])),
+        ];
+        for (i, (given, want)) in cases.into_iter().enumerate() {
+            let mut pod = json!({"spec": {"containers": []}});
+            if !given.is_null() {
+                pod["spec"]["tolerations"] = given;
+            }
+            default_toleration_seconds(&mut pod, (300, 300));
+            assert_eq!(pod["spec"]["tolerations"], want, "case {i}");
+        }
+        let mut pod = json!({"spec": {}});
+        default_toleration_seconds(&mut pod, (5, 7));
+        assert_eq!(pod["spec"]["tolerations"], json!([nr(5), un(7)]));
     }
 }

@@ -205,6 +205,10 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             secure_port: addr.port(),
             max_requests_inflight: opts.max_requests_inflight,
             max_mutating_requests_inflight: opts.max_mutating_requests_inflight,
+            default_toleration_seconds: (
+                opts.default_not_ready_toleration_seconds,
+                opts.default_unreachable_toleration_seconds,
+            ),
         },
     );
     openapi.await.context("building OpenAPI documents")?;

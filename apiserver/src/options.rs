@@ -51,6 +51,14 @@ pub struct Options {
     /// The maximum number of mutating requests in flight at a given time.
     #[arg(long = "max-mutating-requests-inflight", default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
+    /// Indicates the tolerationSeconds of the toleration for notReady:NoExecute that is
+    /// added by default to every pod that does not already have such a toleration.
+    #[arg(long = "default-not-ready-toleration-seconds", default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// Indicates the tolerationSeconds of the toleration for unreachable:NoExecute that is
+    /// added by default to every pod that does not already have such a toleration.
+    #[arg(long = "default-unreachable-toleration-seconds", default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
 }
 
 /// Parses Go-style durations: `300ms`, `5m`, `1h30m`, `10s`.

@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_requests_inflight: usize,
     /// Mutating requests in flight before 429 (upstream --max-mutating-requests-inflight).
     pub max_mutating_requests_inflight: usize,
+    /// DefaultTolerationSeconds admission: (not-ready, unreachable) tolerationSeconds.
+    pub default_toleration_seconds: (i64, i64),
 }
 
 /// The running apiserver's state.

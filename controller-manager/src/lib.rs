@@ -107,7 +107,6 @@ pub struct Options {
     pub namespace_sync_period: Duration,
 
     /// Amount of time a running Node may be unresponsive before it is marked unhealthy.
-    /// Read by the node-lifecycle controller, which is not implemented yet.
     #[arg(long, default_value = "50s", value_parser = duration::parse)]
     pub node_monitor_grace_period: Duration,
 
@@ -123,6 +122,45 @@ pub struct Options {
     /// concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_ttl_after_finished_syncs: usize,
+    /// The period for syncing NodeStatus in the node-lifecycle controller.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    pub node_monitor_period: Duration,
+
+    /// Amount of time a starting Node may be unresponsive before it is marked unhealthy.
+    #[arg(long, default_value = "1m0s", value_parser = duration::parse)]
+    pub node_startup_grace_period: Duration,
+
+    /// Should CIDRs for Pods be allocated and set on the cloud provider.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allocate_node_cidrs: bool,
+
+    /// CIDR Range for Pods in cluster. Requires --allocate-node-cidrs to be true.
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
+
+    /// Mask size for node cidr in cluster. Default is 24 for IPv4.
+    #[arg(long)]
+    pub node_cidr_mask_size: Option<u8>,
+
+    /// Mask size for IPv4 node cidr in dual-stack cluster. Default is 24.
+    #[arg(long)]
+    pub node_cidr_mask_size_ipv4: Option<u8>,
+
+    /// Number of terminated pods that can exist before the terminated pod garbage collector
+    /// starts deleting terminated pods. If <= 0, the terminated pod garbage collector is
+    /// disabled.
+    #[arg(long, default_value_t = 12500, allow_negative_numbers = true)]
+    pub terminated_pod_gc_threshold: i32,
+
+    /// Rudder only (upstream's constant `gcCheckPeriod`): how often the pod garbage
+    /// collector runs; tests shorten it.
+    #[arg(long, default_value = "20s", value_parser = duration::parse, hide = true)]
+    pub pod_gc_period: Duration,
+
+    /// Rudder only (upstream's constant `quarantineTime`): how long a node must stay absent
+    /// before its pods count as orphaned; tests shorten it.
+    #[arg(long, default_value = "40s", value_parser = duration::parse, hide = true)]
+    pub pod_gc_orphan_quarantine: Duration,
 
     /// If set, this root certificate authority is published in every namespace's
     /// kube-root-ca.crt ConfigMap instead of the kubeconfig's certificate-authority-data.
@@ -419,6 +457,23 @@ mod tests {
         assert_eq!(o.concurrent_gc_syncs, 20);
         assert_eq!(o.node_monitor_grace_period, Duration::from_secs(50));
         assert_eq!(o.namespace_sync_period, Duration::from_secs(300));
+        assert_eq!(o.node_monitor_period, Duration::from_secs(5));
+        assert_eq!(o.node_startup_grace_period, Duration::from_secs(60));
+        assert!(!o.allocate_node_cidrs);
+        assert_eq!(o.terminated_pod_gc_threshold, 12500);
+        assert_eq!(o.pod_gc_period, Duration::from_secs(20));
+        assert_eq!(o.pod_gc_orphan_quarantine, Duration::from_secs(40));
+        let o = Options::parse_from([
+            "kube-controller-manager",
+            "--allocate-node-cidrs",
+            "--cluster-cidr=10.244.0.0/16",
+            "--node-cidr-mask-size=26",
+            "--terminated-pod-gc-threshold=-1",
+        ]);
+        assert!(o.allocate_node_cidrs);
+        assert_eq!(o.cluster_cidr.as_deref(), Some("10.244.0.0/16"));
+        assert_eq!(o.node_cidr_mask_size, Some(26));
+        assert_eq!(o.terminated_pod_gc_threshold, -1);
         let o = Options::parse_from([
             "kube-controller-manager",
             "--controllers=*,-namespace",

@@ -14,11 +14,15 @@ pub mod history;
 pub mod job;
 pub mod ttlafterfinished;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod podclaim;
+pub mod podgc;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod tainteviction;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -149,6 +153,30 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["ttl-after-finished"],
             enabled_by_default: true,
             start: |ctx| Box::pin(ttlafterfinished::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: nodeipam::NAME,
+            aliases: &["nodeipam"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(nodeipam::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: nodelifecycle::NAME,
+            aliases: &["nodelifecycle"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(nodelifecycle::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: tainteviction::NAME,
+            aliases: &[],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(tainteviction::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: podgc::NAME,
+            aliases: &["podgc"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(podgc::run(ctx)),
         },
     ];
     TABLE

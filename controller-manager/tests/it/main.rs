@@ -12,5 +12,6 @@ mod informer;
 mod manager;
 mod namespace;
 mod namespace_defaults;
+mod nodelifecycle;
 mod replicaset;
 mod statefulset;

@@ -175,3 +175,89 @@ pub async fn kubelet_readies_all(client: &kube::Client, ns: &str) -> usize {
     }
     n
 }
+
+/// Plays a node's kubelet for the node-lifecycle tests: registers a Node whose Ready
+/// condition is True and renews its Lease in `kube-node-lease` every `renew`, until
+/// [`FakeNode::stop`]; [`FakeNode::resume`] reports Ready again and renews again.
+pub struct FakeNode {
+    pub name: String,
+    client: kube::Client,
+    renew: Duration,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeNode {
+    pub async fn start(client: &kube::Client, name: &str, renew: Duration) -> FakeNode {
+        use k8s_openapi::api::core::v1::Node;
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        }))
+        .unwrap();
+        Api::<Node>::all(client.clone())
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
+        let mut n = FakeNode {
+            name: name.to_string(),
+            client: client.clone(),
+            renew,
+            task: None,
+        };
+        n.resume().await;
+        n
+    }
+
+    /// Posts Ready=True with a fresh heartbeat and starts renewing the Lease.
+    pub async fn resume(&mut self) {
+        use k8s_openapi::api::core::v1::Node;
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let cond = |t: &str, s: &str, reason: &str| {
+            serde_json::json!({"type": t, "status": s, "reason": reason,
+                "lastHeartbeatTime": now, "lastTransitionTime": now})
+        };
+        let patch = serde_json::json!({"status": {"conditions": [
+            cond("Ready", "True", "KubeletReady"),
+            cond("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+            cond("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+            cond("PIDPressure", "False", "KubeletHasSufficientPID"),
+        ]}});
+        Api::<Node>::all(self.client.clone())
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("node status");
+        self.stop();
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), "kube-node-lease");
+        let name = self.name.clone();
+        let renew = self.renew;
+        self.task = Some(tokio::spawn(async move {
+            loop {
+                let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                    k8s_openapi::jiff::Timestamp::now(),
+                );
+                let lease = serde_json::json!({
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now},
+                });
+                let pp = PatchParams::apply("fake-kubelet").force();
+                let _ = leases.patch(&name, &pp, &Patch::Apply(&lease)).await;
+                tokio::time::sleep(renew).await;
+            }
+        }));
+    }
+
+    /// Stops renewing the Lease (the kubelet went away).
+    pub fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for FakeNode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
