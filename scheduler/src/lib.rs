@@ -262,12 +262,12 @@ pub async fn run(
         shared.clone(),
     ));
     tasks.spawn(
-        scheduler::Loop {
+        scheduler::Loop::new(
             shared,
-            client: config.client.clone(),
-            percentage: c.percentage_of_nodes_to_score.unwrap_or(0),
-            hostname: hostname(),
-        }
+            config.client.clone(),
+            c.percentage_of_nodes_to_score.unwrap_or(0),
+            hostname(),
+        )
         .run(),
     );
     let result = match elector.as_mut() {
