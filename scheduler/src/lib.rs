@@ -190,7 +190,7 @@ pub async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let handle = registry::Handle {
         client: Some(config.client.clone()),
-        pdbs: Default::default(),
+        ..Default::default()
     };
     let profiles = registry::build_profiles(&config.component.profiles, &handle)?;
     let first = &config.component.profiles[0].scheduler_name;
@@ -256,6 +256,23 @@ pub async fn run(
     tasks.spawn(scheduler::run_pdb_informer(
         config.client.clone(),
         handle.pdbs.clone(),
+    ));
+    let l = &handle.listers;
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.services.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.replication_controllers.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.replica_sets.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.stateful_sets.clone(),
     ));
     tasks.spawn(scheduler::run_node_informer(
         config.client.clone(),

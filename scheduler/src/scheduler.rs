@@ -255,6 +255,31 @@ pub async fn run_pdb_informer(
     }
 }
 
+/// Keeps `lister` equal to the cluster's objects of one kind (a reflector store copied
+/// after every event; the copies are `Arc`s).
+pub async fn run_lister<K>(client: kube::Client, lister: crate::registry::Lister<K>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = Api::all(client);
+    let (reader, writer) = kube::runtime::reflector::store();
+    let mut stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(_) => *lister.write() = reader.state(),
+            Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
 /// How many binding cycles talk to the apiserver at once. Binding runs beside the
 /// scheduling loop (upstream runs each binding cycle in its own goroutine), so the loop
 /// never waits for a bind; this only bounds the apiserver connections the binds open.
