@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: measures the release kube-apiserver with the release rudder-bench (see
 # bench/src/lib.rs). rudder-bench starts its own etcd and kube-apiservers on loopback in a
-# temp dir and removes both on exit. Extra flags: BENCH_ARGS="--pods 2000 --skip-etcd".
+# temp dir and removes both on exit; it also runs kube-scheduler's scheduler_perf workloads
+# (bench/src/scheduler_perf.rs). Extra flags: BENCH_ARGS="--pods 2000 --skip-etcd",
+# BENCH_ARGS="--only-scheduler --scheduler-scale 0.02" for a quick scheduler smoke test.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -9,7 +11,7 @@ hack/install-deps.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 bench="$target/release/rudder-bench"
-for bin in "$bench" "$target/release/kube-apiserver"; do
+for bin in "$bench" "$target/release/kube-apiserver" "$target/release/kube-scheduler"; do
   if [ ! -x "$bin" ]; then
     echo "bench: $bin is missing; run 'make build' first" >&2
     exit 1

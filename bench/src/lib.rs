@@ -14,6 +14,7 @@
 pub mod client;
 pub mod procs;
 pub mod scenarios;
+pub mod scheduler_perf;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -86,6 +87,9 @@ pub struct Options {
     /// per connection by default).
     #[arg(long, default_value_t = 100)]
     pub watchers_per_connection: usize,
+    /// kube-scheduler benchmark flags.
+    #[command(flatten)]
+    pub scheduler: scheduler_perf::Options,
 }
 
 #[derive(Default)]
@@ -130,6 +134,13 @@ pub async fn run(opts: Options) -> Result<()> {
         procs::fs_type(ws.path()).unwrap_or_else(|| "filesystem unknown".into())
     );
     let mut report = Report::default();
+    if opts.scheduler.only_scheduler {
+        let runs = scheduler_perf::run(&opts.scheduler, &mut ws, &bin_dir, opts.connections).await?;
+        drop(ws);
+        scheduler_perf::print_report(&runs);
+        println!("total bench time: {:.0}s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
 
     // --- SQLite backend: creates, then the scale scenarios on the same server.
     eprintln!(">> starting kube-apiserver on SQLite");
@@ -237,8 +248,14 @@ pub async fn run(opts: Options) -> Result<()> {
             rss_bytes(api.pid)?,
         ));
     }
+    let sched = if opts.scheduler.skip_scheduler {
+        Vec::new()
+    } else {
+        scheduler_perf::run(&opts.scheduler, &mut ws, &bin_dir, opts.connections).await?
+    };
     drop(ws);
     print_report(&opts, &report, started.elapsed());
+    scheduler_perf::print_report(&sched);
     Ok(())
 }
 

@@ -114,6 +114,13 @@ impl Workspace {
         Ok(self.children.len() - 1)
     }
 
+    /// Starts any other child (kube-scheduler, ...) with its output in `<name>.log`; returns
+    /// its pid, which [`Workspace::stop`] takes.
+    pub fn spawn_child(&mut self, name: &str, cmd: Command) -> Result<u32> {
+        let i = self.spawn(name, cmd)?;
+        Ok(self.children[i].pid())
+    }
+
     /// Kills one child started earlier (by the pid [`Workspace::start_apiserver`] or
     /// [`Workspace::start_etcd`] reported).
     pub fn stop(&mut self, pid: u32) {

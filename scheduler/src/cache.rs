@@ -79,6 +79,13 @@ impl Cache {
         self.nodes.get(name).cloned()
     }
 
+    /// A cached pod and whether it is only assumed.
+    pub fn pod(&self, key: &str) -> Option<(Arc<Pod>, bool)> {
+        self.pods
+            .get(key)
+            .map(|p| (p.info.pod.clone(), p.assumed))
+    }
+
     /// Pod keys, for relist reconciliation.
     pub fn pod_keys(&self) -> Vec<String> {
         self.pods.keys().cloned().collect()

@@ -190,7 +190,7 @@ pub async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let handle = registry::Handle {
         client: Some(config.client.clone()),
-        pdbs: Default::default(),
+        ..Default::default()
     };
     let profiles = registry::build_profiles(&config.component.profiles, &handle)?;
     let first = &config.component.profiles[0].scheduler_name;
@@ -257,17 +257,34 @@ pub async fn run(
         config.client.clone(),
         handle.pdbs.clone(),
     ));
+    let l = &handle.listers;
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.services.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.replication_controllers.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.replica_sets.clone(),
+    ));
+    tasks.spawn(scheduler::run_lister(
+        config.client.clone(),
+        l.stateful_sets.clone(),
+    ));
     tasks.spawn(scheduler::run_node_informer(
         config.client.clone(),
         shared.clone(),
     ));
     tasks.spawn(
-        scheduler::Loop {
+        scheduler::Loop::new(
             shared,
-            client: config.client.clone(),
-            percentage: c.percentage_of_nodes_to_score.unwrap_or(0),
-            hostname: hostname(),
-        }
+            config.client.clone(),
+            c.percentage_of_nodes_to_score.unwrap_or(0),
+            hostname(),
+        )
         .run(),
     );
     let result = match elector.as_mut() {

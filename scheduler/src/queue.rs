@@ -1,12 +1,13 @@
 //! The scheduling queue (upstream `internal/queue/scheduling_queue.go`): an active queue
 //! ordered by the QueueSort plugin, a backoff queue (initial 1 s doubling up to 10 s per
-//! attempt), and the unschedulable pods, which move back on cluster events that may make
-//! them schedulable, or after five minutes.
+//! attempt), and the unschedulable pods, which move back on the cluster events that may
+//! make them schedulable (only the events a rejecting plugin registered for, upstream's
+//! `EventsToRegister`), or after five minutes.
 //!
 //! [`SchedulingQueue`] is synchronous and takes the current time as an argument so its
 //! rules are unit-tested without sleeping; [`SharedQueue`] wraps it for the async loop.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,98 @@ pub fn pod_updated(old: &Pod, new: &Pod) -> bool {
 /// Runs PreEnqueue for a pod (its profile's plugins).
 pub type PreEnqueueFn = Arc<dyn Fn(&Pod) -> Status + Send + Sync>;
 
+/// How often pods that stayed unschedulable too long are checked (upstream runs
+/// `flushUnschedulablePodsLeftover` every 30 s).
+pub const LEFTOVER_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What changed on a node, for [`ClusterEvent::NodeUpdate`] (upstream `ActionType`s
+/// `UpdateNodeLabel`, `UpdateNodeTaint`, `UpdateNodeAllocatable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeChange {
+    /// Labels changed.
+    pub labels: bool,
+    /// Taints or `spec.unschedulable` changed.
+    pub taints: bool,
+    /// Allocatable resources changed.
+    pub allocatable: bool,
+}
+
+/// A cluster event that may make unschedulable pods schedulable (upstream
+/// `framework.ClusterEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A node appeared.
+    NodeAdd,
+    /// A node changed in a way scheduling reads.
+    NodeUpdate(NodeChange),
+    /// A node went away.
+    NodeDelete,
+    /// A pod was bound (or assumed) to a node.
+    AssignedPodAdd,
+    /// An assigned pod changed (labels).
+    AssignedPodUpdate,
+    /// An assigned pod was deleted or finished.
+    AssignedPodDelete,
+    /// Anything else (relists): every unschedulable pod moves.
+    Unknown,
+}
+
+/// Whether `event` may make a pod that `plugin` rejected schedulable: upstream's
+/// `EventsToRegister` of each in-tree plugin, used by `podMatchesEvent` to move only the
+/// pods an event can help.
+pub fn plugin_interested(plugin: &str, event: ClusterEvent) -> bool {
+    use ClusterEvent::*;
+    let node_update = |c: NodeChange, labels: bool, taints: bool, alloc: bool| {
+        (labels && c.labels) || (taints && c.taints) || (alloc && c.allocatable)
+    };
+    match plugin {
+        "NodeResourcesFit" => match event {
+            NodeAdd | AssignedPodDelete => true,
+            NodeUpdate(c) => node_update(c, false, false, true),
+            _ => false,
+        },
+        "NodePorts" => matches!(event, NodeAdd | AssignedPodDelete),
+        "NodeName" => matches!(event, NodeAdd),
+        "NodeAffinity" => match event {
+            NodeAdd => true,
+            NodeUpdate(c) => node_update(c, true, false, false),
+            _ => false,
+        },
+        "TaintToleration" | "NodeUnschedulable" => match event {
+            NodeAdd => true,
+            NodeUpdate(c) => node_update(c, false, true, false),
+            _ => false,
+        },
+        "InterPodAffinity" => match event {
+            NodeAdd | AssignedPodAdd | AssignedPodUpdate | AssignedPodDelete => true,
+            NodeUpdate(c) => node_update(c, true, false, false),
+            _ => false,
+        },
+        "PodTopologySpread" => match event {
+            NodeAdd | NodeDelete | AssignedPodAdd | AssignedPodUpdate | AssignedPodDelete => {
+                true
+            }
+            NodeUpdate(c) => node_update(c, true, true, false),
+            _ => false,
+        },
+        // SchedulingGates waits for the pod's own update, which `add` handles.
+        "SchedulingGates" => false,
+        // Plugins this table does not know: any event may help.
+        _ => true,
+    }
+}
+
+/// Whether the event may help the pod: always when no plugin is on record (an error, or
+/// a rejection outside Filter), else when one of the rejecting plugins cares.
+fn pod_matches_event(p: &QueuedPodInfo, event: ClusterEvent) -> bool {
+    event == ClusterEvent::Unknown
+        || p.unschedulable_plugins.is_empty()
+        || p
+            .unschedulable_plugins
+            .iter()
+            .any(|pl| plugin_interested(pl, event))
+}
+
 enum InFlight {
     /// Being scheduled; holds a newer version if one arrived meanwhile.
     Scheduling(Option<Arc<Pod>>),
@@ -50,16 +143,122 @@ enum InFlight {
     Deleted,
 }
 
+/// The active queue: a binary heap ordered by the QueueSort plugin, indexed by pod key so
+/// updates and deletes are O(log n) (upstream `internal/heap`).
+#[derive(Default)]
+struct ActiveHeap {
+    items: Vec<(String, QueuedPodInfo)>,
+    index: HashMap<String, usize>,
+}
+
+impl ActiveHeap {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.items.swap(a, b);
+        self.index.insert(self.items[a].0.clone(), a);
+        self.index.insert(self.items[b].0.clone(), b);
+    }
+
+    fn up(&mut self, mut i: usize, sort: &dyn QueueSortPlugin) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !sort.less(&self.items[i].1, &self.items[parent].1) {
+                break;
+            }
+            self.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn down(&mut self, mut i: usize, sort: &dyn QueueSortPlugin) {
+        let n = self.items.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut best = i;
+            if l < n && sort.less(&self.items[l].1, &self.items[best].1) {
+                best = l;
+            }
+            if r < n && sort.less(&self.items[r].1, &self.items[best].1) {
+                best = r;
+            }
+            if best == i {
+                return;
+            }
+            self.swap(i, best);
+            i = best;
+        }
+    }
+
+    fn push(&mut self, key: String, p: QueuedPodInfo, sort: &dyn QueueSortPlugin) {
+        if let Some(&i) = self.index.get(&key) {
+            self.items[i].1 = p;
+            self.up(i, sort);
+            self.down(i, sort);
+            return;
+        }
+        self.index.insert(key.clone(), self.items.len());
+        self.items.push((key, p));
+        self.up(self.items.len() - 1, sort);
+    }
+
+    fn remove_at(&mut self, i: usize, sort: &dyn QueueSortPlugin) -> (String, QueuedPodInfo) {
+        let last = self.items.len() - 1;
+        if i != last {
+            self.swap(i, last);
+        }
+        let (k, p) = self.items.pop().expect("non-empty heap");
+        self.index.remove(&k);
+        if i < self.items.len() {
+            self.up(i, sort);
+            self.down(i, sort);
+        }
+        (k, p)
+    }
+
+    fn remove(&mut self, key: &str, sort: &dyn QueueSortPlugin) -> Option<QueuedPodInfo> {
+        let i = *self.index.get(key)?;
+        Some(self.remove_at(i, sort).1)
+    }
+
+    fn pop(&mut self, sort: &dyn QueueSortPlugin) -> Option<(String, QueuedPodInfo)> {
+        if self.items.is_empty() {
+            return None;
+        }
+        Some(self.remove_at(0, sort))
+    }
+
+    fn retain(&mut self, keep: &dyn Fn(&str) -> bool, sort: &dyn QueueSortPlugin) {
+        let items = std::mem::take(&mut self.items);
+        self.index.clear();
+        for (k, p) in items {
+            if keep(&k) {
+                self.push(k, p, sort);
+            }
+        }
+    }
+}
+
 /// The queue's state.
 pub struct SchedulingQueue {
-    active: Vec<QueuedPodInfo>,
-    backoff: Vec<QueuedPodInfo>,
+    active: ActiveHeap,
+    /// Backing-off pods by key, with their expiry.
+    backoff: HashMap<String, (Instant, QueuedPodInfo)>,
+    /// Backing-off pods in expiry order.
+    backoff_order: BTreeSet<(Instant, String)>,
     unschedulable: HashMap<String, QueuedPodInfo>,
     in_flight: HashMap<String, InFlight>,
     scheduling_cycle: u64,
     move_request_cycle: u64,
     initial_backoff: Duration,
     max_backoff: Duration,
+    last_leftover_flush: Option<Instant>,
     sort: Arc<dyn QueueSortPlugin>,
     pre_enqueue: PreEnqueueFn,
 }
@@ -73,14 +272,16 @@ impl SchedulingQueue {
         max_backoff: Duration,
     ) -> SchedulingQueue {
         SchedulingQueue {
-            active: Vec::new(),
-            backoff: Vec::new(),
+            active: ActiveHeap::default(),
+            backoff: HashMap::new(),
+            backoff_order: BTreeSet::new(),
             unschedulable: HashMap::new(),
             in_flight: HashMap::new(),
             scheduling_cycle: 0,
             move_request_cycle: 0,
             initial_backoff,
             max_backoff,
+            last_leftover_flush: None,
             sort,
             pre_enqueue,
         }
@@ -102,24 +303,39 @@ impl SchedulingQueue {
         p.timestamp + self.backoff_duration(p.attempts)
     }
 
-    fn remove_everywhere(&mut self, key: &str) -> Option<QueuedPodInfo> {
-        if let Some(i) = self.active.iter().position(|p| pod_key(&p.pod) == key) {
-            return Some(self.active.remove(i));
+    fn push_backoff(&mut self, key: String, p: QueuedPodInfo) {
+        let at = self.backoff_expiry(&p);
+        if let Some((old, _)) = self.backoff.remove(&key) {
+            self.backoff_order.remove(&(old, key.clone()));
         }
-        if let Some(i) = self.backoff.iter().position(|p| pod_key(&p.pod) == key) {
-            return Some(self.backoff.remove(i));
+        self.backoff_order.insert((at, key.clone()));
+        self.backoff.insert(key, (at, p));
+    }
+
+    fn remove_backoff(&mut self, key: &str) -> Option<QueuedPodInfo> {
+        let (at, p) = self.backoff.remove(key)?;
+        self.backoff_order.remove(&(at, key.to_string()));
+        Some(p)
+    }
+
+    fn remove_everywhere(&mut self, key: &str) -> Option<QueuedPodInfo> {
+        if let Some(p) = self.active.remove(key, &*self.sort) {
+            return Some(p);
+        }
+        if let Some(p) = self.remove_backoff(key) {
+            return Some(p);
         }
         self.unschedulable.remove(key)
     }
 
     /// Puts a pod in active if PreEnqueue allows it, else among the unschedulable.
-    fn enqueue_active(&mut self, mut p: QueuedPodInfo) {
+    fn enqueue_active(&mut self, key: String, mut p: QueuedPodInfo) {
         let s = (self.pre_enqueue)(&p.pod);
         if s.is_success() {
-            self.active.push(p);
+            self.active.push(key, p, &*self.sort);
         } else {
             p.unschedulable_plugins = vec![s.plugin];
-            self.unschedulable.insert(pod_key(&p.pod), p);
+            self.unschedulable.insert(key, p);
         }
     }
 
@@ -144,21 +360,24 @@ impl SchedulingQueue {
             // An update may make a gated or unschedulable pod schedulable: upstream moves it
             // to backoff or active (`Update` with `isPodUpdated`).
             if self.backoff_expiry(&p) > now && p.attempts > 0 {
-                self.backoff.push(p);
+                self.push_backoff(key, p);
             } else {
-                self.enqueue_active(p);
+                self.enqueue_active(key, p);
             }
             return;
         }
-        self.enqueue_active(QueuedPodInfo {
-            pod,
-            timestamp: now,
-            attempts: 0,
-            initial_attempt: None,
-            unschedulable_plugins: Vec::new(),
-            last_failure_was_error: false,
-            attempt_started: None,
-        });
+        self.enqueue_active(
+            key,
+            QueuedPodInfo {
+                pod,
+                timestamp: now,
+                attempts: 0,
+                initial_attempt: None,
+                unschedulable_plugins: Vec::new(),
+                last_failure_was_error: false,
+                attempt_started: None,
+            },
+        );
     }
 
     /// The pod was deleted or got bound by someone else.
@@ -171,25 +390,31 @@ impl SchedulingQueue {
 
     /// Removes pods not in `keep` (after a relist), except those in flight.
     pub fn retain(&mut self, keep: &dyn Fn(&str) -> bool) {
-        self.active.retain(|p| keep(&pod_key(&p.pod)));
-        self.backoff.retain(|p| keep(&pod_key(&p.pod)));
+        self.active.retain(keep, &*self.sort);
+        let gone: Vec<String> = self.backoff.keys().filter(|k| !keep(k)).cloned().collect();
+        for k in gone {
+            self.remove_backoff(&k);
+        }
         self.unschedulable.retain(|k, _| keep(k));
     }
 
     /// Moves backoff pods whose time is up to active.
     pub fn flush_backoff(&mut self, now: Instant) {
-        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.backoff)
-            .into_iter()
-            .partition(|p| self.backoff_expiry(p) <= now);
-        self.backoff = wait;
-        for p in ready {
-            self.enqueue_active(p);
+        while let Some((at, key)) = self.backoff_order.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.backoff_order.pop_first();
+            if let Some((_, p)) = self.backoff.remove(&key) {
+                self.enqueue_active(key, p);
+            }
         }
     }
 
     /// Moves pods unschedulable for longer than five minutes (upstream
     /// `flushUnschedulablePodsLeftover`).
     pub fn flush_unschedulable_leftover(&mut self, now: Instant) {
+        self.last_leftover_flush = Some(now);
         let old: Vec<String> = self
             .unschedulable
             .iter()
@@ -198,47 +423,49 @@ impl SchedulingQueue {
             .collect();
         for k in old {
             if let Some(p) = self.unschedulable.remove(&k) {
-                self.requeue(p, now);
+                self.requeue(k, p, now);
             }
         }
     }
 
-    fn requeue(&mut self, p: QueuedPodInfo, now: Instant) {
+    fn requeue(&mut self, key: String, p: QueuedPodInfo, now: Instant) {
         if p.attempts > 0 && self.backoff_expiry(&p) > now {
-            self.backoff.push(p);
+            self.push_backoff(key, p);
         } else {
-            self.enqueue_active(p);
+            self.enqueue_active(key, p);
         }
     }
 
-    /// A cluster event that may make unschedulable pods schedulable (node added or changed,
-    /// pod deleted): all of them move to backoff or active (upstream
-    /// `MoveAllToActiveOrBackoffQueue` without queueing hints).
-    pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
-        let pods: Vec<QueuedPodInfo> = self.unschedulable.drain().map(|(_, p)| p).collect();
-        for p in pods {
-            self.requeue(p, now);
+    /// A cluster event: the unschedulable pods it may help move to backoff or active
+    /// (upstream `MoveAllToActiveOrBackoffQueue` with `podMatchesEvent`). Pods being
+    /// scheduled right now will go to backoff when they fail, so the event is not lost.
+    pub fn on_event(&mut self, event: ClusterEvent, now: Instant) {
+        let keys: Vec<String> = self
+            .unschedulable
+            .iter()
+            .filter(|(_, p)| pod_matches_event(p, event))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(p) = self.unschedulable.remove(&k) {
+                self.requeue(k, p, now);
+            }
         }
         self.move_request_cycle = self.scheduling_cycle;
+    }
+
+    /// Moves every unschedulable pod ([`ClusterEvent::Unknown`]).
+    pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
+        self.on_event(ClusterEvent::Unknown, now);
     }
 
     /// Takes the first active pod per QueueSort and starts a scheduling cycle for it.
     /// Returns the pod and the cycle number.
     pub fn pop(&mut self) -> Option<(QueuedPodInfo, u64)> {
-        if self.active.is_empty() {
-            return None;
-        }
-        let mut best = 0;
-        for i in 1..self.active.len() {
-            if self.sort.less(&self.active[i], &self.active[best]) {
-                best = i;
-            }
-        }
-        let mut p = self.active.remove(best);
+        let (key, mut p) = self.active.pop(&*self.sort)?;
         p.attempts += 1;
         self.scheduling_cycle += 1;
-        self.in_flight
-            .insert(pod_key(&p.pod), InFlight::Scheduling(None));
+        self.in_flight.insert(key, InFlight::Scheduling(None));
         p.initial_attempt.get_or_insert(p.timestamp);
         Some((p, self.scheduling_cycle))
     }
@@ -258,18 +485,15 @@ impl SchedulingQueue {
             Some(InFlight::Scheduling(Some(newer))) => p.pod = newer,
             _ => {}
         }
-        if self
-            .active
-            .iter()
-            .chain(self.backoff.iter())
-            .any(|q| pod_key(&q.pod) == key)
+        if self.active.contains(&key)
+            || self.backoff.contains_key(&key)
             || self.unschedulable.contains_key(&key)
         {
             return;
         }
         p.timestamp = now;
         if p.last_failure_was_error || self.move_request_cycle >= cycle {
-            self.backoff.push(p);
+            self.push_backoff(key, p);
         } else {
             self.unschedulable.insert(key, p);
         }
@@ -277,15 +501,25 @@ impl SchedulingQueue {
 
     /// When the loop must wake up next to flush backoff or leftovers.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let b = self.backoff.iter().map(|p| self.backoff_expiry(p)).min();
-        let u = self
-            .unschedulable
-            .values()
-            .map(|p| p.timestamp + MAX_IN_UNSCHEDULABLE)
-            .min();
+        let b = self.backoff_order.first().map(|(at, _)| *at);
+        let u = (!self.unschedulable.is_empty()).then(|| {
+            self.last_leftover_flush
+                .map_or_else(Instant::now, |t| t + LEFTOVER_FLUSH_INTERVAL)
+        });
         match (b, u) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Flushes backoff, and the unschedulable leftovers when their interval has passed.
+    pub fn flush(&mut self, now: Instant) {
+        self.flush_backoff(now);
+        if self
+            .last_leftover_flush
+            .is_none_or(|t| now >= t + LEFTOVER_FLUSH_INTERVAL)
+        {
+            self.flush_unschedulable_leftover(now);
         }
     }
 
@@ -332,8 +566,7 @@ impl SharedQueue {
             let wake = {
                 let mut q = self.inner.lock();
                 let now = Instant::now();
-                q.flush_backoff(now);
-                q.flush_unschedulable_leftover(now);
+                q.flush(now);
                 if let Some(p) = q.pop() {
                     return p;
                 }
@@ -480,6 +713,72 @@ mod tests {
         assert_eq!(q.lens(), (0, 0, 1));
         q.flush_unschedulable_leftover(t + MAX_IN_UNSCHEDULABLE);
         assert_eq!(q.lens(), (1, 0, 0));
+    }
+
+    #[test]
+    fn heap_orders_many_and_removes_from_the_middle() {
+        let mut q = queue();
+        let t = Instant::now();
+        for i in 0..200 {
+            q.add(pod(&format!("p{i:03}"), i % 7, false), t + Duration::from_millis(i as u64));
+        }
+        for i in (0..200).step_by(3) {
+            q.delete(&format!("ns/p{i:03}"));
+        }
+        let mut got = Vec::new();
+        while let Some((p, _)) = q.pop() {
+            got.push((
+                -p.pod.spec.as_ref().unwrap().priority.unwrap(),
+                p.timestamp,
+            ));
+        }
+        let mut want = got.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 200 - 67);
+    }
+
+    #[test]
+    fn events_move_only_pods_they_can_help() {
+        // Mirrors upstream TestPodMatchesEvent / movePodsToActiveOrBackoffQueue: a pod
+        // rejected by NodeResourcesFit moves on pod deletion but not on a label change;
+        // one rejected by NodeAffinity the other way round; one without plugins on any.
+        let mut q = queue();
+        let t = Instant::now();
+        let fail = |q: &mut SchedulingQueue, name: &str, plugins: &[&str]| {
+            q.add(pod(name, 0, false), t);
+            let (mut p, cycle) = q.pop().unwrap();
+            p.unschedulable_plugins = plugins.iter().map(|s| s.to_string()).collect();
+            q.add_unschedulable(p, cycle, t);
+        };
+        fail(&mut q, "fit", &["NodeResourcesFit"]);
+        fail(&mut q, "aff", &["NodeAffinity"]);
+        fail(&mut q, "spread", &["PodTopologySpread", "TaintToleration"]);
+        fail(&mut q, "none", &[]);
+        assert_eq!(q.lens(), (0, 0, 4));
+        let labels = ClusterEvent::NodeUpdate(NodeChange {
+            labels: true,
+            ..Default::default()
+        });
+        q.on_event(labels, t);
+        assert!(q.is_unschedulable("ns/fit"));
+        assert!(!q.is_unschedulable("ns/aff"));
+        assert!(!q.is_unschedulable("ns/spread"));
+        assert!(!q.is_unschedulable("ns/none"));
+        let cases = [
+            ("NodeResourcesFit", ClusterEvent::AssignedPodDelete, true),
+            ("NodeResourcesFit", ClusterEvent::AssignedPodAdd, false),
+            ("NodeResourcesFit", ClusterEvent::NodeAdd, true),
+            ("TaintToleration", ClusterEvent::NodeUpdate(NodeChange { taints: true, ..Default::default() }), true),
+            ("TaintToleration", ClusterEvent::AssignedPodDelete, false),
+            ("InterPodAffinity", ClusterEvent::AssignedPodAdd, true),
+            ("PodTopologySpread", ClusterEvent::NodeDelete, true),
+            ("NodeAffinity", ClusterEvent::NodeDelete, false),
+            ("SchedulingGates", ClusterEvent::NodeAdd, false),
+        ];
+        for (plugin, ev, want) in cases {
+            assert_eq!(plugin_interested(plugin, ev), want, "{plugin} {ev:?}");
+        }
     }
 
     #[tokio::test]

@@ -45,6 +45,23 @@ pub enum RegistryError {
     NoBind(String),
 }
 
+/// A list kept current by an informer.
+pub type Lister<T> = Arc<parking_lot::RwLock<Vec<Arc<T>>>>;
+
+/// The workload objects PodTopologySpread's system default constraints read to build a
+/// pod's selector (upstream `helper.DefaultSelector` with its listers).
+#[derive(Clone, Default)]
+pub struct Listers {
+    /// Services.
+    pub services: Lister<k8s_openapi::api::core::v1::Service>,
+    /// ReplicationControllers.
+    pub replication_controllers: Lister<k8s_openapi::api::core::v1::ReplicationController>,
+    /// ReplicaSets.
+    pub replica_sets: Lister<k8s_openapi::api::apps::v1::ReplicaSet>,
+    /// StatefulSets.
+    pub stateful_sets: Lister<k8s_openapi::api::apps::v1::StatefulSet>,
+}
+
 /// What plugins may use from the scheduler.
 #[derive(Clone, Default)]
 pub struct Handle {
@@ -52,6 +69,8 @@ pub struct Handle {
     pub client: Option<kube::Client>,
     /// PodDisruptionBudgets kept current by an informer (for preemption).
     pub pdbs: Arc<parking_lot::RwLock<Vec<k8s_openapi::api::policy::v1::PodDisruptionBudget>>>,
+    /// Services and workload controllers kept current by informers.
+    pub listers: Listers,
 }
 
 /// Builds a plugin from its args.
@@ -343,7 +362,7 @@ mod tests {
         let cfg = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
         Handle {
             client: Some(kube::Client::try_from(cfg).unwrap()),
-            pdbs: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -49,6 +49,20 @@ pub struct FitError {
     pub nominated_node: Option<String>,
 }
 
+impl FitError {
+    /// The plugins that rejected the pod on some node (upstream
+    /// `Diagnosis.UnschedulablePlugins`), sorted and deduplicated.
+    pub fn unschedulable_plugins(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<&str> = self
+            .statuses
+            .values()
+            .map(|s| s.plugin.as_str())
+            .filter(|p| !p.is_empty())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+}
+
 impl fmt::Display for FitError {
     /// Upstream format: `0/N nodes are available: <pre-filter msg | sorted reason
     /// histogram>. <post-filter msg>`

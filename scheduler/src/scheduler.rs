@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use crate::cache::Cache;
 use crate::events;
 use crate::framework::{CycleState, Framework, QueuedPodInfo};
-use crate::queue::{pod_key, SharedQueue};
+use crate::queue::{pod_key, ClusterEvent, NodeChange, SharedQueue};
 use crate::schedule::{schedule_pod, ScheduleError};
 
 /// The state the informers and the loop share.
@@ -70,14 +70,30 @@ impl Shared {
             self.queue.with(|q| {
                 q.delete(&key);
                 if was_cached {
-                    q.move_all_to_active_or_backoff(now);
+                    q.on_event(ClusterEvent::AssignedPodDelete, now);
                 }
             });
             return;
         }
         if assigned(&pod) {
-            self.cache.lock().upsert_pod(Arc::new(pod));
-            self.queue.with(|q| q.delete(&key));
+            // Upstream: a pod newly seen assigned is AssignedPodAdd (pods with affinity to
+            // it, or spread over it, may now fit); a label change is AssignedPodUpdate.
+            let event = {
+                let mut c = self.cache.lock();
+                let event = match c.pod(&key) {
+                    Some((old, false)) if old.metadata.labels == pod.metadata.labels => None,
+                    Some((_, false)) => Some(ClusterEvent::AssignedPodUpdate),
+                    _ => Some(ClusterEvent::AssignedPodAdd),
+                };
+                c.upsert_pod(Arc::new(pod));
+                event
+            };
+            self.queue.with(|q| {
+                q.delete(&key);
+                if let Some(ev) = event {
+                    q.on_event(ev, now);
+                }
+            });
             return;
         }
         if !self.responsible_for(&pod) {
@@ -98,7 +114,7 @@ impl Shared {
         self.queue.with(|q| {
             q.delete(&key);
             if was_assigned {
-                q.move_all_to_active_or_backoff(Instant::now());
+                q.on_event(ClusterEvent::AssignedPodDelete, Instant::now());
             }
         });
     }
@@ -108,29 +124,35 @@ impl Shared {
     /// not on heartbeats.
     pub fn on_node(&self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let changed = {
+        let event = {
             let mut c = self.cache.lock();
-            let old = c.node(&name);
-            let changed = old.is_none_or(|o| {
-                o.metadata.labels != node.metadata.labels
-                    || o.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
-                        != node.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
-                    || o.status.as_ref().map(|s| &s.allocatable)
-                        != node.status.as_ref().map(|s| &s.allocatable)
-            });
+            let event = match c.node(&name) {
+                None => Some(ClusterEvent::NodeAdd),
+                Some(o) => {
+                    let change = NodeChange {
+                        labels: o.metadata.labels != node.metadata.labels,
+                        taints: o.spec.as_ref().map(|s| (&s.taints, s.unschedulable))
+                            != node.spec.as_ref().map(|s| (&s.taints, s.unschedulable)),
+                        allocatable: o.status.as_ref().map(|s| &s.allocatable)
+                            != node.status.as_ref().map(|s| &s.allocatable),
+                    };
+                    (change != NodeChange::default()).then_some(ClusterEvent::NodeUpdate(change))
+                }
+            };
             c.upsert_node(Arc::new(node));
-            changed
+            event
         };
-        if changed {
-            self.queue
-                .with(|q| q.move_all_to_active_or_backoff(Instant::now()));
+        if let Some(ev) = event {
+            self.queue.with(|q| q.on_event(ev, Instant::now()));
         }
     }
 
-    /// A node was deleted.
+    /// A node was deleted (PodTopologySpread's domains may change).
     pub fn on_node_delete(&self, node: &Node) {
         if let Some(n) = node.metadata.name.as_deref() {
             self.cache.lock().remove_node(n);
+            self.queue
+                .with(|q| q.on_event(ClusterEvent::NodeDelete, Instant::now()));
         }
     }
 }
@@ -233,6 +255,51 @@ pub async fn run_pdb_informer(
     }
 }
 
+/// Keeps `lister` equal to the cluster's objects of one kind (a reflector store copied
+/// after every event; the copies are `Arc`s).
+pub async fn run_lister<K>(client: kube::Client, lister: crate::registry::Lister<K>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = Api::all(client);
+    let (reader, writer) = kube::runtime::reflector::store();
+    let mut stream = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(_) => *lister.write() = reader.state(),
+            Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// How many binding cycles talk to the apiserver at once. Binding runs beside the
+/// scheduling loop (upstream runs each binding cycle in its own goroutine), so the loop
+/// never waits for a bind; this only bounds the apiserver connections the binds open.
+pub const BIND_CONCURRENCY: usize = 16;
+/// Events waiting to be written; more are dropped (upstream's event broadcaster queues
+/// `maxQueuedEvents` = 1000 and drops when full).
+pub const MAX_QUEUED_EVENTS: usize = 1000;
+/// Tasks writing queued events.
+const EVENT_WORKERS: usize = 4;
+
+/// One event to write.
+struct EventReq {
+    pod: Arc<Pod>,
+    profile: String,
+    ty: &'static str,
+    reason: &'static str,
+    action: &'static str,
+    note: String,
+}
+
 /// The scheduling loop's fixed inputs.
 pub struct Loop {
     /// Shared state.
@@ -243,12 +310,44 @@ pub struct Loop {
     pub percentage: i32,
     /// This host's name, for the events' reportingInstance.
     pub hostname: String,
+    binds: Arc<tokio::sync::Semaphore>,
+    events: tokio::sync::mpsc::Sender<EventReq>,
+    events_rx: Mutex<Option<tokio::sync::mpsc::Receiver<EventReq>>>,
 }
 
 impl Loop {
+    /// The loop's inputs.
+    pub fn new(shared: Arc<Shared>, client: kube::Client, percentage: i32, hostname: String) -> Loop {
+        let (tx, rx) = tokio::sync::mpsc::channel(MAX_QUEUED_EVENTS);
+        Loop {
+            shared,
+            client,
+            percentage,
+            hostname,
+            binds: Arc::new(tokio::sync::Semaphore::new(BIND_CONCURRENCY)),
+            events: tx,
+            events_rx: Mutex::new(Some(rx)),
+        }
+    }
+
     /// Schedules pods until cancelled.
     pub async fn run(self) {
         let this = Arc::new(self);
+        let mut workers = tokio::task::JoinSet::new();
+        if let Some(rx) = this.events_rx.lock().take() {
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..EVENT_WORKERS {
+                let (rx, this) = (rx.clone(), this.clone());
+                workers.spawn(async move {
+                    loop {
+                        let Some(e) = rx.lock().await.recv().await else {
+                            return;
+                        };
+                        this.write_event(e).await;
+                    }
+                });
+            }
+        }
         let mut next_start = 0usize;
         loop {
             let (qp, cycle) = this.shared.queue.pop().await;
@@ -295,6 +394,11 @@ impl Loop {
                     ScheduleError::Fit(f) => f.nominated_node.clone(),
                     _ => None,
                 };
+                // The plugins that rejected the pod decide which cluster events retry it.
+                qp.unschedulable_plugins = match &e {
+                    ScheduleError::Fit(f) => f.unschedulable_plugins(),
+                    _ => Vec::new(),
+                };
                 let rejected = !matches!(e, ScheduleError::Internal(_));
                 self.fail_nominated(&fw, qp, cycle, e.to_string(), rejected, nominated);
                 return;
@@ -324,6 +428,9 @@ impl Loop {
         // The binding cycle runs beside the next scheduling cycles, as upstream.
         let this = self.clone();
         tokio::spawn(async move {
+            let Ok(_permit) = this.binds.clone().acquire_owned().await else {
+                return;
+            };
             let mut s = fw.run_pre_bind(&pod, &node).await;
             if s.is_success() {
                 s = fw.run_bind(&pod, &node).await;
@@ -340,8 +447,7 @@ impl Loop {
                     pod.metadata.name.as_deref().unwrap_or(""),
                     node
                 );
-                this.event(&fw, &pod, "Normal", "Scheduled", "Binding", &note)
-                    .await;
+                this.event(&fw, &pod, "Normal", "Scheduled", "Binding", note);
                 return;
             }
             tracing::warn!(pod = %key, node = %node, error = %s.message(), "binding failed");
@@ -393,11 +499,9 @@ impl Loop {
         self.shared
             .queue
             .with(|q| q.add_unschedulable(qp, cycle, Instant::now()));
+        self.event(fw, &pod, "Warning", "FailedScheduling", "Scheduling", msg.clone());
         let this = self.clone();
-        let fw = fw.clone();
         tokio::spawn(async move {
-            this.event(&fw, &pod, "Warning", "FailedScheduling", "Scheduling", &msg)
-                .await;
             let reason = if rejected {
                 "Unschedulable"
             } else {
@@ -412,29 +516,45 @@ impl Loop {
         });
     }
 
-    async fn event(
+    /// Queues an event; when [`MAX_QUEUED_EVENTS`] are already waiting it is dropped,
+    /// as upstream's broadcaster does.
+    fn event(
         &self,
         fw: &Framework,
-        pod: &Pod,
-        ty: &str,
-        reason: &str,
-        action: &str,
-        note: &str,
+        pod: &Arc<Pod>,
+        ty: &'static str,
+        reason: &'static str,
+        action: &'static str,
+        note: String,
     ) {
-        let instance = format!("{}-{}", fw.scheduler_name, self.hostname);
-        if let Err(e) = events::record(
-            &self.client,
-            pod,
+        let req = EventReq {
+            pod: pod.clone(),
+            profile: fw.scheduler_name.clone(),
             ty,
             reason,
             action,
             note,
-            &fw.scheduler_name,
+        };
+        if self.events.try_send(req).is_err() {
+            tracing::warn!(pod = %pod_key(pod), reason, "event queue full; dropping the event");
+        }
+    }
+
+    async fn write_event(&self, e: EventReq) {
+        let instance = format!("{}-{}", e.profile, self.hostname);
+        if let Err(err) = events::record(
+            &self.client,
+            &e.pod,
+            e.ty,
+            e.reason,
+            e.action,
+            &e.note,
+            &e.profile,
             &instance,
         )
         .await
         {
-            tracing::warn!(pod = %pod_key(pod), error = %e, "recording event");
+            tracing::warn!(pod = %pod_key(&e.pod), error = %err, "recording event");
         }
     }
 }

@@ -101,7 +101,13 @@ impl Term {
             }
         }
         self.selector
-            .matches(&pod.metadata.labels.clone().unwrap_or_default())
+            .matches_with(|k| {
+                pod.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .map(String::as_str)
+            })
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) mod testing {
         serde_json::from_value(v).unwrap()
     }
 
-    fn merge(a: &mut Value, b: Value) {
+    pub fn merge(a: &mut Value, b: Value) {
         match (a, b) {
             (Value::Object(a), Value::Object(b)) => {
                 for (k, v) in b {

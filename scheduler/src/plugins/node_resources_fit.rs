@@ -1,7 +1,8 @@
 //! NodeResourcesFit: the node must have room for the pod's requests (cpu, memory,
 //! ephemeral-storage, extended resources, pod count), and nodes are scored by a scoring
-//! strategy, LeastAllocated by default (upstream `plugins/noderesources/fit.go`,
-//! `least_allocated.go`, `most_allocated.go`; default score weight 1).
+//! strategy: LeastAllocated by default, MostAllocated, or RequestedToCapacityRatio with a
+//! utilization shape (upstream `plugins/noderesources/fit.go`, `least_allocated.go`,
+//! `most_allocated.go`, `requested_to_capacity_ratio.go`; default score weight 1).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, Plugin, PluginSet, PreFilterPlugin, ScorePlugin, Status,
-    MAX_NODE_SCORE,
+    CycleState, FilterPlugin, NodeInfo, Plugin, PluginSet, PreFilterPlugin, PreScorePlugin,
+    ScorePlugin, Status, MAX_NODE_SCORE,
 };
 use crate::registry::{Handle, RegistryError};
 use crate::resources::{ResourceList, CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
@@ -19,6 +20,11 @@ use crate::resources::{ResourceList, CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
 /// The plugin's upstream name.
 pub const NAME: &str = "NodeResourcesFit";
 const STATE_KEY: &str = "PreFilterNodeResourcesFit";
+const SCORE_KEY: &str = "PreScoreNodeResourcesFit";
+/// Upstream `config.MaxCustomPriorityScore`: shape scores are given in 0..=10.
+pub const MAX_CUSTOM_PRIORITY_SCORE: i64 = 10;
+/// Upstream `maxUtilization`.
+const MAX_UTILIZATION: i64 = 100;
 
 /// A resource and its weight in scoring (upstream `config.ResourceSpec`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -44,13 +50,33 @@ pub fn default_resources() -> Vec<ResourceSpec> {
     ]
 }
 
+/// One point of a RequestedToCapacityRatio shape (upstream `UtilizationShapePoint`):
+/// utilization in percent (0..=100) and score in 0..=10.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct ShapePoint {
+    /// Utilization in percent.
+    pub utilization: i64,
+    /// Score at that utilization, 0..=10.
+    pub score: i64,
+}
+
 /// Which scoring function ranks the nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     /// Prefer the emptiest nodes (the default).
     LeastAllocated,
     /// Prefer the fullest nodes (bin packing).
     MostAllocated,
+    /// A piecewise linear function of utilization; the points' scores already scaled to
+    /// 0..=MAX_NODE_SCORE.
+    RequestedToCapacityRatio(Vec<ShapePoint>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RatioArgs {
+    #[serde(default)]
+    shape: Vec<ShapePoint>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +85,7 @@ struct ScoringStrategyArgs {
     #[serde(rename = "type")]
     kind: Option<String>,
     resources: Option<Vec<ResourceSpec>>,
+    requested_to_capacity_ratio: Option<RatioArgs>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,9 +230,59 @@ fn most_requested(requested: i64, capacity: i64) -> i64 {
     requested.min(capacity) * MAX_NODE_SCORE / capacity
 }
 
+/// Upstream `helper.BuildBrokenLinearFunction`: the score of the first point at or above
+/// `p`, interpolated linearly from the point before it; flat outside the shape.
+pub fn broken_linear(shape: &[ShapePoint], p: i64) -> i64 {
+    for (i, pt) in shape.iter().enumerate() {
+        if p <= pt.utilization {
+            if i == 0 {
+                return pt.score;
+            }
+            let prev = shape[i - 1];
+            return prev.score
+                + (pt.score - prev.score) * (p - prev.utilization)
+                    / (pt.utilization - prev.utilization);
+        }
+    }
+    shape.last().map_or(0, |p| p.score)
+}
+
+/// Upstream `scaledUtilization`: requested * 100 / capacity, clamped to 0..=100, in 128-bit
+/// arithmetic so large byte counts do not overflow.
+fn scaled_utilization(requested: i64, capacity: i64) -> i64 {
+    if capacity <= 0 || requested <= 0 {
+        return 0;
+    }
+    if requested >= capacity {
+        return MAX_UTILIZATION;
+    }
+    (i128::from(requested) * i128::from(MAX_UTILIZATION) / i128::from(capacity)) as i64
+}
+
+/// Upstream `requestedToCapacityRatioScorer` for one resource: a full (or unknown)
+/// resource scores as 100% utilization.
+fn ratio_score(shape: &[ShapePoint], requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 || requested > capacity {
+        return broken_linear(shape, MAX_UTILIZATION);
+    }
+    broken_linear(shape, scaled_utilization(requested, capacity))
+}
+
 impl PreFilterPlugin for Fit {
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
         state.write(STATE_KEY, crate::resources::pod_requests(pod));
+        Status::success()
+    }
+}
+
+impl PreScorePlugin for Fit {
+    /// Computes the pod's requests once per cycle instead of once per scored node
+    /// (upstream `PreScore` writes `preScoreState` with the pod requests).
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
+        state.write(
+            SCORE_KEY,
+            crate::framework::PodInfo::new(Arc::new(pod.clone())),
+        );
         Status::success()
     }
 }
@@ -229,23 +306,77 @@ impl FilterPlugin for Fit {
 }
 
 impl ScorePlugin for Fit {
-    fn score(&self, _s: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
-        let pi = crate::framework::PodInfo::new(Arc::new(pod.clone()));
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+        let computed;
+        let pi = match state.read::<crate::framework::PodInfo>(SCORE_KEY) {
+            Some(pi) => pi,
+            None => {
+                computed = crate::framework::PodInfo::new(Arc::new(pod.clone()));
+                &computed
+            }
+        };
         let (mut total, mut weights) = (0i64, 0i64);
         for r in &self.resources {
-            let (req, alloc) = self.requested_allocatable(&pi, node, &r.name);
+            let (req, alloc) = self.requested_allocatable(pi, node, &r.name);
             if alloc == 0 {
                 continue;
             }
-            let s = match self.strategy {
+            let s = match &self.strategy {
                 Strategy::LeastAllocated => least_requested(req, alloc),
                 Strategy::MostAllocated => most_requested(req, alloc),
+                Strategy::RequestedToCapacityRatio(shape) => {
+                    let s = ratio_score(shape, req, alloc);
+                    // Upstream leaves resources scoring 0 out of the weighted average.
+                    if s <= 0 {
+                        continue;
+                    }
+                    s
+                }
             };
             total += s * r.weight;
             weights += r.weight;
         }
-        Ok(if weights == 0 { 0 } else { total / weights })
+        if weights == 0 {
+            return Ok(0);
+        }
+        Ok(match self.strategy {
+            // Upstream rounds this strategy's average (math.Round) and truncates the others.
+            Strategy::RequestedToCapacityRatio(_) => (total as f64 / weights as f64).round() as i64,
+            _ => total / weights,
+        })
     }
+}
+
+/// Upstream `validateFunctionShape`: at least one point, utilizations strictly
+/// increasing within 0..=100, scores within 0..=10.
+fn validate_shape(shape: &[ShapePoint]) -> Result<(), String> {
+    const PATH: &str = "scoringStrategy.requestedToCapacityRatio.shape";
+    if shape.is_empty() {
+        return Err(format!(
+            "{PATH}: Required value: at least one point must be specified"
+        ));
+    }
+    for (i, p) in shape.iter().enumerate() {
+        if !(0..=MAX_UTILIZATION).contains(&p.utilization) {
+            return Err(format!(
+                "{PATH}[{i}].utilization: Invalid value: {}: not in valid range [0, {MAX_UTILIZATION}]",
+                p.utilization
+            ));
+        }
+        if i > 0 && p.utilization <= shape[i - 1].utilization {
+            return Err(format!(
+                "{PATH}[{i}].utilization: Invalid value: {}: utilization values must be sorted in increasing order",
+                p.utilization
+            ));
+        }
+        if !(0..=MAX_CUSTOM_PRIORITY_SCORE).contains(&p.score) {
+            return Err(format!(
+                "{PATH}[{i}].score: Invalid value: {}: not in valid range [0, {MAX_CUSTOM_PRIORITY_SCORE}]",
+                p.score
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Builds the plugin from `NodeResourcesFitArgs`.
@@ -268,32 +399,49 @@ pub fn factory(args: Option<&serde_json::Value>, _h: &Handle) -> Result<PluginSe
             "LeastAllocated" => Strategy::LeastAllocated,
             "MostAllocated" => Strategy::MostAllocated,
             "RequestedToCapacityRatio" => {
-                return Err(bad(
-                    "scoringStrategy RequestedToCapacityRatio is not implemented".into(),
-                ))
+                let shape = s.requested_to_capacity_ratio.unwrap_or_default().shape;
+                validate_shape(&shape).map_err(bad)?;
+                Strategy::RequestedToCapacityRatio(
+                    shape
+                        .into_iter()
+                        .map(|p| ShapePoint {
+                            utilization: p.utilization,
+                            // Scale 0..=10 to the framework's 0..=100 (upstream
+                            // `MaxNodeScore / MaxCustomPriorityScore`).
+                            score: p.score * (MAX_NODE_SCORE / MAX_CUSTOM_PRIORITY_SCORE),
+                        })
+                        .collect(),
+                )
             }
             other => {
                 return Err(bad(format!(
-                    "scoringStrategy.type: Unsupported value: {other:?}"
+                    "scoringStrategy.type: Unsupported value: {other:?}: supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\""
                 )))
             }
         };
-        if let Some(rs) = s.resources {
-            fit.resources = rs
-                .into_iter()
-                .map(|mut r| {
-                    if r.weight == 0 {
-                        r.weight = 1;
-                    }
-                    r
-                })
-                .collect();
+        // Upstream defaulting: an empty list means cpu and memory, weight 0 means 1.
+        if let Some(rs) = s.resources.filter(|r| !r.is_empty()) {
+            let mut out = Vec::new();
+            for (i, mut r) in rs.into_iter().enumerate() {
+                if r.weight == 0 {
+                    r.weight = 1;
+                }
+                if !(1..=100).contains(&r.weight) {
+                    return Err(bad(format!(
+                        "scoringStrategy.resources[{i}].weight: Invalid value: {}: resource weight of {} should be in range [1, 100]",
+                        r.weight, r.name
+                    )));
+                }
+                out.push(r);
+            }
+            fit.resources = out;
         }
     }
     let p = Arc::new(fit);
     Ok(PluginSet {
         pre_filter: Some(p.clone()),
         filter: Some(p.clone()),
+        pre_score: Some(p.clone()),
         score: Some(p),
         ..Default::default()
     })
@@ -304,7 +452,7 @@ mod tests {
     use super::*;
     use crate::framework::Code;
     use crate::plugins::testing::{alloc_node, node_info, pod, pod_req};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn filter_table() {
@@ -549,7 +697,236 @@ mod tests {
             .collect();
         // cpu 75, memory 50 -> 62; cpu 50, memory 50 -> 50.
         assert_eq!(got, vec![62, 50]);
-        let bad = json!({"scoringStrategy": {"type": "RequestedToCapacityRatio"}});
-        assert!(factory(Some(&bad), &Handle::default()).is_err());
+    }
+
+    #[test]
+    fn broken_linear_table() {
+        // Mirrors upstream TestBrokenLinearFunction.
+        let pts = |v: &[(i64, i64)]| -> Vec<ShapePoint> {
+            v.iter()
+                .map(|(u, s)| ShapePoint {
+                    utilization: *u,
+                    score: *s,
+                })
+                .collect()
+        };
+        let cases: Vec<(Vec<ShapePoint>, Vec<(i64, i64)>)> = vec![
+            (
+                pts(&[(10, 1), (90, 9)]),
+                vec![
+                    (-10, 1),
+                    (0, 1),
+                    (9, 1),
+                    (10, 1),
+                    (15, 1),
+                    (19, 1),
+                    (20, 2),
+                    (89, 8),
+                    (90, 9),
+                    (99, 9),
+                    (100, 9),
+                    (110, 9),
+                ],
+            ),
+            (
+                pts(&[(0, 2), (40, 10), (100, 0)]),
+                vec![
+                    (-10, 2),
+                    (0, 2),
+                    (20, 6),
+                    (30, 8),
+                    (40, 10),
+                    (70, 5),
+                    (100, 0),
+                    (110, 0),
+                ],
+            ),
+            (
+                pts(&[(0, 2), (40, 2), (100, 2)]),
+                vec![(-10, 2), (0, 2), (20, 2), (70, 2), (100, 2), (110, 2)],
+            ),
+        ];
+        for (shape, asserts) in cases {
+            for (p, want) in asserts {
+                assert_eq!(broken_linear(&shape, p), want, "{shape:?} p={p}");
+            }
+        }
+    }
+
+    fn ratio_plugin(resources: Value, shape: Value) -> Arc<dyn ScorePlugin> {
+        let args = json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "resources": resources, "requestedToCapacityRatio": {"shape": shape}}});
+        factory(Some(&args), &Handle::default())
+            .unwrap()
+            .score
+            .unwrap()
+    }
+
+    #[test]
+    fn requested_to_capacity_ratio_table() {
+        // Mirrors upstream TestRequestedToCapacityRatioScoringStrategy (shape 0->10,
+        // 100->0; cpu in whole cores, memory in bytes).
+        let score = ratio_plugin(
+            json!([{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]),
+            json!([{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}]),
+        );
+        let n = |name: &str, cpu: &str| alloc_node(name, json!({"cpu": cpu, "memory": "10000"}));
+        // Upstream's st.MakePod() has no containers, so no non-zero defaults apply.
+        let empty = || pod(json!({"containers": []}));
+        let big = || pod_req(json!({"cpu": "3000", "memory": "5000"}));
+        let on = |mut p: Pod| {
+            p.spec.as_mut().unwrap().node_name = Some("x".into());
+            p
+        };
+        let cases: Vec<(&str, Pod, Vec<NodeInfo>, Vec<i64>)> = vec![
+            (
+                "nothing scheduled, nothing requested",
+                empty(),
+                vec![
+                    node_info(n("node1", "4000"), vec![on(empty()), on(empty())]),
+                    node_info(n("node2", "4000"), vec![]),
+                ],
+                vec![100, 100],
+            ),
+            (
+                "nothing scheduled, resources requested, differently sized nodes",
+                big(),
+                vec![
+                    node_info(n("node1", "4000"), vec![on(empty()), on(empty())]),
+                    node_info(n("node2", "6000"), vec![]),
+                ],
+                vec![38, 50],
+            ),
+            (
+                "no resources requested, pods scheduled with resources",
+                empty(),
+                vec![
+                    node_info(n("node1", "4000"), vec![on(big())]),
+                    node_info(n("node2", "6000"), vec![on(big())]),
+                ],
+                vec![38, 50],
+            ),
+        ];
+        for (name, p, nodes, want) in cases {
+            let got: Vec<i64> = nodes
+                .iter()
+                .map(|n| score.score(&CycleState::default(), &p, n).unwrap())
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn bin_packing_extended_resources() {
+        // Mirrors upstream TestResourceBinPackingSingleExtended and
+        // TestResourceBinPackingMultipleExtended (shape 0->0, 100->1).
+        let shape = json!([{"utilization": 0, "score": 0}, {"utilization": 100, "score": 1}]);
+        let n = |name: &str, foo: &str, bar: &str| {
+            alloc_node(
+                name,
+                json!({"cpu": "4", "memory": "10000Mi", "intel.com/foo": foo, "intel.com/bar": bar}),
+            )
+        };
+        let single = ratio_plugin(json!([{"name": "intel.com/foo", "weight": 1}]), shape.clone());
+        let cases: Vec<(Pod, Vec<NodeInfo>, Vec<i64>)> = vec![
+            (
+                pod(json!({"containers": [{"name": "c"}]})),
+                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![0, 0],
+            ),
+            (
+                pod_req(json!({"intel.com/foo": "2"})),
+                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![2, 5],
+            ),
+            (
+                pod_req(json!({"intel.com/foo": "2"})),
+                vec![
+                    node_info(n("node1", "8", "0"), vec![]),
+                    node_info(n("node2", "4", "0"), vec![pod_req(json!({"intel.com/foo": "2"}))]),
+                ],
+                vec![2, 10],
+            ),
+            (
+                pod_req(json!({"intel.com/foo": "4"})),
+                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![5, 10],
+            ),
+        ];
+        for (i, (p, nodes, want)) in cases.into_iter().enumerate() {
+            let got: Vec<i64> = nodes
+                .iter()
+                .map(|n| single.score(&CycleState::default(), &p, n).unwrap())
+                .collect();
+            assert_eq!(got, want, "single case {i}");
+        }
+        let multi = ratio_plugin(
+            json!([{"name": "intel.com/foo", "weight": 3}, {"name": "intel.com/bar", "weight": 5}]),
+            shape,
+        );
+        let nodes = [
+            node_info(n("node1", "8", "4"), vec![]),
+            node_info(n("node2", "4", "8"), vec![]),
+        ];
+        let cases = [
+            (pod(json!({"containers": [{"name": "c"}]})), vec![0, 0]),
+            // node1: foo 25% -> 2, bar 50% -> 5: (2*3 + 5*5) / 8 = 3.9 -> 4;
+            // node2: foo 50% -> 5, bar 25% -> 2: (5*3 + 2*5) / 8 = 3.1 -> 3.
+            (
+                pod_req(json!({"intel.com/foo": "2", "intel.com/bar": "2"})),
+                vec![4, 3],
+            ),
+            // node1: foo 50% -> 5, bar 50% -> 5; node2: foo 100% -> 10, bar 25% -> 2:
+            // (10*3 + 2*5) / 8 = 5.
+            (
+                pod_req(json!({"intel.com/foo": "4", "intel.com/bar": "2"})),
+                vec![5, 5],
+            ),
+        ];
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            let got: Vec<i64> = nodes
+                .iter()
+                .map(|n| multi.score(&CycleState::default(), &p, n).unwrap())
+                .collect();
+            assert_eq!(got, want, "multi case {i}");
+        }
+    }
+
+    #[test]
+    fn scoring_strategy_args_errors() {
+        let cases = [
+            (
+                json!({"scoringStrategy": {"type": "RequestedToCapacityRatio"}}),
+                "scoringStrategy.requestedToCapacityRatio.shape: Required value: at least one point must be specified",
+            ),
+            (
+                json!({"scoringStrategy": {"type": "RequestedToCapacityRatio", "requestedToCapacityRatio": {"shape": [{"utilization": 50, "score": 1}, {"utilization": 40, "score": 2}]}}}),
+                "scoringStrategy.requestedToCapacityRatio.shape[1].utilization: Invalid value: 40: utilization values must be sorted in increasing order",
+            ),
+            (
+                json!({"scoringStrategy": {"type": "RequestedToCapacityRatio", "requestedToCapacityRatio": {"shape": [{"utilization": 101, "score": 1}]}}}),
+                "scoringStrategy.requestedToCapacityRatio.shape[0].utilization: Invalid value: 101: not in valid range [0, 100]",
+            ),
+            (
+                json!({"scoringStrategy": {"type": "RequestedToCapacityRatio", "requestedToCapacityRatio": {"shape": [{"utilization": 10, "score": 11}]}}}),
+                "scoringStrategy.requestedToCapacityRatio.shape[0].score: Invalid value: 11: not in valid range [0, 10]",
+            ),
+            (
+                json!({"scoringStrategy": {"type": "MostAllocated", "resources": [{"name": "cpu", "weight": 101}]}}),
+                "scoringStrategy.resources[0].weight: Invalid value: 101: resource weight of cpu should be in range [1, 100]",
+            ),
+            (
+                json!({"scoringStrategy": {"type": "Nope"}}),
+                "scoringStrategy.type: Unsupported value: \"Nope\": supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\"",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = factory(Some(&args), &Handle::default()).err().expect("an error");
+            assert_eq!(
+                err.to_string(),
+                format!("initializing plugin \"NodeResourcesFit\": {want}"),
+                "{args}"
+            );
+        }
     }
 }

@@ -3,8 +3,13 @@
 //! nodes whose domain would exceed `maxSkew`; `ScheduleAnyway` constraints score nodes in
 //! emptier domains higher.
 //!
-//! Not implemented: the cluster-level default constraints upstream applies to pods that
-//! have none (`defaultingType: System`); such pods are not spread.
+//! Pods without constraints of their own get the cluster defaults (`PodTopologySpreadArgs`):
+//! with `defaultingType: System` (the default) upstream's `systemDefaultConstraints`
+//! (maxSkew 3 on `kubernetes.io/hostname`, maxSkew 5 on `topology.kubernetes.io/zone`, both
+//! ScheduleAnyway), with `List` the args' `defaultConstraints`. Their selector is built
+//! per pod from the Services selecting it and its controlling ReplicationController,
+//! ReplicaSet or StatefulSet (upstream `helper.DefaultSelector`); a pod with none of these
+//! gets no default spreading.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,10 +23,14 @@ use crate::framework::{
     CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
 };
-use crate::registry::{Handle, RegistryError};
+use crate::registry::{Handle, Listers, RegistryError};
 
 /// The plugin's upstream name.
 pub const NAME: &str = "PodTopologySpread";
+/// Upstream `v1.LabelHostname`.
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+/// Upstream `v1.LabelTopologyZone`.
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
 /// Upstream `ErrReasonConstraintsNotMatch`.
 pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str =
     "node(s) didn't match pod topology spread constraints";
@@ -31,8 +40,27 @@ pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
 const FILTER_KEY: &str = "PreFilterPodTopologySpread";
 const SCORE_KEY: &str = "PreScorePodTopologySpread";
 
-/// The plugin.
-pub struct PodTopologySpread;
+/// The plugin, with the default constraints for pods that have none.
+#[derive(Default)]
+pub struct PodTopologySpread {
+    defaults: Vec<TopologySpreadConstraint>,
+    /// `defaultingType: System`: nodes missing a default constraint's label still score.
+    system_defaulted: bool,
+    listers: Listers,
+}
+
+/// Upstream `systemDefaultConstraints`.
+pub fn system_default_constraints() -> Vec<TopologySpreadConstraint> {
+    [(LABEL_HOSTNAME, 3), (LABEL_ZONE, 5)]
+        .into_iter()
+        .map(|(key, skew)| TopologySpreadConstraint {
+            topology_key: key.into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            max_skew: skew,
+            ..Default::default()
+        })
+        .collect()
+}
 
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
@@ -41,6 +69,7 @@ impl Plugin for PodTopologySpread {
 }
 
 /// One constraint with its selector resolved.
+#[derive(Clone)]
 struct Constraint {
     max_skew: i64,
     key: String,
@@ -50,12 +79,126 @@ struct Constraint {
     honor_taints: bool,
 }
 
-fn constraints(pod: &Pod, when: &str) -> Result<Vec<Constraint>, Status> {
-    let list: &[TopologySpreadConstraint] = pod
-        .spec
+fn own_constraints(pod: &Pod) -> &[TopologySpreadConstraint] {
+    pod.spec
         .as_ref()
         .and_then(|s| s.topology_spread_constraints.as_deref())
-        .unwrap_or(&[]);
+        .unwrap_or(&[])
+}
+
+impl PodTopologySpread {
+    /// The pod's constraints of one kind: its own, or the defaults with the selector
+    /// derived from its Services and controller (upstream `buildDefaultConstraints`).
+    fn constraints(&self, pod: &Pod, when: &str) -> Result<Vec<Constraint>, Status> {
+        if !own_constraints(pod).is_empty() || self.defaults.is_empty() {
+            return constraints(pod, when);
+        }
+        let Some(selector) = self.default_selector(pod) else {
+            return Ok(Vec::new());
+        };
+        let selector = Selector::from_label_selector(&selector)
+            .map_err(|e| Status::error(format!("building the default selector: {e}")))?;
+        Ok(self
+            .defaults
+            .iter()
+            .filter(|c| c.when_unsatisfiable == when)
+            .map(|c| Constraint {
+                max_skew: i64::from(c.max_skew),
+                key: c.topology_key.clone(),
+                selector: selector.clone(),
+                min_domains: None,
+                honor_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+                honor_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+            })
+            .collect())
+    }
+
+    /// Upstream `helper.DefaultSelector`: the labels of every Service in the pod's namespace
+    /// whose selector matches the pod, plus the selector of its controlling
+    /// ReplicationController, ReplicaSet or StatefulSet. None when that is empty.
+    pub fn default_selector(&self, pod: &Pod) -> Option<serde_json::Value> {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let mut match_labels: BTreeMap<String, String> = BTreeMap::new();
+        for svc in self.listers.services.read().iter() {
+            if svc.metadata.namespace.as_deref() != Some(ns) {
+                continue;
+            }
+            // A Service without a selector selects nothing (upstream `GetPodServices`).
+            let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+                continue;
+            };
+            if sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                match_labels.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        let mut exprs: Vec<serde_json::Value> = Vec::new();
+        let owner = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        if let Some(o) = owner {
+            let mine = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+                m.namespace.as_deref() == Some(ns) && m.name.as_deref() == Some(o.name.as_str())
+            };
+            let add_selector =
+                |exprs: &mut Vec<serde_json::Value>,
+                 sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector| {
+                    for (k, v) in sel.match_labels.iter().flatten() {
+                        exprs.push(serde_json::json!({"key": k, "operator": "In", "values": [v]}));
+                    }
+                    for e in sel.match_expressions.iter().flatten() {
+                        exprs.push(serde_json::to_value(e).unwrap_or_default());
+                    }
+                };
+            match (o.api_version.as_str(), o.kind.as_str()) {
+                ("v1", "ReplicationController") => {
+                    let rcs = self.listers.replication_controllers.read();
+                    if let Some(sel) = rcs
+                        .iter()
+                        .find(|rc| mine(&rc.metadata))
+                        .and_then(|rc| rc.spec.as_ref())
+                        .and_then(|s| s.selector.as_ref())
+                    {
+                        match_labels.extend(sel.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                }
+                ("apps/v1", "ReplicaSet") => {
+                    let rss = self.listers.replica_sets.read();
+                    if let Some(rs) = rss.iter().find(|rs| mine(&rs.metadata)) {
+                        if let Some(spec) = rs.spec.as_ref() {
+                            add_selector(&mut exprs, &spec.selector);
+                        }
+                    }
+                }
+                ("apps/v1", "StatefulSet") => {
+                    let sss = self.listers.stateful_sets.read();
+                    if let Some(ss) = sss.iter().find(|ss| mine(&ss.metadata)) {
+                        if let Some(spec) = ss.spec.as_ref() {
+                            add_selector(&mut exprs, &spec.selector);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if match_labels.is_empty() && exprs.is_empty() {
+            return None;
+        }
+        Some(serde_json::json!({"matchLabels": match_labels, "matchExpressions": exprs}))
+    }
+
+    /// Nodes missing a topology label are left out of scoring, except for system defaulted
+    /// constraints (upstream `requireAllTopologies`).
+    fn require_all_topologies(&self, pod: &Pod) -> bool {
+        !own_constraints(pod).is_empty() || !self.system_defaulted
+    }
+}
+
+fn constraints(pod: &Pod, when: &str) -> Result<Vec<Constraint>, Status> {
+    let list = own_constraints(pod);
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let mut out = Vec::new();
     for c in list.iter().filter(|c| c.when_unsatisfiable == when) {
@@ -134,7 +277,14 @@ fn count_matching(c: &Constraint, pod: &Pod, node: &NodeInfo) -> i64 {
             p.pod.metadata.namespace.as_deref() == ns
                 && p.pod.metadata.deletion_timestamp.is_none()
                 && c.selector
-                    .matches(&p.pod.metadata.labels.clone().unwrap_or_default())
+                    .matches_with(|k| {
+                        p.pod
+                            .metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(k))
+                            .map(String::as_str)
+                    })
         })
         .count() as i64
 }
@@ -147,7 +297,7 @@ struct FilterState {
 
 impl PreFilterPlugin for PodTopologySpread {
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
-        let cs = match constraints(pod, "DoNotSchedule") {
+        let cs = match self.constraints(pod, "DoNotSchedule") {
             Ok(c) => c,
             Err(s) => return s,
         };
@@ -217,7 +367,7 @@ struct ScoreState {
 
 impl PreScorePlugin for PodTopologySpread {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
-        let cs = match constraints(pod, "ScheduleAnyway") {
+        let cs = match self.constraints(pod, "ScheduleAnyway") {
             Ok(c) => c,
             Err(s) => return s,
         };
@@ -225,9 +375,11 @@ impl PreScorePlugin for PodTopologySpread {
             return Status::skip();
         }
         let mut ignored = BTreeSet::new();
-        for n in nodes {
-            if cs.iter().any(|c| label(&n.node, &c.key).is_none()) {
-                ignored.insert(n.name().to_string());
+        if self.require_all_topologies(pod) {
+            for n in nodes {
+                if cs.iter().any(|c| label(&n.node, &c.key).is_none()) {
+                    ignored.insert(n.name().to_string());
+                }
             }
         }
         let mut counts = Vec::new();
@@ -312,22 +464,87 @@ impl ScorePlugin for PodTopologySpread {
     }
 }
 
-/// Builds the plugin. `defaultConstraints` and `defaultingType: System` are not
-/// implemented; args other than `defaultingType: List` without constraints are refused.
-pub fn factory(args: Option<&serde_json::Value>, _h: &Handle) -> Result<PluginSet, RegistryError> {
-    if let Some(a) = args {
-        let has_defaults = a
-            .get("defaultConstraints")
-            .and_then(|d| d.as_array())
-            .is_some_and(|d| !d.is_empty());
-        if has_defaults {
-            return Err(RegistryError::Args {
-                plugin: NAME.into(),
-                message: "defaultConstraints are not implemented".into(),
-            });
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Args {
+    #[serde(default)]
+    default_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default)]
+    defaulting_type: Option<String>,
+}
+
+/// Upstream `ValidatePodTopologySpreadArgs` (the rules that apply here).
+fn validate(a: &Args, defaulting: &str) -> Result<(), String> {
+    match defaulting {
+        "System" if !a.default_constraints.is_empty() => {
+            return Err(
+                "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty"
+                    .into(),
+            )
+        }
+        "System" | "List" => {}
+        other => {
+            return Err(format!(
+                "defaultingType: Unsupported value: {other:?}: supported values: \"List\", \"System\""
+            ))
         }
     }
-    let p = Arc::new(PodTopologySpread);
+    let mut seen = BTreeSet::new();
+    for (i, c) in a.default_constraints.iter().enumerate() {
+        let path = format!("defaultConstraints[{i}]");
+        if c.max_skew <= 0 {
+            return Err(format!(
+                "{path}.maxSkew: Invalid value: {}: must be greater than zero",
+                c.max_skew
+            ));
+        }
+        if c.topology_key.is_empty() {
+            return Err(format!("{path}.topologyKey: Required value: can not be empty"));
+        }
+        if !["DoNotSchedule", "ScheduleAnyway"].contains(&c.when_unsatisfiable.as_str()) {
+            return Err(format!(
+                "{path}.whenUnsatisfiable: Unsupported value: {:?}: supported values: \"DoNotSchedule\", \"ScheduleAnyway\"",
+                c.when_unsatisfiable
+            ));
+        }
+        if !seen.insert((c.topology_key.clone(), c.when_unsatisfiable.clone())) {
+            return Err(format!(
+                "{path}: Duplicate value: {{{:?}, {:?}}}",
+                c.topology_key, c.when_unsatisfiable
+            ));
+        }
+        if c.label_selector.is_some() {
+            return Err(format!(
+                "{path}.labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the plugin from `PodTopologySpreadArgs` (`defaultConstraints`, `defaultingType`
+/// defaulting to System as upstream v1).
+pub fn factory(args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet, RegistryError> {
+    let bad = |m: String| RegistryError::Args {
+        plugin: NAME.into(),
+        message: m,
+    };
+    let a: Args = match args {
+        None => Args::default(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?,
+    };
+    let defaulting = a.defaulting_type.clone().unwrap_or_else(|| "System".into());
+    validate(&a, &defaulting).map_err(bad)?;
+    let system = defaulting == "System";
+    let p = Arc::new(PodTopologySpread {
+        defaults: if system {
+            system_default_constraints()
+        } else {
+            a.default_constraints
+        },
+        system_defaulted: system,
+        listers: h.listers.clone(),
+    });
     Ok(PluginSet {
         pre_filter: Some(p.clone()),
         filter: Some(p.clone()),
@@ -423,19 +640,19 @@ mod tests {
         for (spec, want) in cases {
             let p = labelled_pod("p", json!({"foo": ""}), spec.clone());
             let mut st = CycleState::default();
-            assert!(PodTopologySpread
+            assert!(PodTopologySpread::default()
                 .pre_filter(&mut st, &p, &nodes)
                 .is_success());
             let got: Vec<Code> = nodes
                 .iter()
-                .map(|n| PodTopologySpread.filter(&st, &p, n).code)
+                .map(|n| PodTopologySpread::default().filter(&st, &p, n).code)
                 .collect();
             assert_eq!(got, want, "{spec}");
         }
         // Without constraints the plugin skips.
         let p = labelled_pod("p", json!({}), json!({}));
         assert_eq!(
-            PodTopologySpread
+            PodTopologySpread::default()
                 .pre_filter(&mut CycleState::default(), &p, &nodes)
                 .code,
             Code::Skip
@@ -449,10 +666,10 @@ mod tests {
         spec["topologySpreadConstraints"][0]["minDomains"] = json!(2);
         let p = labelled_pod("p", json!({"foo": ""}), spec);
         let mut st = CycleState::default();
-        PodTopologySpread.pre_filter(&mut st, &p, &nodes);
+        PodTopologySpread::default().pre_filter(&mut st, &p, &nodes);
         // One domain only, so the minimum counts as 0: 1 + 1 - 0 > 1.
         assert_eq!(
-            PodTopologySpread.filter(&st, &p, &nodes[0]).code,
+            PodTopologySpread::default().filter(&st, &p, &nodes[0]).code,
             Code::Unschedulable
         );
     }
@@ -466,14 +683,14 @@ mod tests {
         ];
         let p = labelled_pod("p", json!({"foo": ""}), spread("ScheduleAnyway", "node", 1));
         let mut st = CycleState::default();
-        assert!(PodTopologySpread
+        assert!(PodTopologySpread::default()
             .pre_score(&mut st, &p, &nodes)
             .is_success());
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
                 name: n.name().into(),
-                score: PodTopologySpread.score(&st, &p, n).unwrap(),
+                score: PodTopologySpread::default().score(&st, &p, n).unwrap(),
             })
             .collect();
         // weight = ln(3 + 2) ~ 1.609: raw 5, 0, 2.
@@ -481,11 +698,220 @@ mod tests {
             scores.iter().map(|s| s.score).collect::<Vec<_>>(),
             vec![5, 0, 2]
         );
-        PodTopologySpread.normalize(&st, &p, &mut scores);
+        PodTopologySpread::default().normalize(&st, &p, &mut scores);
         // 100 * (5 + 0 - s) / 5
         assert_eq!(
             scores.iter().map(|s| s.score).collect::<Vec<_>>(),
             vec![0, 100, 60]
         );
+    }
+
+    fn web_pod(name: &str, extra: Value) -> Pod {
+        let mut v = json!({
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"containers": []},
+        });
+        crate::plugins::testing::merge(&mut v, extra);
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn owned_by_rs() -> Value {
+        json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "name": "rs1", "uid": "u1", "controller": true}]}})
+    }
+
+    fn listers_with_rs() -> Listers {
+        let l = Listers::default();
+        let rs: k8s_openapi::api::apps::v1::ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "rs1", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {}}
+        }))
+        .unwrap();
+        l.replica_sets.write().push(Arc::new(rs));
+        l
+    }
+
+    fn host_zone_node(name: &str, zone: Option<&str>, web_pods: usize) -> Arc<NodeInfo> {
+        let mut labels = json!({"kubernetes.io/hostname": name});
+        if let Some(z) = zone {
+            labels["topology.kubernetes.io/zone"] = json!(z);
+        }
+        let pods = (0..web_pods)
+            .map(|i| web_pod(&format!("{name}-{i}"), json!({})))
+            .collect();
+        Arc::new(node_info(
+            node(name, json!({"metadata": {"labels": labels}})),
+            pods,
+        ))
+    }
+
+    fn plugin(args: Option<Value>, listers: Listers) -> PodTopologySpread {
+        let h = Handle {
+            listers,
+            ..Default::default()
+        };
+        let set = factory(args.as_ref(), &h).unwrap();
+        assert!(set.filter.is_some());
+        // Rebuild the concrete type the factory made, with the same args.
+        let a: Args = args
+            .map(|v| serde_json::from_value(v).unwrap())
+            .unwrap_or_default();
+        let system = a.defaulting_type.as_deref().unwrap_or("System") == "System";
+        PodTopologySpread {
+            defaults: if system {
+                system_default_constraints()
+            } else {
+                a.default_constraints
+            },
+            system_defaulted: system,
+            listers: h.listers,
+        }
+    }
+
+    fn prescore_and_score(pl: &PodTopologySpread, p: &Pod, nodes: &[Arc<NodeInfo>]) -> Option<Vec<i64>> {
+        let mut st = CycleState::default();
+        let s = pl.pre_score(&mut st, p, nodes);
+        if s.code == Code::Skip {
+            return None;
+        }
+        assert!(s.is_success(), "{s:?}");
+        let mut scores: Vec<NodeScore> = nodes
+            .iter()
+            .map(|n| NodeScore {
+                name: n.name().into(),
+                score: pl.score(&st, p, n).unwrap(),
+            })
+            .collect();
+        pl.normalize(&st, p, &mut scores);
+        Some(scores.iter().map(|s| s.score).collect())
+    }
+
+    #[test]
+    fn system_defaults_spread_pods_of_a_replicaset() {
+        // Mirrors upstream scoring_test.go "system defaults" cases: hostname maxSkew 3 and
+        // zone maxSkew 5, ScheduleAnyway, selector from the owning ReplicaSet.
+        let pl = plugin(None, listers_with_rs());
+        let nodes = vec![
+            host_zone_node("n1", Some("zone-a"), 2),
+            host_zone_node("n2", Some("zone-a"), 0),
+            host_zone_node("n3", Some("zone-b"), 1),
+        ];
+        let p = web_pod("p", owned_by_rs());
+        // raw: n1 2*ln5+2 + 2*ln4+4 = 12; n2 0+2 + 2*ln4+4 = 9; n3 ln5+2 + ln4+4 = 9.
+        assert_eq!(prescore_and_score(&pl, &p, &nodes), Some(vec![75, 100, 100]));
+        // System defaults are score-only: the filter has nothing to do.
+        assert_eq!(
+            pl.pre_filter(&mut CycleState::default(), &p, &nodes).code,
+            Code::Skip
+        );
+        // A node without a zone label still scores (upstream requireAllTopologies is
+        // false for system defaulting).
+        let nodes = vec![
+            host_zone_node("n1", Some("zone-a"), 1),
+            host_zone_node("n2", None, 0),
+        ];
+        let got = prescore_and_score(&pl, &p, &nodes).unwrap();
+        assert!(got[1] > got[0], "{got:?}");
+    }
+
+    #[test]
+    fn default_selector_sources() {
+        let nodes = vec![host_zone_node("n1", Some("zone-a"), 1)];
+        // Neither a Service nor a controller: no default spreading.
+        let pl = plugin(None, listers_with_rs());
+        assert_eq!(prescore_and_score(&pl, &web_pod("p", json!({})), &nodes), None);
+        assert_eq!(pl.default_selector(&web_pod("p", json!({}))), None);
+        // A Service selecting the pod gives the selector.
+        let l = Listers::default();
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}}
+        }))
+        .unwrap();
+        l.services.write().push(Arc::new(svc));
+        let other: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": "other", "namespace": "default"},
+            "spec": {"selector": {"app": "db"}}
+        }))
+        .unwrap();
+        l.services.write().push(Arc::new(other));
+        let pl = plugin(None, l);
+        assert_eq!(
+            pl.default_selector(&web_pod("p", json!({}))),
+            Some(json!({"matchLabels": {"app": "web"}, "matchExpressions": []}))
+        );
+        assert!(prescore_and_score(&pl, &web_pod("p", json!({})), &nodes).is_some());
+        // The ReplicaSet's selector becomes requirements.
+        let pl = plugin(None, listers_with_rs());
+        assert_eq!(
+            pl.default_selector(&web_pod("p", owned_by_rs())),
+            Some(json!({"matchLabels": {}, "matchExpressions": [
+                {"key": "app", "operator": "In", "values": ["web"]}]}))
+        );
+        // Pods with their own constraints ignore the defaults.
+        let own = web_pod(
+            "p",
+            json!({"spec": {"topologySpreadConstraints": [{"maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "web"}}}]}}),
+        );
+        assert!(pl
+            .pre_filter(&mut CycleState::default(), &own, &nodes)
+            .is_success());
+        assert_eq!(prescore_and_score(&pl, &own, &nodes), None);
+    }
+
+    #[test]
+    fn list_defaulting_filters() {
+        let args = json!({"defaultingType": "List", "defaultConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]});
+        let pl = plugin(Some(args), listers_with_rs());
+        let nodes = vec![
+            host_zone_node("n1", Some("zone-a"), 2),
+            host_zone_node("n2", Some("zone-b"), 1),
+        ];
+        let p = web_pod("p", owned_by_rs());
+        let mut st = CycleState::default();
+        assert!(pl.pre_filter(&mut st, &p, &nodes).is_success());
+        let got: Vec<Code> = nodes.iter().map(|n| pl.filter(&st, &p, n).code).collect();
+        assert_eq!(got, vec![Code::Unschedulable, Code::Success]);
+    }
+
+    #[test]
+    fn args_errors() {
+        let cases = [
+            (
+                json!({"defaultConstraints": [{"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "ScheduleAnyway"}]}),
+                "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty",
+            ),
+            (
+                json!({"defaultingType": "List", "defaultConstraints": [{"maxSkew": 0, "topologyKey": "k", "whenUnsatisfiable": "ScheduleAnyway"}]}),
+                "defaultConstraints[0].maxSkew: Invalid value: 0: must be greater than zero",
+            ),
+            (
+                json!({"defaultingType": "List", "defaultConstraints": [
+                    {"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "ScheduleAnyway"},
+                    {"maxSkew": 2, "topologyKey": "k", "whenUnsatisfiable": "ScheduleAnyway"}]}),
+                "defaultConstraints[1]: Duplicate value: {\"k\", \"ScheduleAnyway\"}",
+            ),
+            (
+                json!({"defaultingType": "List", "defaultConstraints": [{"maxSkew": 1, "topologyKey": "k",
+                    "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"a": "b"}}}]}),
+                "defaultConstraints[0].labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod",
+            ),
+            (
+                json!({"defaultingType": "Other"}),
+                "defaultingType: Unsupported value: \"Other\": supported values: \"List\", \"System\"",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = factory(Some(&args), &Handle::default()).err().expect("an error");
+            assert_eq!(
+                err.to_string(),
+                format!("initializing plugin \"PodTopologySpread\": {want}"),
+                "{args}"
+            );
+        }
+        assert!(factory(Some(&json!({"defaultingType": "List"})), &Handle::default()).is_ok());
     }
 }
