@@ -100,10 +100,10 @@ impl ObjectSource for FakeObjects {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
     /// A referenced ConfigMap does not exist and is not optional.
-    #[error("configmap \"{0}\" not found")]
+    #[error("configmaps \"{0}\" not found")]
     ConfigMapNotFound(String),
     /// A referenced Secret does not exist and is not optional.
-    #[error("secret \"{0}\" not found")]
+    #[error("secrets \"{0}\" not found")]
     SecretNotFound(String),
     /// A non-optional ConfigMap key is missing.
     #[error("couldn't find key {key} in ConfigMap {namespace}/{name}")]
@@ -919,7 +919,7 @@ mod tests {
             ),
             (
                 cm_key("X", "nope", "k", Some(false)),
-                "configmap \"nope\" not found",
+                "configmaps \"nope\" not found",
             ),
             (
                 secret_key("X", "sec", "nope", None),
@@ -927,7 +927,7 @@ mod tests {
             ),
             (
                 secret_key("X", "nope", "k", None),
-                "secret \"nope\" not found",
+                "secrets \"nope\" not found",
             ),
             (
                 field("X", "spec.bogus"),
@@ -998,7 +998,7 @@ mod tests {
             .optional = None;
         assert_eq!(
             run(c).await.unwrap_err().to_string(),
-            "configmap \"missing\" not found"
+            "configmaps \"missing\" not found"
         );
     }
 
