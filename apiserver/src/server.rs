@@ -47,6 +47,9 @@ pub struct Settings {
     pub max_mutating_requests_inflight: usize,
     /// DefaultTolerationSeconds admission: (not-ready, unreachable) tolerationSeconds.
     pub default_toleration_seconds: (i64, i64),
+    /// TLS toward kubelets (with the kubelet client certificate), for the proxied pod
+    /// subresources; None answers them with 503.
+    pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The running apiserver's state.
