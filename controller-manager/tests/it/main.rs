@@ -9,5 +9,7 @@ mod garbagecollector;
 mod manager;
 mod namespace;
 mod namespace_defaults;
+mod nodeipam;
 mod nodelifecycle;
+mod podgc;
 mod replicaset;
