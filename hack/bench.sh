@@ -2,6 +2,8 @@
 # make bench: measures the release kube-apiserver with the release rudder-bench (see
 # bench/src/lib.rs). rudder-bench starts its own etcd and kube-apiservers on loopback in a
 # temp dir and removes both on exit. Extra flags: BENCH_ARGS="--pods 2000 --skip-etcd".
+# The kube-controller-manager part (bench/src/controllers.rs) runs after it unless
+# BENCH_ARGS has "--cm off"; "--cm only --cm-scale 0.1" runs just that part, smaller.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -9,7 +11,7 @@ hack/install-deps.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 bench="$target/release/rudder-bench"
-for bin in "$bench" "$target/release/kube-apiserver"; do
+for bin in "$bench" "$target/release/kube-apiserver" "$target/release/kube-controller-manager"; do
   if [ ! -x "$bin" ]; then
     echo "bench: $bin is missing; run 'make build' first" >&2
     exit 1
