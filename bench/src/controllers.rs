@@ -113,10 +113,10 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
     let cached = ((10_000.0 * opts.cm_scale).round() as usize).max(1);
     let timeout = Duration::from_secs(opts.cm_timeout_secs);
     let mut ws = Workspace::new(work_dir)?;
-    eprintln!(">> controller-manager: starting kube-apiserver (SQLite) and kube-controller-manager");
-    let api = ws
-        .start_apiserver(bin_dir, "cm-apiserver", None)
-        .await?;
+    eprintln!(
+        ">> controller-manager: starting kube-apiserver (SQLite) and kube-controller-manager"
+    );
+    let api = ws.start_apiserver(bin_dir, "cm-apiserver", None).await?;
     let kubeconfig = ws.path().join("cm-apiserver").join("admin.kubeconfig");
     let log = ws.path().join("kube-controller-manager.log");
     let file = std::fs::File::create(&log)?;
@@ -136,23 +136,33 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
 
     // The serviceaccount controller answering is the sign the controllers are running.
     ensure_namespace(&client, NS).await?;
-    wait(&mut cm, "the controller-manager to start", timeout, || async {
-        let (s, _) = client
-            .request(
-                Method::GET,
-                &format!("/api/v1/namespaces/{NS}/serviceaccounts/default"),
-                None,
-            )
-            .await?;
-        Ok(s.is_success())
-    })
+    wait(
+        &mut cm,
+        "the controller-manager to start",
+        timeout,
+        || async {
+            let (s, _) = client
+                .request(
+                    Method::GET,
+                    &format!("/api/v1/namespaces/{NS}/serviceaccounts/default"),
+                    None,
+                )
+                .await?;
+            Ok(s.is_success())
+        },
+    )
     .await?;
     let rss_idle = rss_bytes(cm.pid())?;
 
     // 1. Deployment of N replicas: all pods created.
     eprintln!(">> controller-manager: Deployment of {replicas} replicas");
     let t0 = Instant::now();
-    post(&client, &format!("/apis/apps/v1/namespaces/{NS}/deployments"), &deployment(replicas)).await?;
+    post(
+        &client,
+        &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+        &deployment(replicas),
+    )
+    .await?;
     wait(&mut cm, "all pods created", timeout, || async {
         Ok(count_pods(&client, NS).await?.0 >= replicas)
     })
@@ -164,7 +174,11 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
     let kubelet = Kubelet::start(client.clone());
     let t0 = Instant::now();
     wait(&mut cm, "deployment available", timeout, || async {
-        let d = get(&client, &format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOY}")).await?;
+        let d = get(
+            &client,
+            &format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOY}"),
+        )
+        .await?;
         Ok(rolled_out(&d, replicas))
     })
     .await?;
@@ -180,7 +194,10 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
         .request(Method::PUT, &path, Some(d.to_string().into()))
         .await?;
     if !s.is_success() {
-        bail!("updating the deployment: {s}: {}", String::from_utf8_lossy(&body));
+        bail!(
+            "updating the deployment: {s}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     wait(&mut cm, "rollout complete", timeout, || async {
         let d = get(&client, &path).await?;
@@ -199,11 +216,18 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
         .request(
             Method::DELETE,
             &path,
-            Some(json!({"propagationPolicy": "Background"}).to_string().into()),
+            Some(
+                json!({"propagationPolicy": "Background"})
+                    .to_string()
+                    .into(),
+            ),
         )
         .await?;
     if !s.is_success() {
-        bail!("deleting the deployment: {s}: {}", String::from_utf8_lossy(&body));
+        bail!(
+            "deleting the deployment: {s}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     wait(&mut cm, "every pod gone", timeout, || async {
         Ok(count_pods(&client, NS).await?.1 == 0)
@@ -276,12 +300,18 @@ fn print(f: &Figures) {
             rate(f.create),
         ],
         vec![
-            format!("  then all {} reported ready -> Available (kubelet role)", f.replicas),
+            format!(
+                "  then all {} reported ready -> Available (kubelet role)",
+                f.replicas
+            ),
             secs(f.ready),
             rate(f.ready),
         ],
         vec![
-            format!("rolling update of {} pods (25% surge/unavailable)", f.replicas),
+            format!(
+                "rolling update of {} pods (25% surge/unavailable)",
+                f.replicas
+            ),
             secs(f.rollout),
             rate(f.rollout),
         ],
@@ -298,10 +328,18 @@ fn print(f: &Figures) {
             format!("after the {}-replica rollout", f.replicas),
             fmt_mib(f.rss_deploy),
         ],
-        vec![format!("with {} more pods cached", f.cached), fmt_mib(f.rss_cached)],
+        vec![
+            format!("with {} more pods cached", f.cached),
+            fmt_mib(f.rss_cached),
+        ],
     ];
-    print!("{}", table(&["kube-controller-manager VmRSS", "MiB"], &rows));
-    println!("note: each controller runs its own informers (no shared informer factory yet), so every");
+    print!(
+        "{}",
+        table(&["kube-controller-manager VmRSS", "MiB"], &rows)
+    );
+    println!(
+        "note: each controller runs its own informers (no shared informer factory yet), so every"
+    );
     println!("      controller watching pods holds its own copy of them.");
 }
 
@@ -432,7 +470,10 @@ async fn mark_all_ready(client: &Arc<Client>, marked: &Arc<AtomicUsize>) -> Resu
                 let Some(mut pod) = todo.lock().ok().and_then(|mut t| t.pop()) else {
                     return;
                 };
-                let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let name = pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let now = now_rfc3339();
                 pod["status"]["phase"] = json!("Running");
                 pod["status"]["conditions"] = json!([
