@@ -22,7 +22,9 @@
 //! Differences from upstream: no zone disruption states and no eviction rate limiting
 //! (`--node-eviction-rate`, `--secondary-node-eviction-rate`, `--large-cluster-size-threshold`,
 //! `--unhealthy-zone-threshold`): NoExecute taints are applied as soon as a node is judged
-//! unhealthy, even when a whole zone goes down at once.
+//! unhealthy, even when a whole zone goes down at once (upstream then stops tainting that
+//! zone, and with every zone down removes the taints: a single-node cluster's pods are not
+//! evicted upstream, but are here).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
