@@ -4,6 +4,8 @@
 # temp dir and removes both on exit; it also runs kube-scheduler's scheduler_perf workloads
 # (bench/src/scheduler_perf.rs). Extra flags: BENCH_ARGS="--pods 2000 --skip-etcd",
 # BENCH_ARGS="--only-scheduler --scheduler-scale 0.02" for a quick scheduler smoke test.
+# The kube-controller-manager part (bench/src/controllers.rs) runs after it unless
+# BENCH_ARGS has "--cm off"; "--cm only --cm-scale 0.1" runs just that part, smaller.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,7 +13,8 @@ hack/install-deps.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 bench="$target/release/rudder-bench"
-for bin in "$bench" "$target/release/kube-apiserver" "$target/release/kube-scheduler"; do
+for bin in "$bench" "$target/release/kube-apiserver" "$target/release/kube-scheduler" \
+  "$target/release/kube-controller-manager"; do
   if [ ! -x "$bin" ]; then
     echo "bench: $bin is missing; run 'make build' first" >&2
     exit 1

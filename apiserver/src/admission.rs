@@ -389,9 +389,7 @@ pub fn default_toleration_seconds(pod: &mut Value, (not_ready, unreachable): (i6
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    let tols = spec
-        .entry("tolerations")
-        .or_insert_with(|| json!([]));
+    let tols = spec.entry("tolerations").or_insert_with(|| json!([]));
     if tols.is_null() {
         *tols = json!([]);
     }
@@ -445,7 +443,10 @@ mod tests {
             (json!(null), json!([nr(300), un(300)])),
             (json!([]), json!([nr(300), un(300)])),
             // Unrelated toleration kept, both added.
-            (json!([other.clone()]), json!([other.clone(), nr(300), un(300)])),
+            (
+                json!([other.clone()]),
+                json!([other.clone(), nr(300), un(300)]),
+            ),
             // An existing not-ready toleration (any seconds) is left alone.
             (json!([nr(10)]), json!([nr(10), un(300)])),
             // A key-only toleration with an empty effect covers it.
@@ -459,7 +460,10 @@ mod tests {
                 json!([{"key": TAINT_NODE_NOT_READY, "operator": "Exists", "effect": "NoSchedule"}, nr(300), un(300)]),
             ),
             // Tolerate-everything covers both.
-            (json!([{"operator": "Exists"}]), json!([{"operator": "Exists"}])),
+            (
+                json!([{"operator": "Exists"}]),
+                json!([{"operator": "Exists"}]),
+            ),
         ];
         for (i, (given, want)) in cases.into_iter().enumerate() {
             let mut pod = json!({"spec": {"containers": []}});

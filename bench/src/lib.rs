@@ -6,12 +6,15 @@
 //!    beside the raw store's own write rate (`rudder_storage::bench`);
 //! 2. LIST latency of many pods served from the watch cache (`resourceVersion=0`);
 //! 3. watch fan-out: delivery lag and completeness for many watchers;
-//! 4. kube-apiserver RSS idle and loaded.
+//! 4. kube-apiserver RSS idle and loaded;
+//! 5. kube-controller-manager: Deployment create / rolling update / delete times and RSS
+//!    ([`controllers`], `--cm also|only|off`, `--cm-scale`).
 //!
 //! Start at [`run`]; [`Options`] are the flags. The HTTPS client is [`client::Client`], the
 //! workloads are in [`scenarios`], process handling in [`procs`].
 
 pub mod client;
+pub mod controllers;
 pub mod procs;
 pub mod scenarios;
 pub mod scheduler_perf;
@@ -90,6 +93,9 @@ pub struct Options {
     /// kube-scheduler benchmark flags.
     #[command(flatten)]
     pub scheduler: scheduler_perf::Options,
+    /// The kube-controller-manager part (bench/src/controllers.rs).
+    #[command(flatten)]
+    pub cm: controllers::CmOptions,
 }
 
 #[derive(Default)]
@@ -112,6 +118,9 @@ pub async fn run(opts: Options) -> Result<()> {
         bin_dir.display()
     );
     println!("rudder-bench: kube-apiserver from {}", bin_dir.display());
+    if opts.cm.cm_mode == controllers::CmMode::Only {
+        return controllers::run(&bin_dir, opts.work_dir.as_deref(), &opts.cm).await;
+    }
     println!(
         "parameters: creates={} concurrency={:?} payload={}B pods={} pod-concurrency={} lists={} watchers={} watch-writes={} watch-write-concurrency={} connections={} watchers-per-connection={} etcd={}",
         opts.creates,
@@ -256,6 +265,9 @@ pub async fn run(opts: Options) -> Result<()> {
     drop(ws);
     print_report(&opts, &report, started.elapsed());
     scheduler_perf::print_report(&sched);
+    if opts.cm.cm_mode == controllers::CmMode::Also {
+        controllers::run(&bin_dir, opts.work_dir.as_deref(), &opts.cm).await?;
+    }
     Ok(())
 }
 

@@ -192,7 +192,10 @@ fn pod_cidrs(n: &Node) -> Vec<String> {
     let spec = n.spec.as_ref();
     let mut v = spec.and_then(|s| s.pod_cidrs.clone()).unwrap_or_default();
     if v.is_empty() {
-        if let Some(c) = spec.and_then(|s| s.pod_cidr.clone()).filter(|c| !c.is_empty()) {
+        if let Some(c) = spec
+            .and_then(|s| s.pod_cidr.clone())
+            .filter(|c| !c.is_empty())
+        {
             v.push(c);
         }
     }

@@ -22,7 +22,9 @@
 //! Differences from upstream: no zone disruption states and no eviction rate limiting
 //! (`--node-eviction-rate`, `--secondary-node-eviction-rate`, `--large-cluster-size-threshold`,
 //! `--unhealthy-zone-threshold`): NoExecute taints are applied as soon as a node is judged
-//! unhealthy, even when a whole zone goes down at once.
+//! unhealthy, even when a whole zone goes down at once (upstream then stops tainting that
+//! zone, and with every zone down removes the taints: a single-node cluster's pods are not
+//! evicted upstream, but are here).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -416,9 +418,7 @@ impl Controller {
         if let Some(renew) = lease_renew {
             let newer = match h.lease_renew.as_deref() {
                 None => true,
-                Some(prev) => prev
-                    .parse::<Timestamp>()
-                    .map_or(true, |prev| renew > prev),
+                Some(prev) => prev.parse::<Timestamp>().map_or(true, |prev| renew > prev),
             };
             if newer {
                 h.lease_renew = Some(renew.to_string());
@@ -434,7 +434,7 @@ impl Controller {
                 let since_creation = created
                     .map(|c| {
                         Duration::from_secs(
-                            (Timestamp::now().as_second() - c.as_second()).max(0) as u64,
+                            (Timestamp::now().as_second() - c.as_second()).max(0) as u64
                         )
                     })
                     .unwrap_or_default();
@@ -538,10 +538,17 @@ mod tests {
             (node(&[("Ready", "True")], false, &[]), vec![]),
             (
                 node(&[("Ready", "False")], false, &[]),
-                vec![(TAINT_NOT_READY, "NoExecute"), (TAINT_NOT_READY, "NoSchedule")],
+                vec![
+                    (TAINT_NOT_READY, "NoExecute"),
+                    (TAINT_NOT_READY, "NoSchedule"),
+                ],
             ),
             (
-                node(&[("Ready", "Unknown")], false, &[(TAINT_NOT_READY, "NoExecute")]),
+                node(
+                    &[("Ready", "Unknown")],
+                    false,
+                    &[(TAINT_NOT_READY, "NoExecute")],
+                ),
                 vec![
                     (TAINT_UNREACHABLE, "NoExecute"),
                     (TAINT_UNREACHABLE, "NoSchedule"),
@@ -593,7 +600,11 @@ mod tests {
                 .map(|(k, e)| (k.to_string(), e.to_string()))
                 .collect();
             want.sort();
-            assert_eq!(keys(&desired_taints(&n, Timestamp::now())), want, "case {i}");
+            assert_eq!(
+                keys(&desired_taints(&n, Timestamp::now())),
+                want,
+                "case {i}"
+            );
         }
     }
 
@@ -625,7 +636,11 @@ mod tests {
     #[test]
     fn silent_node_conditions_rewrite() {
         let now = Timestamp::now();
-        let n = node(&[("Ready", "True"), ("MemoryPressure", "False")], false, &[]);
+        let n = node(
+            &[("Ready", "True"), ("MemoryPressure", "False")],
+            false,
+            &[],
+        );
         let conds = n.status.unwrap().conditions.unwrap();
         let out = conditions_for_silent_node(&conds, now).unwrap();
         let ready = out.iter().find(|c| c.type_ == "Ready").unwrap();

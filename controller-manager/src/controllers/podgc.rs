@@ -84,7 +84,10 @@ pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: i32) -> Vec<Arc<Pod>> 
 
 /// Upstream `gcTerminating`: terminating pods on nodes that are not Ready and carry the
 /// out-of-service taint.
-pub fn terminating_out_of_service(pods: &[Arc<Pod>], nodes: &HashMap<String, Arc<Node>>) -> Vec<Arc<Pod>> {
+pub fn terminating_out_of_service(
+    pods: &[Arc<Pod>],
+    nodes: &HashMap<String, Arc<Node>>,
+) -> Vec<Arc<Pod>> {
     pods.iter()
         .filter(|p| p.metadata.deletion_timestamp.is_some())
         .filter(|p| {
@@ -183,7 +186,11 @@ impl Gc {
     }
 
     /// Upstream `gcOrphaned` + `discoverDeletedNodes`.
-    async fn orphaned(&mut self, pods: &[Arc<Pod>], nodes: &HashMap<String, Arc<Node>>) -> Vec<Arc<Pod>> {
+    async fn orphaned(
+        &mut self,
+        pods: &[Arc<Pod>],
+        nodes: &HashMap<String, Arc<Node>>,
+    ) -> Vec<Arc<Pod>> {
         let now = Instant::now();
         let missing_now: HashSet<&str> = pods
             .iter()
@@ -296,7 +303,9 @@ mod tests {
     }
 
     fn names(ps: &[Arc<Pod>]) -> Vec<&str> {
-        ps.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()
+        ps.iter()
+            .map(|p| p.metadata.name.as_deref().unwrap())
+            .collect()
     }
 
     #[test]

@@ -204,9 +204,9 @@ impl Controller {
             .get(&ObjectRef::new(node))
             .map(|n| no_execute(&n))
             .unwrap_or_default();
-        let pods = self.pods.state_filter(|p| {
-            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
-        });
+        let pods = self
+            .pods
+            .state_filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
         for p in pods {
             self.process(&p, &taints);
         }
@@ -301,11 +301,8 @@ impl Controller {
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let uid = pod.metadata.uid.clone();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        self.events.normal(
-            pod,
-            EVENT_REASON,
-            format!("Marking for deletion Pod {key}"),
-        );
+        self.events
+            .normal(pod, EVENT_REASON, format!("Marking for deletion Pod {key}"));
         for attempt in 0..DELETE_RETRIES {
             match self.condition_and_delete(&api, name, uid.clone()).await {
                 Ok(()) => return,
@@ -378,7 +375,13 @@ mod tests {
         }
     }
 
-    fn tol(key: &str, op: &str, value: Option<&str>, effect: &str, secs: Option<i64>) -> Toleration {
+    fn tol(
+        key: &str,
+        op: &str,
+        value: Option<&str>,
+        effect: &str,
+        secs: Option<i64>,
+    ) -> Toleration {
         Toleration {
             key: (!key.is_empty()).then(|| key.to_string()),
             operator: (!op.is_empty()).then(|| op.to_string()),
@@ -430,7 +433,11 @@ mod tests {
                 vec![t_unreach(Some(300))],
                 Decision::After(Duration::from_secs(300)),
             ),
-            (vec![unreachable.clone()], vec![t_unreach(None)], Decision::Forever),
+            (
+                vec![unreachable.clone()],
+                vec![t_unreach(None)],
+                Decision::Forever,
+            ),
             (
                 vec![unreachable.clone()],
                 vec![t_unreach(Some(0))],

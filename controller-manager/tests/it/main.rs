@@ -12,6 +12,8 @@ mod informer;
 mod manager;
 mod namespace;
 mod namespace_defaults;
+mod nodeipam;
 mod nodelifecycle;
+mod podgc;
 mod replicaset;
 mod statefulset;

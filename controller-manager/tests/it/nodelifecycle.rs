@@ -65,7 +65,10 @@ async fn unreachable_node_is_tainted_its_pods_evicted_per_tolerations_and_recove
     let unreachable = "node.kubernetes.io/unreachable";
     // Default tolerations from admission (300 s): stays for this test's lifetime.
     let created = pods
-        .create(&PostParams::default(), &bound_pod("default", "worker-1", json!(null)))
+        .create(
+            &PostParams::default(),
+            &bound_pod("default", "worker-1", json!(null)),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -226,15 +229,24 @@ async fn no_execute_taint_evicts_untolerating_pods_and_removal_cancels() {
         }
         json!([t])
     };
-    pods.create(&PostParams::default(), &bound_pod("none", "tainted", json!(null)))
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &bound_pod("long", "tainted", tol(Some(3))))
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &bound_pod("always", "tainted", tol(None)))
-        .await
-        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &bound_pod("none", "tainted", json!(null)),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &bound_pod("long", "tainted", tol(Some(3))),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &bound_pod("always", "tainted", tol(None)),
+    )
+    .await
+    .unwrap();
 
     let set_taints = |taints: serde_json::Value| {
         let nodes = nodes.clone();
