@@ -11,4 +11,5 @@ mod manager;
 mod namespace;
 mod namespace_defaults;
 mod replicaset;
+mod replicationcontroller;
 mod statefulset;
