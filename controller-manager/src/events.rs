@@ -53,6 +53,17 @@ impl EventSink {
         self.emit(obj.object_ref(&()), "Warning", reason, message);
     }
 
+    /// Records a Normal event about the object `involved` refers to (for controllers that
+    /// work on a converted form of the object, such as ReplicationControllers).
+    pub fn normal_ref(&self, involved: ObjectReference, reason: &str, message: String) {
+        self.emit(involved, "Normal", reason, message);
+    }
+
+    /// Records a Warning event about the object `involved` refers to.
+    pub fn warning_ref(&self, involved: ObjectReference, reason: &str, message: String) {
+        self.emit(involved, "Warning", reason, message);
+    }
+
     fn emit(&self, involved: ObjectReference, type_: &str, reason: &str, message: String) {
         let sink = self.clone();
         let type_ = type_.to_string();

@@ -82,6 +82,10 @@ pub struct Options {
     #[arg(long, default_value_t = 5)]
     pub concurrent_deployment_syncs: usize,
 
+    /// The number of replication controllers that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_rc_syncs: usize,
+
     /// The number of daemonset objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 2)]
     pub concurrent_daemonset_syncs: usize,

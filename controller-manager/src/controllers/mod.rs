@@ -95,6 +95,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             start: |ctx| Box::pin(replicaset::run(ctx)),
         },
         ControllerDescriptor {
+            name: "replicationcontroller-controller",
+            aliases: &["replicationcontroller"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(replicaset::run_replication_controllers(ctx)),
+        },
+        ControllerDescriptor {
             name: "deployment-controller",
             aliases: &["deployment"],
             enabled_by_default: true,

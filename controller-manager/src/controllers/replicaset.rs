@@ -11,6 +11,12 @@
 //! 3. write `status` (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
 //!    observedGeneration, the ReplicaFailure condition) when it changed.
 //!
+//! The same code drives core/v1 ReplicationControllers (upstream pkg/controller/replication
+//! wraps the ReplicaSet controller the same way): [`run_replication_controllers`] converts
+//! each ReplicationController into a ReplicaSet in its cache (map selector ->
+//! `matchLabels`), and the [`Flavor`] decides the owner reference kind, event source, the
+//! object events are about, and where adoption re-checks and status writes go.
+//!
 //! Differences from upstream: deletion ranking counts co-located pods of this ReplicaSet
 //! only (upstream also counts pods of sibling ReplicaSets of the same Deployment), and ready
 //! times/restarts are compared exactly rather than on upstream's logarithmic scale.
@@ -21,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -61,6 +67,153 @@ pub enum ReplicaSetError {
     FailedDelete(String),
 }
 
+/// Which workload kind the controller drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// apps/v1 ReplicaSets.
+    ReplicaSet,
+    /// core/v1 ReplicationControllers, handled as converted ReplicaSets.
+    ReplicationController,
+}
+
+impl Flavor {
+    /// The upstream controller name (also the work queue and metrics name).
+    pub fn controller_name(self) -> &'static str {
+        match self {
+            Flavor::ReplicaSet => "replicaset-controller",
+            Flavor::ReplicationController => "replicationcontroller-controller",
+        }
+    }
+
+    /// The event source component (upstream's replication manager records as
+    /// `replication-controller`).
+    pub fn event_component(self) -> &'static str {
+        match self {
+            Flavor::ReplicaSet => "replicaset-controller",
+            Flavor::ReplicationController => "replication-controller",
+        }
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Flavor::ReplicaSet => "apps/v1",
+            Flavor::ReplicationController => "v1",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Flavor::ReplicaSet => "ReplicaSet",
+            Flavor::ReplicationController => "ReplicationController",
+        }
+    }
+
+    /// Whether an owner reference points at this kind.
+    fn owns(self, r: &OwnerReference) -> bool {
+        match self {
+            Flavor::ReplicaSet => r.kind == "ReplicaSet" && r.api_version.starts_with("apps/"),
+            Flavor::ReplicationController => {
+                r.kind == "ReplicationController" && r.api_version == "v1"
+            }
+        }
+    }
+
+    /// The controllerRef put on pods.
+    pub fn controller_ref(self, rs: &ReplicaSet) -> OwnerReference {
+        OwnerReference {
+            api_version: self.api_version().into(),
+            kind: self.kind().into(),
+            ..controller_ref(rs)
+        }
+    }
+
+    fn object_ref(self, rs: &ReplicaSet) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.api_version().into()),
+            kind: Some(self.kind().into()),
+            name: rs.metadata.name.clone(),
+            namespace: rs.metadata.namespace.clone(),
+            uid: rs.metadata.uid.clone(),
+            resource_version: rs.metadata.resource_version.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Upstream `RecheckDeletionTimestamp`: the owner as the apiserver has it now is the
+    /// same object and not being deleted.
+    async fn recheck(self, client: &kube::Client, rs: &ReplicaSet) -> Result<bool, kube::Error> {
+        let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
+        let name = rs.metadata.name.as_deref().unwrap_or_default();
+        let meta = match self {
+            Flavor::ReplicaSet => Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await?
+                .map(|f| f.metadata),
+            Flavor::ReplicationController => {
+                Api::<ReplicationController>::namespaced(client.clone(), ns)
+                    .get_opt(name)
+                    .await?
+                    .map(|f| f.metadata)
+            }
+        };
+        Ok(meta.is_some_and(|m| m.uid == rs.metadata.uid && m.deletion_timestamp.is_none()))
+    }
+
+    async fn replace_status(
+        self,
+        client: &kube::Client,
+        next: &ReplicaSet,
+    ) -> Result<ReplicaSet, ReplicaSetError> {
+        let ns = next.metadata.namespace.as_deref().unwrap_or_default();
+        let name = next.metadata.name.as_deref().unwrap_or_default();
+        match self {
+            Flavor::ReplicaSet => Ok(Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                .replace_status(name, &PostParams::default(), next)
+                .await?),
+            Flavor::ReplicationController => {
+                let rc = rs_to_rc(next);
+                let stored = Api::<ReplicationController>::namespaced(client.clone(), ns)
+                    .replace_status(name, &PostParams::default(), &rc)
+                    .await?;
+                Ok(rc_to_rs(&stored).unwrap_or_else(|| next.clone()))
+            }
+        }
+    }
+}
+
+/// A ReplicationController as the ReplicaSet it is equivalent to (upstream
+/// `replication.conversion`): the selector map becomes `matchLabels`; the rest has the same
+/// shape. `None` if the object does not convert.
+pub fn rc_to_rs(rc: &ReplicationController) -> Option<ReplicaSet> {
+    let mut v = serde_json::to_value(rc).ok()?;
+    let obj = v.as_object_mut()?;
+    obj.insert("apiVersion".into(), json!("apps/v1"));
+    obj.insert("kind".into(), json!("ReplicaSet"));
+    if let Some(spec) = obj.get_mut("spec").and_then(|s| s.as_object_mut()) {
+        let sel = spec.remove("selector").unwrap_or_else(|| json!({}));
+        spec.insert("selector".into(), json!({"matchLabels": sel}));
+    }
+    serde_json::from_value(v).ok()
+}
+
+/// The inverse of [`rc_to_rs`] (only `matchLabels` selectors exist on the way back).
+pub fn rs_to_rc(rs: &ReplicaSet) -> ReplicationController {
+    let mut v = serde_json::to_value(rs).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("apiVersion".into(), json!("v1"));
+        obj.insert("kind".into(), json!("ReplicationController"));
+        if let Some(spec) = obj.get_mut("spec").and_then(|s| s.as_object_mut()) {
+            let sel = spec
+                .get("selector")
+                .and_then(|s| s.get("matchLabels"))
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            spec.insert("selector".into(), sel);
+        }
+    }
+    serde_json::from_value(v).unwrap_or_default()
+}
+
 /// The controller state shared by its workers and event handlers.
 #[derive(Clone)]
 pub struct ReplicaSetController {
@@ -69,12 +222,12 @@ pub struct ReplicaSetController {
     pod_store: Store<Pod>,
     expectations: Expectations,
     events: EventSink,
+    flavor: Flavor,
 }
 
 /// Starts the informers and `--concurrent-replicaset-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
-    let expectations = Expectations::new();
     let q = queue.clone();
     let rs_informer = ctx.informers.subscribe::<ReplicaSet>(move |n| {
         let obj = match &n {
@@ -83,32 +236,89 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         };
         q.add(key_of(obj.as_ref()));
     });
+    let store = rs_informer.store.clone();
+    run_flavor(ctx, Flavor::ReplicaSet, queue, store, async move {
+        rs_informer.synced().await;
+        rs_informer
+    })
+    .await
+}
+
+/// Starts the ReplicationController informer (feeding a cache of converted ReplicaSets)
+/// and `--concurrent-rc-syncs` workers (upstream replication manager).
+pub async fn run_replication_controllers(ctx: ControllerContext) -> Result<(), ControllerError> {
+    let queue = WorkQueue::new();
+    let q = queue.clone();
+    let (store, writer) = kube::runtime::reflector::store::<ReplicaSet>();
+    let writer = parking_lot::Mutex::new(writer);
+    let rc_informer =
+        Informer::<ReplicationController>::spawn(Api::all(ctx.client.clone()), move |n| {
+            let (rc, deleted) = match &n {
+                Notification::Added(o) => (o, false),
+                Notification::Deleted(o) => (o, true),
+                Notification::Updated { new, .. } => (new, false),
+            };
+            if let Some(rs) = rc_to_rs(rc) {
+                let ev = if deleted {
+                    kube::runtime::watcher::Event::Delete(rs)
+                } else {
+                    kube::runtime::watcher::Event::Apply(rs)
+                };
+                writer.lock().apply_watcher_event(&ev);
+            }
+            q.add(key_of(rc.as_ref()));
+        });
+    run_flavor(
+        ctx,
+        Flavor::ReplicationController,
+        queue,
+        store,
+        async move {
+            rc_informer.synced().await;
+            rc_informer
+        },
+    )
+    .await
+}
+
+/// The shared part of [`run`] and [`run_replication_controllers`]: the pod informer and the
+/// workers over a cache of (possibly converted) ReplicaSets. `owner_informer` resolves,
+/// once synced, to the owner informer, which is kept alive as long as the workers run.
+async fn run_flavor<I>(
+    ctx: ControllerContext,
+    flavor: Flavor,
+    queue: WorkQueue,
+    rs_store: Store<ReplicaSet>,
+    owner_informer: impl std::future::Future<Output = I>,
+) -> Result<(), ControllerError> {
+    let expectations = Expectations::new();
     let handler = PodHandler {
-        rs_store: rs_informer.store.clone(),
+        rs_store: rs_store.clone(),
         queue: queue.clone(),
         expectations: expectations.clone(),
+        flavor,
     };
     let pod_informer = ctx.informers.subscribe::<Pod>(move |n| handler.handle(n));
-    rs_informer.synced().await;
+    let owner_informer = owner_informer.await;
     pod_informer.synced().await;
     let c = ReplicaSetController {
         client: ctx.client.clone(),
-        rs_store: rs_informer.store.clone(),
+        rs_store,
         pod_store: pod_informer.store.clone(),
         expectations,
-        events: EventSink::new(ctx.client.clone(), "replicaset-controller"),
+        events: EventSink::new(ctx.client.clone(), flavor.event_component()),
+        flavor,
     };
-    run_workers(
-        "replicaset-controller",
-        queue,
-        ctx.options.concurrent_replicaset_syncs,
-        move |key| {
-            let c = c.clone();
-            async move { c.sync(&key).await }
-        },
-    )
+    let workers = match flavor {
+        Flavor::ReplicaSet => ctx.options.concurrent_replicaset_syncs,
+        Flavor::ReplicationController => ctx.options.concurrent_rc_syncs,
+    };
+    run_workers(flavor.controller_name(), queue, workers, move |key| {
+        let c = c.clone();
+        async move { c.sync(&key).await }
+    })
     .await;
-    drop((rs_informer, pod_informer));
+    drop((owner_informer, pod_informer));
     Ok(())
 }
 
@@ -117,6 +327,7 @@ struct PodHandler {
     rs_store: Store<ReplicaSet>,
     queue: WorkQueue,
     expectations: Expectations,
+    flavor: Flavor,
 }
 
 impl PodHandler {
@@ -200,7 +411,7 @@ impl PodHandler {
     /// (upstream `resolveControllerRef` compares the UID).
     fn resolve(&self, pod: &Pod) -> Option<Arc<ReplicaSet>> {
         let r = controller_of(&pod.metadata)?;
-        if r.kind != "ReplicaSet" || !r.api_version.starts_with("apps/") {
+        if !self.flavor.owns(r) {
             return None;
         }
         let ns = pod.metadata.namespace.as_deref()?;
@@ -331,20 +542,13 @@ impl ReplicaSetController {
                     // Upstream `RecheckDeletionTimestamp`: adopt only if a fresh read shows
                     // the same, live ReplicaSet.
                     if can_adopt.is_none() {
-                        let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-                        let fresh = rs_api
-                            .get_opt(rs.metadata.name.as_deref().unwrap_or_default())
-                            .await?;
-                        can_adopt = Some(fresh.is_some_and(|f| {
-                            f.metadata.uid.as_deref() == Some(uid)
-                                && f.metadata.deletion_timestamp.is_none()
-                        }));
+                        can_adopt = Some(self.flavor.recheck(&self.client, rs).await?);
                     }
                     if can_adopt != Some(true) {
                         continue;
                     }
                     let patch = json!({"metadata": {
-                        "ownerReferences": [controller_ref(rs)],
+                        "ownerReferences": [self.flavor.controller_ref(rs)],
                         "uid": pod_uid,
                     }});
                     match api
@@ -383,18 +587,21 @@ impl ReplicaSetController {
                 // Raise expectations before any create, so a watch event arriving before
                 // create() returns is not lost.
                 self.expectations.expect_creations(&key, n);
-                let template = pod_from_template(rs);
+                let mut template = pod_from_template(rs);
+                template.metadata.owner_references = Some(vec![self.flavor.controller_ref(rs)]);
+                let involved = self.flavor.object_ref(rs);
                 let (created, err) = slow_start_batch(n, SLOW_START_INITIAL_BATCH_SIZE, || {
                     let api = api.clone();
                     let pod = template.clone();
                     let expectations = self.expectations.clone();
                     let key = key.clone();
                     let events = self.events.clone();
+                    let involved = involved.clone();
                     async move {
                         match api.create(&PostParams::default(), &pod).await {
                             Ok(created) => {
-                                events.normal(
-                                    rs,
+                                events.normal_ref(
+                                    involved,
                                     "SuccessfulCreate",
                                     format!(
                                         "Created pod: {}",
@@ -411,7 +618,11 @@ impl ReplicaSetController {
                                     // namespace: the namespace controller is deleting it.
                                     return Ok(());
                                 }
-                                events.warning(rs, "FailedCreate", format!("Error creating: {e}"));
+                                events.warning_ref(
+                                    involved,
+                                    "FailedCreate",
+                                    format!("Error creating: {e}"),
+                                );
                                 Err(e)
                             }
                         }
@@ -447,15 +658,16 @@ impl ReplicaSetController {
                 for (p, r) in results {
                     let name = p.metadata.name.as_deref().unwrap_or_default();
                     match &r {
-                        Ok(_) => self.events.normal(
-                            rs,
+                        Ok(_) => self.events.normal_ref(
+                            self.flavor.object_ref(rs),
                             "SuccessfulDelete",
                             format!("Deleted pod: {name}"),
                         ),
-                        Err(e) if !is_not_found(e) => {
-                            self.events
-                                .warning(rs, "FailedDelete", format!("Error deleting: {e}"))
-                        }
+                        Err(e) if !is_not_found(e) => self.events.warning_ref(
+                            self.flavor.object_ref(rs),
+                            "FailedDelete",
+                            format!("Error deleting: {e}"),
+                        ),
                         Err(_) => {}
                     }
                     if let Err(e) = r {
@@ -486,14 +698,9 @@ impl ReplicaSetController {
         if status_equal(&current, &status) {
             return Ok(rs.clone());
         }
-        let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
-        let name = rs.metadata.name.as_deref().unwrap_or_default();
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
         let mut next = rs.clone();
         next.status = Some(status);
-        Ok(api
-            .replace_status(name, &PostParams::default(), &next)
-            .await?)
+        self.flavor.replace_status(&self.client, &next).await
     }
 }
 
@@ -954,5 +1161,30 @@ mod tests {
             (r.kind.as_str(), r.uid.as_str(), r.controller),
             ("ReplicaSet", "rs-uid", Some(true))
         );
+    }
+
+    #[test]
+    fn replication_controller_converts_both_ways() {
+        let rc: ReplicationController = serde_json::from_value(json!({
+            "metadata": {"name": "rc", "namespace": "ns", "uid": "rc-uid"},
+            "spec": {"replicas": 2, "selector": {"app": "x"},
+                     "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}},
+            "status": {"replicas": 1, "readyReplicas": 1}
+        }))
+        .unwrap();
+        let rs = rc_to_rs(&rc).unwrap();
+        assert_eq!(rs.spec.as_ref().unwrap().replicas, Some(2));
+        assert!(selector_of(&rs)
+            .unwrap()
+            .matches(&[("app".to_string(), "x".to_string())].into()));
+        let back = rs_to_rc(&rs);
+        assert_eq!(back, rc);
+        let r = Flavor::ReplicationController.controller_ref(&rs);
+        assert_eq!(
+            (r.api_version.as_str(), r.kind.as_str(), r.uid.as_str()),
+            ("v1", "ReplicationController", "rc-uid")
+        );
+        assert!(Flavor::ReplicationController.owns(&r));
+        assert!(!Flavor::ReplicaSet.owns(&r));
     }
 }

@@ -547,9 +547,13 @@ pub fn claim_owner_refs(
         .unwrap_or("Retain");
     let set_uid = set.metadata.uid.clone().unwrap_or_default();
     let pod_uid = pod.and_then(|p| p.metadata.uid.clone()).unwrap_or_default();
+    let pod_name = pod.and_then(|p| p.metadata.name.clone());
+    // References to an earlier pod of the same name (scaled away, then back) are stale: the
+    // garbage collector would otherwise delete the claim the new pod uses.
+    let stale_pod = |r: &OwnerReference| r.kind == "Pod" && Some(&r.name) == pod_name.as_ref();
     let mut refs: Vec<OwnerReference> = existing
         .iter()
-        .filter(|r| r.uid != set_uid && (pod_uid.is_empty() || r.uid != pod_uid))
+        .filter(|r| r.uid != set_uid && (pod_uid.is_empty() || r.uid != pod_uid) && !stale_pod(r))
         .cloned()
         .collect();
     let want_set = when_deleted == "Delete" && !(when_scaled == "Delete" && scaled_down);
@@ -1342,5 +1346,22 @@ mod tests {
                 "whenDeleted={deleted} whenScaled={scaled} scaledDown={down}"
             );
         }
+        // A reference to a previous web-0 (other uid) is dropped; unrelated owners stay.
+        let s = set(
+            1,
+            json!({"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"}}),
+        );
+        let stale = OwnerReference {
+            uid: "old-pod".into(),
+            ..pod_owner_ref(&p)
+        };
+        let other = OwnerReference {
+            kind: "Thing".into(),
+            name: "x".into(),
+            uid: "thing".into(),
+            ..Default::default()
+        };
+        let got = uids(claim_owner_refs(&s, Some(&p), false, &[stale, other]));
+        assert_eq!(got, vec!["thing"]);
     }
 }

@@ -413,3 +413,81 @@ async fn daemonset_rolling_update_replaces_pods_and_records_revisions() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_rollback_without_unnecessary_restarts() {
+    let cluster = Cluster::start("daemonset").await;
+    let c = cluster.client.clone();
+    let ns = "ds-rollback";
+    cluster.namespace(ns).await;
+    for n in ["n1", "n2", "n3"] {
+        node(&c, n, json!({}), json!([])).await;
+    }
+    let dss: Api<DaemonSet> = Api::namespaced(c.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    dss.create(
+        &PostParams::default(),
+        &daemonset("rb", "pause:1", json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("3 ready pods", 20, || async {
+        (kubelet_readies_all(&c, ns).await == 3).then_some(())
+    })
+    .await;
+    let original: Vec<(String, Option<String>)> = pods_by_node(&pods, "rb")
+        .await
+        .into_iter()
+        .map(|(n, p)| (n, p.metadata.uid))
+        .collect();
+
+    // An image that never becomes ready: one pod is replaced, then the update stalls
+    // (maxUnavailable 1) because the kubelet helper does not ready it.
+    let image = |i: &str| {
+        Patch::Merge(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": i}]}}}}),
+        )
+    };
+    dss.patch("rb", &PatchParams::default(), &image("bad:1"))
+        .await
+        .unwrap();
+    let bad_node = wait_for("one pod on the bad image", 20, || async {
+        let v = pods_by_node(&pods, "rb").await;
+        let bad: Vec<&(String, Pod)> = v
+            .iter()
+            .filter(|(_, p)| {
+                p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("bad:1")
+            })
+            .collect();
+        (v.len() == 3 && bad.len() == 1).then(|| bad[0].0.clone())
+    })
+    .await;
+
+    // Rolling back replaces only the bad pod; the others keep running untouched.
+    dss.patch("rb", &PatchParams::default(), &image("pause:1"))
+        .await
+        .unwrap();
+    wait_for("rolled back", 20, || async {
+        let v = pods_by_node(&pods, "rb").await;
+        let all_good = v.len() == 3
+            && v.iter().all(|(_, p)| {
+                p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("pause:1")
+            });
+        all_good.then_some(())
+    })
+    .await;
+    let now: Vec<(String, Option<String>)> = pods_by_node(&pods, "rb")
+        .await
+        .into_iter()
+        .map(|(n, p)| (n, p.metadata.uid))
+        .collect();
+    for ((node_before, uid_before), (node_now, uid_now)) in original.iter().zip(&now) {
+        assert_eq!(node_before, node_now);
+        if *node_now == bad_node {
+            assert_ne!(uid_before, uid_now);
+        } else {
+            assert_eq!(uid_before, uid_now, "pod on {node_now} was restarted");
+        }
+    }
+    cluster.stop().await;
+}

@@ -16,4 +16,5 @@ mod nodeipam;
 mod nodelifecycle;
 mod podgc;
 mod replicaset;
+mod replicationcontroller;
 mod statefulset;
