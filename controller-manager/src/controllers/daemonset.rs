@@ -44,7 +44,7 @@ use super::{
 };
 use crate::events::EventSink;
 use crate::expectations::Expectations;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -680,7 +680,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let expectations = Expectations::new();
     let q = queue.clone();
-    let ds_informer = Informer::<DaemonSet>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let ds_informer = ctx.informers.subscribe::<DaemonSet>(move |n| {
         let obj = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -690,7 +690,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let ds_store = ds_informer.store.clone();
 
     let (q, store, exp) = (queue.clone(), ds_store.clone(), expectations.clone());
-    let pod_informer = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| {
         let deleted = |pod: &Pod| {
             if let Some(ds) = resolve_ds(&store, &pod.metadata) {
                 let key = key_of(ds.as_ref());
@@ -756,7 +756,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     // Node changes re-evaluate every DaemonSet whose predicates answer differently
     // (upstream `addNode`, `updateNode` with `shouldIgnoreNodeUpdate`, `deleteNode`).
     let (q, store) = (queue.clone(), ds_store.clone());
-    let node_informer = Informer::<Node>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let node_informer = ctx.informers.subscribe::<Node>(move |n| {
         let all = store.state();
         match n {
             Notification::Added(_) | Notification::Deleted(_) => {
@@ -777,16 +777,15 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
 
     let (q, store) = (queue.clone(), ds_store.clone());
-    let rev_informer =
-        Informer::<ControllerRevision>::spawn(Api::all(ctx.client.clone()), move |n| {
-            let obj = match &n {
-                Notification::Added(o) | Notification::Deleted(o) => o,
-                Notification::Updated { new, .. } => new,
-            };
-            if let Some(ds) = resolve_ds(&store, &obj.metadata) {
-                q.add(key_of(ds.as_ref()));
-            }
-        });
+    let rev_informer = ctx.informers.subscribe::<ControllerRevision>(move |n| {
+        let obj = match &n {
+            Notification::Added(o) | Notification::Deleted(o) => o,
+            Notification::Updated { new, .. } => new,
+        };
+        if let Some(ds) = resolve_ds(&store, &obj.metadata) {
+            q.add(key_of(ds.as_ref()));
+        }
+    });
 
     ds_informer.synced().await;
     pod_informer.synced().await;

@@ -3,16 +3,15 @@
 //! controller shares. Names are upstream's (cmd/kube-controller-manager/names), and the
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
-pub mod cronjob;
 pub mod history;
 pub mod job;
-pub mod ttlafterfinished;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -23,6 +22,7 @@ pub mod rootcacert;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod tainteviction;
+pub mod ttlafterfinished;
 
 use std::future::Future;
 use std::pin::Pin;

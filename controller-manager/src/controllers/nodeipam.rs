@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::events::EventSink;
-use crate::informer::{Informer, Notification};
+use crate::informer::Notification;
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -234,7 +234,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let q = queue.clone();
     let released: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
     let r = released.clone();
-    let informer = Informer::<Node>::spawn(Api::all(ctx.client.clone()), move |n| match n {
+    let informer = ctx.informers.subscribe::<Node>(move |n| match n {
         Notification::Added(o) | Notification::Updated { new: o, .. } => {
             q.add(o.metadata.name.clone().unwrap_or_default());
         }

@@ -118,7 +118,7 @@ struct Controller {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let nodes = Informer::<Node>::spawn(Api::all(ctx.client.clone()), move |n| match n {
+    let nodes = ctx.informers.subscribe::<Node>(move |n| match n {
         Notification::Added(o) | Notification::Deleted(o) => q.add(node_name(&o)),
         Notification::Updated { new, .. } => q.add(node_name(&new)),
     });
@@ -132,7 +132,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         },
     );
     let q = queue.clone();
-    let pods = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pods = ctx.informers.subscribe::<Pod>(move |n| {
         // Upstream `podUpdated`: a pod newly bound to (or changed on) a node gets the node's
         // readiness applied; only pods whose node changed or that are new matter.
         match n {

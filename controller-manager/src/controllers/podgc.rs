@@ -33,7 +33,6 @@ use tokio::time::Instant;
 
 use super::nodelifecycle::{node_is_ready, TAINT_OUT_OF_SERVICE};
 use super::{is_not_found, ControllerError};
-use crate::informer::Informer;
 use crate::ControllerContext;
 
 /// Upstream controller name.
@@ -134,8 +133,8 @@ struct Gc {
 
 /// Starts the pod and node informers and runs a gc pass every period.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let pods = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), |_| {});
-    let nodes = Informer::<Node>::spawn(Api::all(ctx.client.clone()), |_| {});
+    let pods = ctx.informers.subscribe::<Pod>(|_| {});
+    let nodes = ctx.informers.subscribe::<Node>(|_| {});
     pods.synced().await;
     nodes.synced().await;
     let mut gc = Gc {

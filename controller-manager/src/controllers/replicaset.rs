@@ -251,23 +251,22 @@ pub async fn run_replication_controllers(ctx: ControllerContext) -> Result<(), C
     let q = queue.clone();
     let (store, writer) = kube::runtime::reflector::store::<ReplicaSet>();
     let writer = parking_lot::Mutex::new(writer);
-    let rc_informer =
-        Informer::<ReplicationController>::spawn(Api::all(ctx.client.clone()), move |n| {
-            let (rc, deleted) = match &n {
-                Notification::Added(o) => (o, false),
-                Notification::Deleted(o) => (o, true),
-                Notification::Updated { new, .. } => (new, false),
+    let rc_informer = ctx.informers.subscribe::<ReplicationController>(move |n| {
+        let (rc, deleted) = match &n {
+            Notification::Added(o) => (o, false),
+            Notification::Deleted(o) => (o, true),
+            Notification::Updated { new, .. } => (new, false),
+        };
+        if let Some(rs) = rc_to_rs(rc) {
+            let ev = if deleted {
+                kube::runtime::watcher::Event::Delete(rs)
+            } else {
+                kube::runtime::watcher::Event::Apply(rs)
             };
-            if let Some(rs) = rc_to_rs(rc) {
-                let ev = if deleted {
-                    kube::runtime::watcher::Event::Delete(rs)
-                } else {
-                    kube::runtime::watcher::Event::Apply(rs)
-                };
-                writer.lock().apply_watcher_event(&ev);
-            }
-            q.add(key_of(rc.as_ref()));
-        });
+            writer.lock().apply_watcher_event(&ev);
+        }
+        q.add(key_of(rc.as_ref()));
+    });
     run_flavor(
         ctx,
         Flavor::ReplicationController,

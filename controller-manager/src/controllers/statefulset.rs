@@ -44,7 +44,7 @@ use super::{
     ControllerError, Requeue,
 };
 use crate::events::EventSink;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -595,7 +595,7 @@ fn resolve_set(store: &Store<StatefulSet>, meta: &ObjectMeta) -> Option<Arc<Stat
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let set_informer = Informer::<StatefulSet>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let set_informer = ctx.informers.subscribe::<StatefulSet>(move |n| {
         let obj = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,
@@ -604,7 +604,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let set_store = set_informer.store.clone();
     let (q, store) = (queue.clone(), set_store.clone());
-    let pod_informer = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| {
         let (pod, old) = match &n {
             Notification::Added(p) | Notification::Deleted(p) => (p.clone(), None),
             Notification::Updated { old, new } => {
@@ -648,19 +648,17 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
             }
         }
     });
-    let pvc_informer =
-        Informer::<PersistentVolumeClaim>::spawn(Api::all(ctx.client.clone()), |_| {});
+    let pvc_informer = ctx.informers.subscribe::<PersistentVolumeClaim>(|_| {});
     let (q, store) = (queue.clone(), set_store.clone());
-    let rev_informer =
-        Informer::<ControllerRevision>::spawn(Api::all(ctx.client.clone()), move |n| {
-            let obj = match &n {
-                Notification::Added(o) | Notification::Deleted(o) => o,
-                Notification::Updated { new, .. } => new,
-            };
-            if let Some(set) = resolve_set(&store, &obj.metadata) {
-                q.add(key_of(set.as_ref()));
-            }
-        });
+    let rev_informer = ctx.informers.subscribe::<ControllerRevision>(move |n| {
+        let obj = match &n {
+            Notification::Added(o) | Notification::Deleted(o) => o,
+            Notification::Updated { new, .. } => new,
+        };
+        if let Some(set) = resolve_set(&store, &obj.metadata) {
+            q.add(key_of(set.as_ref()));
+        }
+    });
     set_informer.synced().await;
     pod_informer.synced().await;
     pvc_informer.synced().await;

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use super::{is_not_found, AbortOnDrop, ControllerError};
 use crate::events::EventSink;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::ControllerContext;
 
 /// Upstream controller name.
@@ -126,7 +126,7 @@ struct Controller {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
     let t = tx.clone();
-    let nodes = Informer::<Node>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let nodes = ctx.informers.subscribe::<Node>(move |n| {
         let node = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { old, new } => {
@@ -139,7 +139,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         let _ = t.send(Change::Node(node.metadata.name.clone().unwrap_or_default()));
     });
     let t = tx;
-    let pods = Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| match n {
+    let pods = ctx.informers.subscribe::<Pod>(move |n| match n {
         Notification::Added(p) => {
             let _ = t.send(Change::Pod(key_of(p.as_ref())));
         }

@@ -34,9 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::{
-    EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec,
-};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -260,10 +258,7 @@ pub fn completion_index(pod: &Pod) -> Option<i32> {
 }
 
 fn is_indexed(job: &Job) -> bool {
-    job.spec
-        .as_ref()
-        .and_then(|s| s.completion_mode.as_deref())
-        == Some("Indexed")
+    job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) == Some("Indexed")
 }
 
 /// The condition of this type with status True.
@@ -347,7 +342,10 @@ fn finish_time(pod: &Pod) -> Option<Timestamp> {
 /// What the pods say about earlier failures, for the replacement backoff: failures since
 /// the last success, and when the last one happened (upstream `backoffRecord`).
 pub fn failure_backoff_record(job: &Job, pods: &[Arc<Pod>]) -> (u32, Option<Timestamp>) {
-    let pfp = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref());
+    let pfp = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_failure_policy.as_ref());
     let last_success = pods
         .iter()
         .filter(|p| phase(p) == "Succeeded")
@@ -496,7 +494,10 @@ pub struct Counts {
 pub fn decide_outcome(job: &Job, c: &Counts, now: Timestamp) -> Option<Outcome> {
     let status = job.status.clone().unwrap_or_default();
     for (interim, ctor) in [
-        ("FailureTarget", Outcome::failed as fn(&str, &str) -> Outcome),
+        (
+            "FailureTarget",
+            Outcome::failed as fn(&str, &str) -> Outcome,
+        ),
         ("SuccessCriteriaMet", Outcome::complete),
     ] {
         if let Some(cond) = true_condition(&status, interim) {
@@ -685,7 +686,14 @@ impl JobController {
             }
             if let Some(msg) = &fail_job {
                 // Record the failure cause before the finalizers go, as upstream does.
-                set_condition(&mut status, "FailureTarget", "True", "PodFailurePolicy", msg, now);
+                set_condition(
+                    &mut status,
+                    "FailureTarget",
+                    "True",
+                    "PodFailurePolicy",
+                    msg,
+                    now,
+                );
             }
             job_now = self.write_status(&job_now, status.clone()).await?;
         }
@@ -775,7 +783,8 @@ impl JobController {
                 set_condition(&mut status, o.terminal, "True", &o.reason, &o.message, now);
                 if o.terminal == "Complete" {
                     status.completion_time = Some(Time(now));
-                    self.events.normal(&*job, "Completed", "Job completed".into());
+                    self.events
+                        .normal(&*job, "Completed", "Job completed".into());
                 } else {
                     self.events.warning(&*job, &o.reason, o.message.clone());
                 }
@@ -783,9 +792,16 @@ impl JobController {
                 // Pods are on their way out; their deletion events requeue the job.
             }
         } else if suspended {
-            if set_condition(&mut status, "Suspended", "True", "JobSuspended", "Job suspended", now)
-            {
-                self.events.normal(&*job, "Suspended", "Job suspended".into());
+            if set_condition(
+                &mut status,
+                "Suspended",
+                "True",
+                "JobSuspended",
+                "Job suspended",
+                now,
+            ) {
+                self.events
+                    .normal(&*job, "Suspended", "Job suspended".into());
             }
             if satisfied && !active.is_empty() {
                 pod_err = self.delete_pods(&job, key, &active).await.err();
@@ -794,7 +810,14 @@ impl JobController {
             // A suspended job is not running: the deadline restarts on resume.
             status.start_time = None;
         } else {
-            if set_condition(&mut status, "Suspended", "False", "JobResumed", "Job resumed", now) {
+            if set_condition(
+                &mut status,
+                "Suspended",
+                "False",
+                "JobResumed",
+                "Job resumed",
+                now,
+            ) {
                 self.events.normal(&*job, "Resumed", "Job resumed".into());
                 // Upstream: resuming restarts activeDeadlineSeconds.
                 status.start_time = Some(Time(now));
@@ -852,10 +875,7 @@ impl JobController {
         let succeeded = if indexed {
             completed.len() as i32
         } else {
-            job.status
-                .as_ref()
-                .and_then(|s| s.succeeded)
-                .unwrap_or(0)
+            job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0)
                 + job
                     .status
                     .as_ref()
@@ -993,9 +1013,10 @@ impl JobController {
         let mut errs = Vec::new();
         for (p, name, r) in results {
             match r {
-                Ok(_) => self
-                    .events
-                    .normal(job, "SuccessfulDelete", format!("Deleted pod: {name}")),
+                Ok(_) => {
+                    self.events
+                        .normal(job, "SuccessfulDelete", format!("Deleted pod: {name}"))
+                }
                 Err(e) => {
                     self.expectations
                         .deletion_observed(key, p.metadata.uid.as_deref().unwrap_or(""));
@@ -1018,10 +1039,9 @@ impl JobController {
     /// already gone). A merge patch with the pod's resourceVersion keeps other finalizers
     /// intact against concurrent writers (a conflict retries the sync).
     async fn remove_finalizers(&self, pods: &[Arc<Pod>]) -> Result<HashSet<String>, JobError> {
-        let results = futures::future::join_all(
-            pods.iter()
-                .filter(|p| has_tracking_finalizer(p))
-                .map(|p| async move {
+        let results =
+            futures::future::join_all(pods.iter().filter(|p| has_tracking_finalizer(p)).map(
+                |p| async move {
                     let api: Api<Pod> = Api::namespaced(
                         self.client.clone(),
                         p.metadata.namespace.as_deref().unwrap_or_default(),
@@ -1042,9 +1062,9 @@ impl JobController {
                         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await;
                     (p.metadata.uid.clone().unwrap_or_default(), r)
-                }),
-        )
-        .await;
+                },
+            ))
+            .await;
         let mut done = HashSet::new();
         let mut errs = Vec::new();
         for (uid, r) in results {
