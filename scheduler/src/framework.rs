@@ -211,6 +211,10 @@ pub struct CycleState {
     /// Every node of the cycle's snapshot (PreScore gets only the feasible ones, but
     /// upstream's InterPodAffinity and PodTopologySpread count pods on all of them).
     pub all_nodes: Vec<Arc<NodeInfo>>,
+    /// Pods nominated to a node (by preemption) with at least this pod's priority, by
+    /// node: Filter counts them as if they ran there (upstream
+    /// `RunFilterPluginsWithNominatedPods`).
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     data: HashMap<String, Box<dyn Any + Send + Sync>>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
@@ -431,6 +435,29 @@ impl Framework {
             }
         }
         Status::success()
+    }
+
+    /// Runs Filter plugins on one node with the pods nominated to it added (when there are
+    /// any), then without them; the pod must pass both (upstream
+    /// `RunFilterPluginsWithNominatedPods`: the second pass keeps affinity that a nominated
+    /// pod would satisfy from being taken for granted).
+    pub fn run_filter_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+    ) -> Status {
+        if let Some(extra) = state.nominated.get(node.name()).filter(|v| !v.is_empty()) {
+            let mut ni = node.clone();
+            for p in extra {
+                ni.add_pod(p.clone());
+            }
+            let s = self.run_filter(state, pod, &ni);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        self.run_filter(state, pod, node)
     }
 
     /// Runs Filter plugins on one node, stopping at the first rejection as upstream does.

@@ -175,7 +175,7 @@ pub fn schedule_pod(
         }
         let n = &nodes[(start + i) % nodes.len()];
         processed += 1;
-        let s = fw.run_filter(state, pod, n);
+        let s = fw.run_filter_with_nominated(state, pod, n);
         if s.is_success() {
             feasible.push(n.clone());
         } else if s.is_rejected() {
@@ -310,6 +310,24 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "0/3 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        assert_eq!(e.unschedulable_plugins(), Vec::<String>::new(), "statuses without plugin names");
+        let mut named = NodeToStatus::new();
+        let mut s1 = Status::unschedulable("Insufficient cpu");
+        s1.plugin = "NodeResourcesFit".into();
+        let mut s2 = Status::unresolvable("x");
+        s2.plugin = "TaintToleration".into();
+        named.insert("a".into(), s1.clone());
+        named.insert("b".into(), s2);
+        named.insert("c".into(), s1);
+        let e2 = FitError {
+            num_all_nodes: 3,
+            statuses: named,
+            ..Default::default()
+        };
+        assert_eq!(
+            e2.unschedulable_plugins(),
+            vec!["NodeResourcesFit".to_string(), "TaintToleration".to_string()]
         );
         let pre = FitError {
             num_all_nodes: 2,
@@ -455,6 +473,53 @@ mod tests {
             ),
             Err(ScheduleError::NoNodes)
         );
+    }
+
+    #[test]
+    fn nominated_pods_keep_their_room() {
+        // Upstream TestNominatedPodsAreConsidered-style: a higher-priority pod nominated to
+        // "a" holds its cpu there, so a lower-priority pod goes to "b".
+        let fw = framework();
+        let alloc = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
+        let nodes: Vec<Arc<NodeInfo>> = vec![
+            Arc::new(node_info(alloc_node("a", alloc.clone()), vec![])),
+            Arc::new(node_info(
+                alloc_node("b", alloc.clone()),
+                vec![pod_req(json!({"cpu": "500m"}))],
+            )),
+        ];
+        let mut nominee = pod_req(json!({"cpu": "1500m"}));
+        nominee.metadata.name = Some("nominee".into());
+        nominee.spec.as_mut().unwrap().priority = Some(100);
+        let mut state = CycleState::default();
+        state.nominated.insert(
+            "a".into(),
+            vec![Arc::new(crate::framework::PodInfo::new(Arc::new(nominee)))],
+        );
+        let mut start = 0;
+        let r = schedule_pod(
+            &fw,
+            &mut state,
+            &pod_req(json!({"cpu": "1"})),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        assert_eq!(r.node, "b");
+        // Without the nomination the emptier "a" wins.
+        let r = schedule_pod(
+            &fw,
+            &mut CycleState::default(),
+            &pod_req(json!({"cpu": "1"})),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        assert_eq!(r.node, "a");
     }
 
     #[test]
