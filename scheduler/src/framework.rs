@@ -215,6 +215,11 @@ pub struct CycleState {
     /// node: Filter counts them as if they ran there (upstream
     /// `RunFilterPluginsWithNominatedPods`).
     pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// The nodes PreFilter plugins narrowed the cycle to (upstream `PreFilterResult`),
+    /// None meaning all nodes, with the plugins that narrowed it.
+    pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
+    /// Plugins that returned a PreFilter node set, in order.
+    pub pre_filter_node_plugins: Vec<String>,
     data: HashMap<String, Box<dyn Any + Send + Sync>>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
@@ -225,6 +230,16 @@ impl CycleState {
     pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
         self.data.insert(key.to_string(), Box::new(v));
     }
+    /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
+    /// plugin returning a `PreFilterResult` does upstream.
+    pub fn restrict_nodes(&mut self, plugin: &str, names: std::collections::BTreeSet<String>) {
+        self.pre_filter_node_plugins.push(plugin.to_string());
+        self.pre_filter_nodes = Some(match self.pre_filter_nodes.take() {
+            None => names,
+            Some(old) => old.intersection(&names).cloned().collect(),
+        });
+    }
+
     /// Reads a value stored by an earlier extension point.
     pub fn read<T: Any + Send + Sync>(&self, key: &str) -> Option<&T> {
         self.data.get(key).and_then(|b| b.downcast_ref())
@@ -432,6 +447,20 @@ impl Framework {
                 Code::Success => {}
                 Code::Skip => state.skip_filter.push(p.name().to_string()),
                 _ => return s.with_plugin(p.name()),
+            }
+            // Upstream `RunPreFilterPlugins`: node sets that no node satisfies together end
+            // the cycle.
+            if state.pre_filter_nodes.as_ref().is_some_and(|n| n.is_empty()) {
+                let plugins = &state.pre_filter_node_plugins;
+                let msg = if plugins.len() == 1 {
+                    format!("node(s) didn't satisfy plugin {}", plugins[0])
+                } else {
+                    format!(
+                        "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                        plugins.join(" ")
+                    )
+                };
+                return Status::unresolvable(msg).with_plugin(p.name());
             }
         }
         Status::success()
