@@ -450,7 +450,11 @@ impl Framework {
             }
             // Upstream `RunPreFilterPlugins`: node sets that no node satisfies together end
             // the cycle.
-            if state.pre_filter_nodes.as_ref().is_some_and(|n| n.is_empty()) {
+            if state
+                .pre_filter_nodes
+                .as_ref()
+                .is_some_and(|n| n.is_empty())
+            {
                 let plugins = &state.pre_filter_node_plugins;
                 let msg = if plugins.len() == 1 {
                     format!("node(s) didn't satisfy plugin {}", plugins[0])

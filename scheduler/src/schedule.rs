@@ -338,7 +338,11 @@ mod tests {
             e.to_string(),
             "0/3 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );
-        assert_eq!(e.unschedulable_plugins(), Vec::<String>::new(), "statuses without plugin names");
+        assert_eq!(
+            e.unschedulable_plugins(),
+            Vec::<String>::new(),
+            "statuses without plugin names"
+        );
         let mut named = NodeToStatus::new();
         let mut s1 = Status::unschedulable("Insufficient cpu");
         s1.plugin = "NodeResourcesFit".into();
@@ -354,7 +358,10 @@ mod tests {
         };
         assert_eq!(
             e2.unschedulable_plugins(),
-            vec!["NodeResourcesFit".to_string(), "TaintToleration".to_string()]
+            vec![
+                "NodeResourcesFit".to_string(),
+                "TaintToleration".to_string()
+            ]
         );
         let pre = FitError {
             num_all_nodes: 2,
@@ -513,9 +520,11 @@ mod tests {
         let ds_pod = |cpu: &str| -> Pod {
             let mut p = pod_req(json!({"cpu": cpu}));
             p.spec.as_mut().unwrap().affinity = Some(
-                serde_json::from_value(json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                serde_json::from_value(
+                    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [{"matchFields": [
-                        {"key": "metadata.name", "operator": "In", "values": ["b"]}]}]}}}))
+                        {"key": "metadata.name", "operator": "In", "values": ["b"]}]}]}}}),
+                )
                 .unwrap(),
             );
             p

@@ -375,7 +375,12 @@ pub struct Loop {
 
 impl Loop {
     /// The loop's inputs.
-    pub fn new(shared: Arc<Shared>, client: kube::Client, percentage: i32, hostname: String) -> Loop {
+    pub fn new(
+        shared: Arc<Shared>,
+        client: kube::Client,
+        percentage: i32,
+        hostname: String,
+    ) -> Loop {
         let (tx, rx) = tokio::sync::mpsc::channel(MAX_QUEUED_EVENTS);
         Loop {
             shared,
@@ -564,7 +569,14 @@ impl Loop {
         self.shared
             .queue
             .with(|q| q.add_unschedulable(qp, cycle, Instant::now()));
-        self.event(fw, &pod, "Warning", "FailedScheduling", "Scheduling", msg.clone());
+        self.event(
+            fw,
+            &pod,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            msg.clone(),
+        );
         let this = self.clone();
         tokio::spawn(async move {
             let reason = if rejected {
@@ -663,6 +675,9 @@ mod tests {
         assert!(!m.contains_key("b"));
         n.remove("ns/hi");
         n.remove("ns/mid");
-        assert!(n.for_pod(&pod("x", 0)).get("a").is_some_and(|v| v.len() == 1));
+        assert!(n
+            .for_pod(&pod("x", 0))
+            .get("a")
+            .is_some_and(|v| v.len() == 1));
     }
 }

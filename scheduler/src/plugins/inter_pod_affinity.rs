@@ -100,14 +100,13 @@ impl Term {
                 return false;
             }
         }
-        self.selector
-            .matches_with(|k| {
-                pod.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(k))
-                    .map(String::as_str)
-            })
+        self.selector.matches_with(|k| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(k))
+                .map(String::as_str)
+        })
     }
 }
 

@@ -357,9 +357,7 @@ mod tests {
     #[test]
     fn match_fields_narrow_the_cycle() {
         // Mirrors upstream TestNodeAffinityPreFilterResult-style cases.
-        let term = |names: &[&str]| {
-            json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": names}]})
-        };
+        let term = |names: &[&str]| json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": names}]});
         let with_terms = |terms: Vec<serde_json::Value>| -> Pod {
             serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [],
                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
@@ -373,12 +371,21 @@ mod tests {
             {"key": "metadata.name", "operator": "In", "values": ["b", "c"]}]});
         let cases = [
             (with_terms(vec![term(&["n1"])]), set(&["n1"])),
-            (with_terms(vec![term(&["n1"]), term(&["n2"])]), set(&["n1", "n2"])),
+            (
+                with_terms(vec![term(&["n1"]), term(&["n2"])]),
+                set(&["n1", "n2"]),
+            ),
             (with_terms(vec![both]), set(&["b"])),
             (with_terms(vec![term(&["n1"]), label_term]), None),
-            (with_terms(vec![term(&["a"]), json!({"matchFields": [
+            (
+                with_terms(vec![
+                    term(&["a"]),
+                    json!({"matchFields": [
                 {"key": "metadata.name", "operator": "In", "values": ["a"]},
-                {"key": "metadata.name", "operator": "In", "values": ["b"]}]})]), set(&["a"])),
+                {"key": "metadata.name", "operator": "In", "values": ["b"]}]}),
+                ]),
+                set(&["a"]),
+            ),
         ];
         for (i, (p, want)) in cases.into_iter().enumerate() {
             assert_eq!(required_node_names(&p), want, "case {i}");
@@ -392,7 +399,9 @@ mod tests {
         assert_eq!(s.reasons, vec![ERR_REASON_CONFLICT]);
         let mut st = CycleState::default();
         let p = with_terms(vec![term(&["n2"])]);
-        assert!(NodeAffinity::default().pre_filter(&mut st, &p, &[]).is_success());
+        assert!(NodeAffinity::default()
+            .pre_filter(&mut st, &p, &[])
+            .is_success());
         assert_eq!(st.pre_filter_nodes, set(&["n2"]));
     }
 }

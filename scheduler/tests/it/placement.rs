@@ -5,7 +5,6 @@ use serde_json::json;
 
 use crate::common::Cluster;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_land_on_nodes_that_fit() {
     let c = Cluster::start().await;
