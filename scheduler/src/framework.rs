@@ -140,6 +140,11 @@ pub struct NodeInfo {
     pub allocatable: ResourceList,
     /// Host ports used by the pods.
     pub used_ports: Vec<HostPort>,
+    /// Pods with any pod affinity or anti-affinity term (upstream
+    /// `PodsWithAffinity`), so InterPodAffinity can skip the other nodes.
+    pub pods_with_affinity: usize,
+    /// Pods with required anti-affinity (upstream `PodsWithRequiredAntiAffinity`).
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -154,6 +159,8 @@ impl NodeInfo {
             non_zero_requested: (0, 0),
             allocatable,
             used_ports: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
     /// The node's name.
@@ -179,6 +186,20 @@ impl NodeInfo {
         self.non_zero_requested.0 += p.non_zero.0;
         self.non_zero_requested.1 += p.non_zero.1;
         self.used_ports.extend(host_ports(&p.pod));
+        let affinity = p.pod.spec.as_ref().and_then(|s| s.affinity.as_ref());
+        if affinity.is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some()) {
+            self.pods_with_affinity += 1;
+        }
+        if affinity
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|t| !t.is_empty())
+        {
+            self.pods_with_required_anti_affinity += 1;
+        }
         self.pods.push(p);
     }
 }
