@@ -144,7 +144,8 @@ pub async fn run(opts: Options) -> Result<()> {
     );
     let mut report = Report::default();
     if opts.scheduler.only_scheduler {
-        let runs = scheduler_perf::run(&opts.scheduler, &mut ws, &bin_dir, opts.connections).await?;
+        let runs =
+            scheduler_perf::run(&opts.scheduler, &mut ws, &bin_dir, opts.connections).await?;
         drop(ws);
         scheduler_perf::print_report(&runs);
         println!("total bench time: {:.0}s", started.elapsed().as_secs_f64());

@@ -229,7 +229,10 @@ pub async fn run(
         "no kube-scheduler in {}",
         bin_dir.display()
     );
-    anyhow::ensure!(opts.scheduler_scale > 0.0, "--scheduler-scale must be positive");
+    anyhow::ensure!(
+        opts.scheduler_scale > 0.0,
+        "--scheduler-scale must be positive"
+    );
     let mut out = Vec::new();
     for w in workloads() {
         if !opts.scheduler_workloads.is_empty()
@@ -281,7 +284,12 @@ async fn create_nodes(client: &Arc<Client>, n: usize) -> Result<()> {
     Ok(())
 }
 
-async fn create_pods(client: &Arc<Client>, kind: Kind, prefix: &'static str, n: usize) -> Result<()> {
+async fn create_pods(
+    client: &Arc<Client>,
+    kind: Kind,
+    prefix: &'static str,
+    n: usize,
+) -> Result<()> {
     create_many(
         client,
         &format!("/api/v1/namespaces/{NS}/pods"),
@@ -294,7 +302,12 @@ async fn create_pods(client: &Arc<Client>, kind: Kind, prefix: &'static str, n: 
     Ok(())
 }
 
-fn start_scheduler(ws: &mut Workspace, bin_dir: &Path, name: &str, kubeconfig: &Path) -> Result<u32> {
+fn start_scheduler(
+    ws: &mut Workspace,
+    bin_dir: &Path,
+    name: &str,
+    kubeconfig: &Path,
+) -> Result<u32> {
     let mut cmd = std::process::Command::new(bin_dir.join("kube-scheduler"));
     cmd.arg("--kubeconfig")
         .arg(kubeconfig)
@@ -406,7 +419,10 @@ async fn create_priority_classes(client: &Client) -> Result<()> {
             )
             .await?;
         if !(status.is_success() || status == StatusCode::CONFLICT) {
-            bail!("creating PriorityClass {name}: {status}: {}", String::from_utf8_lossy(&resp));
+            bail!(
+                "creating PriorityClass {name}: {status}: {}",
+                String::from_utf8_lossy(&resp)
+            );
         }
     }
     Ok(())
@@ -426,8 +442,12 @@ async fn post_bindings(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, next, targets, prefix) =
-            (client.clone(), next.clone(), targets.clone(), prefix.to_string());
+        let (client, next, targets, prefix) = (
+            client.clone(),
+            next.clone(),
+            targets.clone(),
+            prefix.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -499,8 +519,7 @@ impl BindWatch {
                         continue;
                     };
                     let obj = &ev["object"];
-                    let Some(name) = obj.pointer("/metadata/name").and_then(|n| n.as_str())
-                    else {
+                    let Some(name) = obj.pointer("/metadata/name").and_then(|n| n.as_str()) else {
                         continue;
                     };
                     if finish_deletes
@@ -587,7 +606,9 @@ pub fn print_report(runs: &[WorkloadRun]) {
         return;
     }
     println!();
-    println!("== 5. kube-scheduler throughput (scheduler_perf style, through the apiserver on SQLite)");
+    println!(
+        "== 5. kube-scheduler throughput (scheduler_perf style, through the apiserver on SQLite)"
+    );
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
@@ -596,7 +617,8 @@ pub fn print_report(runs: &[WorkloadRun]) {
                 r.nodes.to_string(),
                 r.pods.to_string(),
                 format!("{:.0}", r.scheduled_per_sec),
-                r.ceiling_per_sec.map_or("n/a".into(), |c| format!("{c:.0}")),
+                r.ceiling_per_sec
+                    .map_or("n/a".into(), |c| format!("{c:.0}")),
                 r.ceiling_per_sec
                     .map_or("n/a".into(), |c| format!("{:.2}", r.scheduled_per_sec / c)),
                 if r.name == "SchedulingBasic" {

@@ -81,9 +81,7 @@ impl Cache {
 
     /// A cached pod and whether it is only assumed.
     pub fn pod(&self, key: &str) -> Option<(Arc<Pod>, bool)> {
-        self.pods
-            .get(key)
-            .map(|p| (p.info.pod.clone(), p.assumed))
+        self.pods.get(key).map(|p| (p.info.pod.clone(), p.assumed))
     }
 
     /// Pod keys, for relist reconciliation.

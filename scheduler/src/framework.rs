@@ -140,6 +140,11 @@ pub struct NodeInfo {
     pub allocatable: ResourceList,
     /// Host ports used by the pods.
     pub used_ports: Vec<HostPort>,
+    /// Pods with any pod affinity or anti-affinity term (upstream
+    /// `PodsWithAffinity`), so InterPodAffinity can skip the other nodes.
+    pub pods_with_affinity: usize,
+    /// Pods with required anti-affinity (upstream `PodsWithRequiredAntiAffinity`).
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -154,6 +159,8 @@ impl NodeInfo {
             non_zero_requested: (0, 0),
             allocatable,
             used_ports: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
         }
     }
     /// The node's name.
@@ -179,6 +186,20 @@ impl NodeInfo {
         self.non_zero_requested.0 += p.non_zero.0;
         self.non_zero_requested.1 += p.non_zero.1;
         self.used_ports.extend(host_ports(&p.pod));
+        let affinity = p.pod.spec.as_ref().and_then(|s| s.affinity.as_ref());
+        if affinity.is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some()) {
+            self.pods_with_affinity += 1;
+        }
+        if affinity
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|t| !t.is_empty())
+        {
+            self.pods_with_required_anti_affinity += 1;
+        }
         self.pods.push(p);
     }
 }
@@ -211,6 +232,15 @@ pub struct CycleState {
     /// Every node of the cycle's snapshot (PreScore gets only the feasible ones, but
     /// upstream's InterPodAffinity and PodTopologySpread count pods on all of them).
     pub all_nodes: Vec<Arc<NodeInfo>>,
+    /// Pods nominated to a node (by preemption) with at least this pod's priority, by
+    /// node: Filter counts them as if they ran there (upstream
+    /// `RunFilterPluginsWithNominatedPods`).
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// The nodes PreFilter plugins narrowed the cycle to (upstream `PreFilterResult`),
+    /// None meaning all nodes, with the plugins that narrowed it.
+    pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
+    /// Plugins that returned a PreFilter node set, in order.
+    pub pre_filter_node_plugins: Vec<String>,
     data: HashMap<String, Box<dyn Any + Send + Sync>>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
@@ -221,6 +251,16 @@ impl CycleState {
     pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
         self.data.insert(key.to_string(), Box::new(v));
     }
+    /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
+    /// plugin returning a `PreFilterResult` does upstream.
+    pub fn restrict_nodes(&mut self, plugin: &str, names: std::collections::BTreeSet<String>) {
+        self.pre_filter_node_plugins.push(plugin.to_string());
+        self.pre_filter_nodes = Some(match self.pre_filter_nodes.take() {
+            None => names,
+            Some(old) => old.intersection(&names).cloned().collect(),
+        });
+    }
+
     /// Reads a value stored by an earlier extension point.
     pub fn read<T: Any + Send + Sync>(&self, key: &str) -> Option<&T> {
         self.data.get(key).and_then(|b| b.downcast_ref())
@@ -429,8 +469,49 @@ impl Framework {
                 Code::Skip => state.skip_filter.push(p.name().to_string()),
                 _ => return s.with_plugin(p.name()),
             }
+            // Upstream `RunPreFilterPlugins`: node sets that no node satisfies together end
+            // the cycle.
+            if state
+                .pre_filter_nodes
+                .as_ref()
+                .is_some_and(|n| n.is_empty())
+            {
+                let plugins = &state.pre_filter_node_plugins;
+                let msg = if plugins.len() == 1 {
+                    format!("node(s) didn't satisfy plugin {}", plugins[0])
+                } else {
+                    format!(
+                        "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                        plugins.join(" ")
+                    )
+                };
+                return Status::unresolvable(msg).with_plugin(p.name());
+            }
         }
         Status::success()
+    }
+
+    /// Runs Filter plugins on one node with the pods nominated to it added (when there are
+    /// any), then without them; the pod must pass both (upstream
+    /// `RunFilterPluginsWithNominatedPods`: the second pass keeps affinity that a nominated
+    /// pod would satisfy from being taken for granted).
+    pub fn run_filter_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+    ) -> Status {
+        if let Some(extra) = state.nominated.get(node.name()).filter(|v| !v.is_empty()) {
+            let mut ni = node.clone();
+            for p in extra {
+                ni.add_pod(p.clone());
+            }
+            let s = self.run_filter(state, pod, &ni);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        self.run_filter(state, pod, node)
     }
 
     /// Runs Filter plugins on one node, stopping at the first rejection as upstream does.

@@ -222,6 +222,7 @@ pub async fn run(
         queue: SharedQueue::new(q),
         profiles,
         metrics: metrics::Metrics::default(),
+        nominator: Default::default(),
     });
 
     let mut tasks = tokio::task::JoinSet::new();

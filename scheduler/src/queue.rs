@@ -112,9 +112,7 @@ pub fn plugin_interested(plugin: &str, event: ClusterEvent) -> bool {
             _ => false,
         },
         "PodTopologySpread" => match event {
-            NodeAdd | NodeDelete | AssignedPodAdd | AssignedPodUpdate | AssignedPodDelete => {
-                true
-            }
+            NodeAdd | NodeDelete | AssignedPodAdd | AssignedPodUpdate | AssignedPodDelete => true,
             NodeUpdate(c) => node_update(c, true, true, false),
             _ => false,
         },
@@ -130,8 +128,7 @@ pub fn plugin_interested(plugin: &str, event: ClusterEvent) -> bool {
 fn pod_matches_event(p: &QueuedPodInfo, event: ClusterEvent) -> bool {
     event == ClusterEvent::Unknown
         || p.unschedulable_plugins.is_empty()
-        || p
-            .unschedulable_plugins
+        || p.unschedulable_plugins
             .iter()
             .any(|pl| plugin_interested(pl, event))
 }
@@ -720,17 +717,17 @@ mod tests {
         let mut q = queue();
         let t = Instant::now();
         for i in 0..200 {
-            q.add(pod(&format!("p{i:03}"), i % 7, false), t + Duration::from_millis(i as u64));
+            q.add(
+                pod(&format!("p{i:03}"), i % 7, false),
+                t + Duration::from_millis(i as u64),
+            );
         }
         for i in (0..200).step_by(3) {
             q.delete(&format!("ns/p{i:03}"));
         }
         let mut got = Vec::new();
         while let Some((p, _)) = q.pop() {
-            got.push((
-                -p.pod.spec.as_ref().unwrap().priority.unwrap(),
-                p.timestamp,
-            ));
+            got.push((-p.pod.spec.as_ref().unwrap().priority.unwrap(), p.timestamp));
         }
         let mut want = got.clone();
         want.sort();
@@ -769,7 +766,14 @@ mod tests {
             ("NodeResourcesFit", ClusterEvent::AssignedPodDelete, true),
             ("NodeResourcesFit", ClusterEvent::AssignedPodAdd, false),
             ("NodeResourcesFit", ClusterEvent::NodeAdd, true),
-            ("TaintToleration", ClusterEvent::NodeUpdate(NodeChange { taints: true, ..Default::default() }), true),
+            (
+                "TaintToleration",
+                ClusterEvent::NodeUpdate(NodeChange {
+                    taints: true,
+                    ..Default::default()
+                }),
+                true,
+            ),
             ("TaintToleration", ClusterEvent::AssignedPodDelete, false),
             ("InterPodAffinity", ClusterEvent::AssignedPodAdd, true),
             ("PodTopologySpread", ClusterEvent::NodeDelete, true),

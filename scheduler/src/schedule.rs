@@ -163,11 +163,38 @@ pub fn schedule_pod(
         })));
     }
 
+    let all_nodes = nodes;
+    let mut statuses = NodeToStatus::new();
+    // A PreFilter node set (NodeAffinity on metadata.name, as DaemonSet pods use) narrows
+    // the search; the other nodes are reported as upstream `SetAbsentNodesStatus` does.
+    let narrowed: Vec<Arc<NodeInfo>>;
+    let nodes = match &state.pre_filter_nodes {
+        None => nodes,
+        Some(names) => {
+            narrowed = nodes
+                .iter()
+                .filter(|n| names.contains(n.name()))
+                .cloned()
+                .collect();
+            let mut plugins = state.pre_filter_node_plugins.clone();
+            plugins.sort();
+            plugins.dedup();
+            let absent = Status::unresolvable(format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                plugins.join(" ")
+            ));
+            for n in all_nodes.iter().filter(|n| !names.contains(n.name())) {
+                let mut s = absent.clone();
+                s.plugin = plugins.first().cloned().unwrap_or_default();
+                statuses.insert(n.name().to_string(), s);
+            }
+            &narrowed[..]
+        }
+    };
     let pct = fw.percentage_of_nodes_to_score.unwrap_or(global_percentage);
     let want = num_feasible_nodes_to_find(pct, nodes.len());
     let mut feasible: Vec<Arc<NodeInfo>> = Vec::new();
-    let mut statuses = NodeToStatus::new();
-    let start = *next_start % nodes.len();
+    let start = *next_start % nodes.len().max(1);
     let mut processed = 0;
     for i in 0..nodes.len() {
         if feasible.len() >= want {
@@ -175,7 +202,7 @@ pub fn schedule_pod(
         }
         let n = &nodes[(start + i) % nodes.len()];
         processed += 1;
-        let s = fw.run_filter(state, pod, n);
+        let s = fw.run_filter_with_nominated(state, pod, n);
         if s.is_success() {
             feasible.push(n.clone());
         } else if s.is_rejected() {
@@ -184,18 +211,18 @@ pub fn schedule_pod(
             return Err(ScheduleError::Internal(s));
         }
     }
-    *next_start = (start + processed) % nodes.len();
+    *next_start = (start + processed) % nodes.len().max(1);
 
     if feasible.is_empty() {
         let mut fit = FitError {
-            num_all_nodes: nodes.len(),
+            num_all_nodes: all_nodes.len(),
             statuses,
             pre_filter_msg: None,
             post_filter_msg: None,
             nominated_node: None,
         };
         for p in &fw.post_filter {
-            let (nominated, s) = p.post_filter(fw, state, pod, nodes, &fit.statuses);
+            let (nominated, s) = p.post_filter(fw, state, pod, all_nodes, &fit.statuses);
             fit.nominated_node = nominated;
             if !s.reasons.is_empty() {
                 fit.post_filter_msg = Some(s.message());
@@ -310,6 +337,31 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "0/3 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        assert_eq!(
+            e.unschedulable_plugins(),
+            Vec::<String>::new(),
+            "statuses without plugin names"
+        );
+        let mut named = NodeToStatus::new();
+        let mut s1 = Status::unschedulable("Insufficient cpu");
+        s1.plugin = "NodeResourcesFit".into();
+        let mut s2 = Status::unresolvable("x");
+        s2.plugin = "TaintToleration".into();
+        named.insert("a".into(), s1.clone());
+        named.insert("b".into(), s2);
+        named.insert("c".into(), s1);
+        let e2 = FitError {
+            num_all_nodes: 3,
+            statuses: named,
+            ..Default::default()
+        };
+        assert_eq!(
+            e2.unschedulable_plugins(),
+            vec![
+                "NodeResourcesFit".to_string(),
+                "TaintToleration".to_string()
+            ]
         );
         let pre = FitError {
             num_all_nodes: 2,
@@ -455,6 +507,101 @@ mod tests {
             ),
             Err(ScheduleError::NoNodes)
         );
+    }
+
+    #[test]
+    fn match_fields_pin_daemonset_pods() {
+        let fw = framework();
+        let alloc = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
+        let nodes: Vec<Arc<NodeInfo>> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Arc::new(node_info(alloc_node(n, alloc.clone()), vec![])))
+            .collect();
+        let ds_pod = |cpu: &str| -> Pod {
+            let mut p = pod_req(json!({"cpu": cpu}));
+            p.spec.as_mut().unwrap().affinity = Some(
+                serde_json::from_value(
+                    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": ["b"]}]}]}}}),
+                )
+                .unwrap(),
+            );
+            p
+        };
+        let mut start = 0;
+        let r = schedule_pod(
+            &fw,
+            &mut CycleState::default(),
+            &ds_pod("100m"),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        assert_eq!((r.node.as_str(), r.evaluated), ("b", 1));
+        let err = schedule_pod(
+            &fw,
+            &mut CycleState::default(),
+            &ds_pod("3"),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't satisfy plugin(s) [NodeAffinity]."
+        );
+    }
+
+    #[test]
+    fn nominated_pods_keep_their_room() {
+        // Upstream TestNominatedPodsAreConsidered-style: a higher-priority pod nominated to
+        // "a" holds its cpu there, so a lower-priority pod goes to "b".
+        let fw = framework();
+        let alloc = json!({"cpu": "2", "memory": "4Gi", "pods": "110"});
+        let nodes: Vec<Arc<NodeInfo>> = vec![
+            Arc::new(node_info(alloc_node("a", alloc.clone()), vec![])),
+            Arc::new(node_info(
+                alloc_node("b", alloc.clone()),
+                vec![pod_req(json!({"cpu": "500m"}))],
+            )),
+        ];
+        let mut nominee = pod_req(json!({"cpu": "1500m"}));
+        nominee.metadata.name = Some("nominee".into());
+        nominee.spec.as_mut().unwrap().priority = Some(100);
+        let mut state = CycleState::default();
+        state.nominated.insert(
+            "a".into(),
+            vec![Arc::new(crate::framework::PodInfo::new(Arc::new(nominee)))],
+        );
+        let mut start = 0;
+        let r = schedule_pod(
+            &fw,
+            &mut state,
+            &pod_req(json!({"cpu": "1"})),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        assert_eq!(r.node, "b");
+        // Without the nomination the emptier "a" wins.
+        let r = schedule_pod(
+            &fw,
+            &mut CycleState::default(),
+            &pod_req(json!({"cpu": "1"})),
+            &nodes,
+            &mut start,
+            0,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        assert_eq!(r.node, "a");
     }
 
     #[test]

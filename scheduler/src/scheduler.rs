@@ -28,6 +28,62 @@ pub struct Shared {
     pub profiles: HashMap<String, Arc<Framework>>,
     /// Attempt counters and latencies.
     pub metrics: crate::metrics::Metrics,
+    /// Pods nominated to nodes by preemption.
+    pub nominator: Mutex<Nominator>,
+}
+
+/// Pods nominated to a node by preemption and not yet bound (upstream `nominator`), so
+/// later cycles leave the room the preemption freed to them.
+#[derive(Default)]
+pub struct Nominator {
+    by_node: HashMap<String, Vec<(String, Arc<crate::framework::PodInfo>)>>,
+    by_pod: HashMap<String, String>,
+}
+
+fn priority(pod: &Pod) -> i32 {
+    pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
+}
+
+impl Nominator {
+    /// Records (or moves) a pod's nomination.
+    pub fn add(&mut self, pod: &Arc<Pod>, node: &str) {
+        let key = pod_key(pod);
+        self.remove(&key);
+        self.by_pod.insert(key.clone(), node.to_string());
+        self.by_node
+            .entry(node.to_string())
+            .or_default()
+            .push((key, Arc::new(crate::framework::PodInfo::new(pod.clone()))));
+    }
+
+    /// Drops a pod's nomination (it was bound, deleted or scheduled elsewhere).
+    pub fn remove(&mut self, key: &str) {
+        if let Some(node) = self.by_pod.remove(key) {
+            if let Some(v) = self.by_node.get_mut(&node) {
+                v.retain(|(k, _)| k != key);
+                if v.is_empty() {
+                    self.by_node.remove(&node);
+                }
+            }
+        }
+    }
+
+    /// Pods nominated per node that a cycle for `pod` must respect: other pods with at
+    /// least its priority (upstream `addNominatedPods`).
+    pub fn for_pod(&self, pod: &Pod) -> HashMap<String, Vec<Arc<crate::framework::PodInfo>>> {
+        let (key, prio) = (pod_key(pod), priority(pod));
+        self.by_node
+            .iter()
+            .filter_map(|(node, pods)| {
+                let v: Vec<_> = pods
+                    .iter()
+                    .filter(|(k, p)| *k != key && priority(&p.pod) >= prio)
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                (!v.is_empty()).then(|| (node.clone(), v))
+            })
+            .collect()
+    }
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -76,6 +132,7 @@ impl Shared {
             return;
         }
         if assigned(&pod) {
+            self.nominator.lock().remove(&key);
             // Upstream: a pod newly seen assigned is AssignedPodAdd (pods with affinity to
             // it, or spread over it, may now fit); a label change is AssignedPodUpdate.
             let event = {
@@ -109,6 +166,7 @@ impl Shared {
     /// A pod was deleted: freed resources may let unschedulable pods fit.
     pub fn on_pod_delete(&self, pod: &Pod) {
         let key = pod_key(pod);
+        self.nominator.lock().remove(&key);
         self.cache.lock().remove_pod(&key);
         let was_assigned = assigned(pod);
         self.queue.with(|q| {
@@ -317,7 +375,12 @@ pub struct Loop {
 
 impl Loop {
     /// The loop's inputs.
-    pub fn new(shared: Arc<Shared>, client: kube::Client, percentage: i32, hostname: String) -> Loop {
+    pub fn new(
+        shared: Arc<Shared>,
+        client: kube::Client,
+        percentage: i32,
+        hostname: String,
+    ) -> Loop {
         let (tx, rx) = tokio::sync::mpsc::channel(MAX_QUEUED_EVENTS);
         Loop {
             shared,
@@ -369,6 +432,7 @@ impl Loop {
         };
         qp.attempt_started = Some(Instant::now());
         let mut state = CycleState::default();
+        state.nominated = self.shared.nominator.lock().for_pod(&pod);
         let mut rng = rand::rng();
         let result = {
             let cache = self.shared.cache.lock();
@@ -394,6 +458,9 @@ impl Loop {
                     ScheduleError::Fit(f) => f.nominated_node.clone(),
                     _ => None,
                 };
+                if let Some(n) = &nominated {
+                    self.shared.nominator.lock().add(&pod, n);
+                }
                 // The plugins that rejected the pod decide which cluster events retry it.
                 qp.unschedulable_plugins = match &e {
                     ScheduleError::Fit(f) => f.unschedulable_plugins(),
@@ -410,6 +477,9 @@ impl Loop {
             self.fail(&fw, qp, cycle, e.to_string(), false);
             return;
         }
+        // Placed: its nomination (if preemption made one) is spent (upstream
+        // `DeleteNominatedPodIfExists` on assume).
+        self.shared.nominator.lock().remove(&key);
         let s = fw.run_reserve(&state, &pod, &node);
         if !s.is_success() {
             self.shared.cache.lock().forget(&key);
@@ -499,7 +569,14 @@ impl Loop {
         self.shared
             .queue
             .with(|q| q.add_unschedulable(qp, cycle, Instant::now()));
-        self.event(fw, &pod, "Warning", "FailedScheduling", "Scheduling", msg.clone());
+        self.event(
+            fw,
+            &pod,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            msg.clone(),
+        );
         let this = self.clone();
         tokio::spawn(async move {
             let reason = if rejected {
@@ -556,5 +633,51 @@ impl Loop {
         {
             tracing::warn!(pod = %pod_key(&e.pod), error = %err, "recording event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, prio: i32) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns"},
+                "spec": {"containers": [], "priority": prio}}))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn nominator_tracks_and_filters_by_priority() {
+        let mut n = Nominator::default();
+        n.add(&pod("hi", 100), "a");
+        n.add(&pod("lo", 1), "a");
+        n.add(&pod("mid", 50), "b");
+        let names = |m: &HashMap<String, Vec<Arc<crate::framework::PodInfo>>>, node: &str| {
+            let mut v: Vec<String> = m
+                .get(node)
+                .into_iter()
+                .flatten()
+                .map(|p| p.pod.metadata.name.clone().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        let m = n.for_pod(&pod("x", 50));
+        assert_eq!(names(&m, "a"), vec!["hi"]);
+        assert_eq!(names(&m, "b"), vec!["mid"]);
+        // A pod never counts its own nomination; re-nomination moves it.
+        n.add(&pod("mid", 50), "a");
+        let m = n.for_pod(&pod("mid", 50));
+        assert_eq!(names(&m, "a"), vec!["hi"]);
+        assert!(!m.contains_key("b"));
+        n.remove("ns/hi");
+        n.remove("ns/mid");
+        assert!(n
+            .for_pod(&pod("x", 0))
+            .get("a")
+            .is_some_and(|v| v.len() == 1));
     }
 }

@@ -180,7 +180,7 @@ pub fn select_victims(
         return Err(Status::unresolvable(NO_VICTIMS));
     }
     let mut ni = node.without(lower);
-    let s = fw.run_filter(state, pod, &ni);
+    let s = fw.run_filter_with_nominated(state, pod, &ni);
     if !s.is_success() {
         return Err(s);
     }
@@ -194,7 +194,7 @@ pub fn select_victims(
         for p in group {
             let mut with = ni.clone();
             with.add_pod(p.clone());
-            if fw.run_filter(state, pod, &with).is_success() {
+            if fw.run_filter_with_nominated(state, pod, &with).is_success() {
                 ni = with;
             } else {
                 victims.push(p.pod.clone());
@@ -203,6 +203,14 @@ pub fn select_victims(
                 }
             }
         }
+    }
+    // Upstream `DryRunPreemption`: a node where the pod fits without evicting anything is
+    // not a preemption candidate (it only fails because of nominated pods, or changed).
+    if victims.is_empty() {
+        return Err(Status::error(format!(
+            "expected at least one victim pod on node {:?}",
+            node.name()
+        )));
     }
     victims.sort_by(|a, b| more_important(a, b));
     Ok((victims, violations))
@@ -260,6 +268,7 @@ pub fn preempt(
     }
     let mut out = NodeToStatus::new();
     let mut candidates = Vec::new();
+    let mut first_error: Option<Status> = None;
     for n in nodes {
         let name = n.name().to_string();
         // Only nodes that failed with a resolvable reason might be helped.
@@ -276,10 +285,19 @@ pub fn preempt(
                 victims,
                 violations,
             }),
-            Err(s) if s.code == Code::Error => return Err(s),
+            // Upstream `DryRunPreemption` keeps going past a node's error and reports
+            // errors only when no node is a candidate.
+            Err(s) if s.code == Code::Error => {
+                first_error.get_or_insert(s);
+            }
             Err(s) => {
                 out.insert(name, s);
             }
+        }
+    }
+    if candidates.is_empty() {
+        if let Some(e) = first_error {
+            return Err(e);
         }
     }
     match pick_one(&candidates) {

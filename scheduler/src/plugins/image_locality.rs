@@ -82,13 +82,13 @@ pub fn calculate_priority(sum: i64, num_containers: usize) -> i64 {
 
 impl PreScorePlugin for ImageLocality {
     fn pre_score(&self, state: &mut CycleState, _pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
-        let all = if state.all_nodes.is_empty() {
-            nodes.to_vec()
+        let all: &[Arc<NodeInfo>] = if state.all_nodes.is_empty() {
+            nodes
         } else {
-            state.all_nodes.clone()
+            &state.all_nodes
         };
         let mut images: ImageStates = HashMap::new();
-        for n in &all {
+        for n in all {
             let mut seen = std::collections::BTreeSet::new();
             for (name, size) in node_images(n) {
                 if seen.insert(name.clone()) {
@@ -97,7 +97,8 @@ impl PreScorePlugin for ImageLocality {
                 }
             }
         }
-        state.write(STATE_KEY, Arc::new((images, all.len())));
+        let total = all.len();
+        state.write(STATE_KEY, Arc::new((images, total)));
         Status::success()
     }
 }

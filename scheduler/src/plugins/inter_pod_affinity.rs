@@ -100,14 +100,13 @@ impl Term {
                 return false;
             }
         }
-        self.selector
-            .matches_with(|k| {
-                pod.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(k))
-                    .map(String::as_str)
-            })
+        self.selector.matches_with(|k| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(k))
+                .map(String::as_str)
+        })
     }
 }
 
@@ -198,6 +197,11 @@ impl PreFilterPlugin for InterPodAffinity {
         };
         let mut any_existing_anti = false;
         for n in nodes {
+            // Without terms of its own, only nodes running pods with required
+            // anti-affinity matter (upstream walks `HavePodsWithRequiredAntiAffinityList`).
+            if aff.is_empty() && anti.is_empty() && n.pods_with_required_anti_affinity == 0 {
+                continue;
+            }
             for p in &n.pods {
                 let existing = &p.pod;
                 // Existing pods' required anti-affinity against the incoming pod.
@@ -324,14 +328,19 @@ impl PreScorePlugin for InterPodAffinity {
             Ok(t) => own.extend(t),
             Err(s) => return s,
         }
-        let all = if state.all_nodes.is_empty() {
-            nodes.to_vec()
+        let all: &[Arc<NodeInfo>] = if state.all_nodes.is_empty() {
+            nodes
         } else {
-            state.all_nodes.clone()
+            &state.all_nodes
         };
         let mut scores: HashMap<Pair, i64> = HashMap::new();
         let mut any = !own.is_empty();
-        for n in &all {
+        for n in all {
+            // Without preferred terms of its own, only nodes running pods with affinity
+            // terms matter (upstream `HavePodsWithAffinityList`).
+            if own.is_empty() && n.pods_with_affinity == 0 {
+                continue;
+            }
             for p in &n.pods {
                 let existing = &p.pod;
                 let mut add = |key: &str, w: i64| {

@@ -20,6 +20,36 @@ pub const ERR_REASON_POD: &str = "node(s) didn't match Pod's node affinity/selec
 /// Upstream `ErrReasonEnforced`.
 pub const ERR_REASON_ENFORCED: &str = "node(s) didn't match scheduler-enforced node affinity";
 
+/// Upstream `errReasonConflict`.
+pub const ERR_REASON_CONFLICT: &str = "pod affinity terms conflict";
+
+/// The node names the pod's required terms allow when every term pins names with
+/// `matchFields` `metadata.name` In (upstream NodeAffinity `PreFilter`): within a term the
+/// requirements intersect, across terms the sets unite. None when some term names no
+/// nodes, so every node stays eligible.
+pub fn required_node_names(pod: &Pod) -> Option<std::collections::BTreeSet<String>> {
+    let terms = &pod_affinity(pod)?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    let mut out = std::collections::BTreeSet::new();
+    for t in terms {
+        let mut term_names: Option<std::collections::BTreeSet<String>> = None;
+        for r in t.match_fields.iter().flatten() {
+            if r.key == "metadata.name" && r.operator == "In" {
+                let s: std::collections::BTreeSet<String> =
+                    r.values.iter().flatten().cloned().collect();
+                term_names = Some(match term_names {
+                    None => s,
+                    Some(old) => old.intersection(&s).cloned().collect(),
+                });
+            }
+        }
+        out.extend(term_names?);
+    }
+    Some(out)
+}
+
 /// The plugin, with the optional scheduler-enforced affinity from its args.
 #[derive(Default)]
 pub struct NodeAffinity {
@@ -85,7 +115,7 @@ fn preferred(a: Option<&ApiNodeAffinity>) -> &[PreferredSchedulingTerm] {
 }
 
 impl PreFilterPlugin for NodeAffinity {
-    fn pre_filter(&self, _state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
+    fn pre_filter(&self, state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
         let has_selector = pod
             .spec
             .as_ref()
@@ -108,6 +138,14 @@ impl PreFilterPlugin for NodeAffinity {
         // Upstream skips Filter when there is nothing to check.
         if !has_selector && !has_required && !has_added {
             return Status::skip();
+        }
+        // Required terms that name nodes through matchFields metadata.name (DaemonSet pods)
+        // narrow the cycle to those nodes (upstream `PreFilterResult`).
+        if let Some(names) = required_node_names(pod) {
+            if names.is_empty() {
+                return Status::unresolvable(ERR_REASON_CONFLICT);
+            }
+            state.restrict_nodes(NAME, names);
         }
         Status::success()
     }
@@ -314,5 +352,56 @@ mod tests {
                 .code,
             Code::Skip
         );
+    }
+
+    #[test]
+    fn match_fields_narrow_the_cycle() {
+        // Mirrors upstream TestNodeAffinityPreFilterResult-style cases.
+        let term = |names: &[&str]| json!({"matchFields": [{"key": "metadata.name", "operator": "In", "values": names}]});
+        let with_terms = |terms: Vec<serde_json::Value>| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                    {"nodeSelectorTerms": terms}}}}}))
+            .unwrap()
+        };
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
+        let label_term = json!({"matchExpressions": [{"key": "zone", "operator": "Exists"}]});
+        let both = json!({"matchFields": [
+            {"key": "metadata.name", "operator": "In", "values": ["a", "b"]},
+            {"key": "metadata.name", "operator": "In", "values": ["b", "c"]}]});
+        let cases = [
+            (with_terms(vec![term(&["n1"])]), set(&["n1"])),
+            (
+                with_terms(vec![term(&["n1"]), term(&["n2"])]),
+                set(&["n1", "n2"]),
+            ),
+            (with_terms(vec![both]), set(&["b"])),
+            (with_terms(vec![term(&["n1"]), label_term]), None),
+            (
+                with_terms(vec![
+                    term(&["a"]),
+                    json!({"matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": ["a"]},
+                {"key": "metadata.name", "operator": "In", "values": ["b"]}]}),
+                ]),
+                set(&["a"]),
+            ),
+        ];
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            assert_eq!(required_node_names(&p), want, "case {i}");
+        }
+        let conflict = with_terms(vec![json!({"matchFields": [
+            {"key": "metadata.name", "operator": "In", "values": ["a"]},
+            {"key": "metadata.name", "operator": "In", "values": ["b"]}]})]);
+        let mut st = CycleState::default();
+        let s = NodeAffinity::default().pre_filter(&mut st, &conflict, &[]);
+        assert_eq!(s.code, crate::framework::Code::UnschedulableAndUnresolvable);
+        assert_eq!(s.reasons, vec![ERR_REASON_CONFLICT]);
+        let mut st = CycleState::default();
+        let p = with_terms(vec![term(&["n2"])]);
+        assert!(NodeAffinity::default()
+            .pre_filter(&mut st, &p, &[])
+            .is_success());
+        assert_eq!(st.pre_filter_nodes, set(&["n2"]));
     }
 }

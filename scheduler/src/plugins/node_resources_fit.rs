@@ -710,7 +710,9 @@ mod tests {
                 })
                 .collect()
         };
-        let cases: Vec<(Vec<ShapePoint>, Vec<(i64, i64)>)> = vec![
+        // (shape, [(utilization, expected score)])
+        type Case = (Vec<ShapePoint>, Vec<(i64, i64)>);
+        let cases: Vec<Case> = vec![
             (
                 pts(&[(10, 1), (90, 9)]),
                 vec![
@@ -827,29 +829,44 @@ mod tests {
                 json!({"cpu": "4", "memory": "10000Mi", "intel.com/foo": foo, "intel.com/bar": bar}),
             )
         };
-        let single = ratio_plugin(json!([{"name": "intel.com/foo", "weight": 1}]), shape.clone());
+        let single = ratio_plugin(
+            json!([{"name": "intel.com/foo", "weight": 1}]),
+            shape.clone(),
+        );
         let cases: Vec<(Pod, Vec<NodeInfo>, Vec<i64>)> = vec![
             (
                 pod(json!({"containers": [{"name": "c"}]})),
-                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![
+                    node_info(n("node1", "8", "0"), vec![]),
+                    node_info(n("node2", "4", "0"), vec![]),
+                ],
                 vec![0, 0],
             ),
             (
                 pod_req(json!({"intel.com/foo": "2"})),
-                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![
+                    node_info(n("node1", "8", "0"), vec![]),
+                    node_info(n("node2", "4", "0"), vec![]),
+                ],
                 vec![2, 5],
             ),
             (
                 pod_req(json!({"intel.com/foo": "2"})),
                 vec![
                     node_info(n("node1", "8", "0"), vec![]),
-                    node_info(n("node2", "4", "0"), vec![pod_req(json!({"intel.com/foo": "2"}))]),
+                    node_info(
+                        n("node2", "4", "0"),
+                        vec![pod_req(json!({"intel.com/foo": "2"}))],
+                    ),
                 ],
                 vec![2, 10],
             ),
             (
                 pod_req(json!({"intel.com/foo": "4"})),
-                vec![node_info(n("node1", "8", "0"), vec![]), node_info(n("node2", "4", "0"), vec![])],
+                vec![
+                    node_info(n("node1", "8", "0"), vec![]),
+                    node_info(n("node2", "4", "0"), vec![]),
+                ],
                 vec![5, 10],
             ),
         ];
@@ -921,7 +938,9 @@ mod tests {
             ),
         ];
         for (args, want) in cases {
-            let err = factory(Some(&args), &Handle::default()).err().expect("an error");
+            let err = factory(Some(&args), &Handle::default())
+                .err()
+                .expect("an error");
             assert_eq!(
                 err.to_string(),
                 format!("initializing plugin \"NodeResourcesFit\": {want}"),

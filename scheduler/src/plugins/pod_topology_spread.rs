@@ -276,15 +276,14 @@ fn count_matching(c: &Constraint, pod: &Pod, node: &NodeInfo) -> i64 {
         .filter(|p| {
             p.pod.metadata.namespace.as_deref() == ns
                 && p.pod.metadata.deletion_timestamp.is_none()
-                && c.selector
-                    .matches_with(|k| {
-                        p.pod
-                            .metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(k))
-                            .map(String::as_str)
-                    })
+                && c.selector.matches_with(|k| {
+                    p.pod
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(k))
+                        .map(String::as_str)
+                })
         })
         .count() as i64
 }
@@ -485,8 +484,8 @@ fn validate(a: &Args, defaulting: &str) -> Result<(), String> {
         "System" | "List" => {}
         other => {
             return Err(format!(
-                "defaultingType: Unsupported value: {other:?}: supported values: \"List\", \"System\""
-            ))
+            "defaultingType: Unsupported value: {other:?}: supported values: \"List\", \"System\""
+        ))
         }
     }
     let mut seen = BTreeSet::new();
@@ -499,7 +498,9 @@ fn validate(a: &Args, defaulting: &str) -> Result<(), String> {
             ));
         }
         if c.topology_key.is_empty() {
-            return Err(format!("{path}.topologyKey: Required value: can not be empty"));
+            return Err(format!(
+                "{path}.topologyKey: Required value: can not be empty"
+            ));
         }
         if !["DoNotSchedule", "ScheduleAnyway"].contains(&c.when_unsatisfiable.as_str()) {
             return Err(format!(
@@ -768,7 +769,11 @@ mod tests {
         }
     }
 
-    fn prescore_and_score(pl: &PodTopologySpread, p: &Pod, nodes: &[Arc<NodeInfo>]) -> Option<Vec<i64>> {
+    fn prescore_and_score(
+        pl: &PodTopologySpread,
+        p: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Option<Vec<i64>> {
         let mut st = CycleState::default();
         let s = pl.pre_score(&mut st, p, nodes);
         if s.code == Code::Skip {
@@ -798,7 +803,10 @@ mod tests {
         ];
         let p = web_pod("p", owned_by_rs());
         // raw: n1 2*ln5+2 + 2*ln4+4 = 12; n2 0+2 + 2*ln4+4 = 9; n3 ln5+2 + ln4+4 = 9.
-        assert_eq!(prescore_and_score(&pl, &p, &nodes), Some(vec![75, 100, 100]));
+        assert_eq!(
+            prescore_and_score(&pl, &p, &nodes),
+            Some(vec![75, 100, 100])
+        );
         // System defaults are score-only: the filter has nothing to do.
         assert_eq!(
             pl.pre_filter(&mut CycleState::default(), &p, &nodes).code,
@@ -819,7 +827,10 @@ mod tests {
         let nodes = vec![host_zone_node("n1", Some("zone-a"), 1)];
         // Neither a Service nor a controller: no default spreading.
         let pl = plugin(None, listers_with_rs());
-        assert_eq!(prescore_and_score(&pl, &web_pod("p", json!({})), &nodes), None);
+        assert_eq!(
+            prescore_and_score(&pl, &web_pod("p", json!({})), &nodes),
+            None
+        );
         assert_eq!(pl.default_selector(&web_pod("p", json!({}))), None);
         // A Service selecting the pod gives the selector.
         let l = Listers::default();
@@ -905,7 +916,9 @@ mod tests {
             ),
         ];
         for (args, want) in cases {
-            let err = factory(Some(&args), &Handle::default()).err().expect("an error");
+            let err = factory(Some(&args), &Handle::default())
+                .err()
+                .expect("an error");
             assert_eq!(
                 err.to_string(),
                 format!("initializing plugin \"PodTopologySpread\": {want}"),

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use crate::common::Cluster;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unschedulable_pod_reports_and_waits_for_a_fitting_node() {
     let c = Cluster::start().await;

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::common::Cluster;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_election_over_a_lease() {
     use k8s_openapi::api::coordination::v1::Lease;
@@ -91,7 +90,10 @@ async fn two_schedulers_with_leader_election_never_both_bind() {
         .unwrap()
         .holder_identity
         .unwrap();
-    let leader = ids.iter().position(|i| *i == holder).expect("holder is one of the two");
+    let leader = ids
+        .iter()
+        .position(|i| *i == holder)
+        .expect("holder is one of the two");
     for i in 0..n_pods {
         let name = format!("p{i}");
         // Wait for the event (events are written after the binding).

@@ -5,7 +5,6 @@ use serde_json::json;
 
 use crate::common::Cluster;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_land_on_nodes_that_fit() {
     let c = Cluster::start().await;
@@ -112,5 +111,28 @@ async fn anti_affinity_and_topology_spread() {
     let second = c.wait_bound("api1").await;
     let zone = |n: &str| if n.starts_with('a') { "za" } else { "zb" };
     assert_ne!(zone(&first), zone(&second), "{first} {second}");
+    c.stop().await;
+}
+
+/// A DaemonSet-style pod pins its node with `matchFields` on `metadata.name`; the other
+/// nodes are reported as not satisfying NodeAffinity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_fields_pin_a_daemonset_pod() {
+    let c = Cluster::start().await;
+    for n in ["n1", "n2", "n3"] {
+        c.node(n, "2", json!({})).await;
+    }
+    let pin = |node: &str| {
+        json!({"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}}})
+    };
+    c.pod("ds-n2", "100m", pin("n2")).await;
+    assert_eq!(c.wait_bound("ds-n2").await, "n2");
+    c.pod("ds-big", "3", pin("n3")).await;
+    assert_eq!(
+        c.wait_event("ds-big", "FailedScheduling").await,
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't satisfy plugin(s) [NodeAffinity]. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
     c.stop().await;
 }

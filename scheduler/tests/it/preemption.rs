@@ -9,7 +9,6 @@ use serde_json::json;
 
 use crate::common::Cluster;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn higher_priority_pod_preempts_a_lower_priority_one() {
     let c = Cluster::start().await;
