@@ -608,7 +608,6 @@ pub fn service_env_vars(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::{
         ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVarSource, PodIP, PodSpec,
         PodStatus, ResourceRequirements, SecretEnvSource, SecretKeySelector, ServicePort,
@@ -616,6 +615,7 @@ mod tests {
     };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::ByteString;
 
     fn meta(ns: &str, name: &str) -> ObjectMeta {
         ObjectMeta {
@@ -755,7 +755,8 @@ mod tests {
 
     #[tokio::test]
     async fn env_table() {
-        let cases: Vec<(Vec<EnvVar>, Vec<(&str, &str)>)> = vec![
+        type Case = (Vec<EnvVar>, Vec<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             (vec![val("A", "a")], vec![("A", "a")]),
             // Expansion sees earlier variables only; unresolved refs stay; $$ escapes.
             (
@@ -1057,10 +1058,9 @@ mod tests {
         assert_eq!(m["KUBERNETES_PORT_443_TCP_PORT"], "443");
         assert_eq!(m["KUBERNETES_PORT_443_TCP_ADDR"], "10.96.0.1");
         assert_eq!(m["MY_DB_SERVICE_HOST"], "10.96.0.7");
-        assert!(
-            !m.keys()
-                .any(|k| k.starts_with("HEADLESS") || k.starts_with("ELSEWHERE"))
-        );
+        assert!(!m
+            .keys()
+            .any(|k| k.starts_with("HEADLESS") || k.starts_with("ELSEWHERE")));
         let vars = service_env_vars("ns", false, &services);
         assert!(vars.iter().all(|(k, _)| k.starts_with("KUBERNETES_")));
         assert!(!vars.is_empty());

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Container;
 use parking_lot::Mutex;
 
-use super::{MAX_OUTPUT, Outcome, ProbeError, ProbeResult};
+use super::{Outcome, ProbeError, ProbeResult, MAX_OUTPUT};
 use crate::container::expansion;
 
 /// The output of a finished `ExecSync`.

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use super::tcp::join_host_port;
 use super::{Outcome, ProbeResult};

@@ -20,7 +20,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::tcp::{dial_error, join_host_port};
-use super::{MAX_OUTPUT, Outcome, ProbeResult};
+use super::{Outcome, ProbeResult, MAX_OUTPUT};
 
 /// The User-Agent upstream's kubelet 1.33 sends.
 pub const USER_AGENT: &str = "kube-probe/1.33";

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{ExecRunner, Outcome, ProbeTarget, run_probe};
+use super::{run_probe, ExecRunner, Outcome, ProbeTarget};
 
 /// The three probe kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

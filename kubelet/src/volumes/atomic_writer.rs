@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// The symlink naming the current payload directory.
@@ -280,10 +280,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = AtomicWriter::new(dir.path().join("vol"));
         let t = w.target().to_path_buf();
-        assert!(
-            w.write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
+            .unwrap());
         assert_eq!(fs::read_to_string(t.join("a")).unwrap(), "1");
         assert_eq!(fs::read_to_string(t.join("sub/b")).unwrap(), "2");
         assert_eq!(fs::read_link(t.join("a")).unwrap(), Path::new("..data/a"));
@@ -297,17 +296,15 @@ mod tests {
         assert!(first.to_string_lossy().starts_with(".."), "{first:?}");
 
         // Same payload: nothing changes, ..data still points at the same directory.
-        assert!(
-            !w.write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
-                .unwrap()
-        );
+        assert!(!w
+            .write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
+            .unwrap());
         assert_eq!(fs::read_link(t.join(DATA_DIR_NAME)).unwrap(), first);
 
         // Update: new content visible, removed key vanishes, old ts dir removed.
-        assert!(
-            w.write(&payload(&[("a", "changed", 0o644), ("c", "3", 0o644)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "changed", 0o644), ("c", "3", 0o644)]))
+            .unwrap());
         let second = fs::read_link(t.join(DATA_DIR_NAME)).unwrap();
         assert_ne!(first, second);
         assert_eq!(fs::read_to_string(t.join("a")).unwrap(), "changed");
@@ -326,10 +323,9 @@ mod tests {
         assert_eq!(entries, want);
 
         // Mode change alone is a change.
-        assert!(
-            w.write(&payload(&[("a", "changed", 0o400), ("c", "3", 0o644)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "changed", 0o400), ("c", "3", 0o644)]))
+            .unwrap());
         let mode = fs::metadata(t.join("a")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o400);
 

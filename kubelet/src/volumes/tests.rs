@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use k8s_cri::v1::MountPropagation;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, Container, DownwardAPIProjection,
     DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource,
@@ -18,6 +17,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
 
 use super::mounter::{FakeMounter, MountCall};
 use super::mounts::{container_mounts, cri_log_tail, termination_message, write_hosts_file};
@@ -600,13 +600,11 @@ async fn container_mount_list() {
     );
     // A symlink inside the volume pointing outside is refused.
     std::os::unix::fs::symlink("/etc", scratch.join("escape")).unwrap();
-    assert!(
-        bad(VolumeMount {
-            sub_path: Some("escape".into()),
-            ..vm_("scratch", "/x")
-        })
-        .starts_with("subpath")
-    );
+    assert!(bad(VolumeMount {
+        sub_path: Some("escape".into()),
+        ..vm_("scratch", "/x")
+    })
+    .starts_with("subpath"));
 }
 
 #[test]
