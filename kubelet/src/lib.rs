@@ -17,6 +17,7 @@
 
 pub mod container;
 pub mod node;
+pub mod options;
 pub mod pods;
 pub mod probes;
 pub mod runtime;
