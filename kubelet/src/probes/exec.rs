@@ -104,6 +104,36 @@ impl ExecRunner for FakeExec {
     }
 }
 
+/// [`ExecRunner`] over the kubelet's [`crate::runtime::Runtime`] (CRI `ExecSync`). As
+/// upstream's remote runtime does, a gRPC `DeadlineExceeded` (or the client-side timeout)
+/// is a timeout, which the exec prober turns into a failure.
+pub struct RuntimeExec<R: ?Sized>(pub std::sync::Arc<R>);
+
+#[async_trait]
+impl<R: crate::runtime::Runtime + ?Sized> ExecRunner for RuntimeExec<R> {
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, ExecError> {
+        use crate::runtime::RuntimeError;
+        match self.0.exec_sync(container_id, cmd.to_vec(), timeout).await {
+            Ok(r) => Ok(ExecOutput {
+                exit_code: r.exit_code,
+                stdout: r.stdout,
+                stderr: r.stderr,
+            }),
+            Err(RuntimeError::Timeout { .. }) => Err(ExecError::Timeout),
+            Err(RuntimeError::Rpc {
+                code: tonic::Code::DeadlineExceeded,
+                ..
+            }) => Err(ExecError::Timeout),
+            Err(e) => Err(ExecError::Runtime(e.to_string())),
+        }
+    }
+}
+
 /// Upstream `ExpandContainerCommandOnlyStatic`: only `env` entries with a literal value.
 pub fn expand_command(cmd: &[String], container: &Container) -> Vec<String> {
     let statics: HashMap<String, String> = container
@@ -143,5 +173,31 @@ pub async fn probe(
             output: format!("command {:?} timed out", cmd.join(" ")),
         }),
         Err(ExecError::Runtime(e)) => Err(ProbeError(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::fake::FakeRuntime;
+
+    #[tokio::test]
+    async fn runtime_adapter_maps_errors() {
+        let rt = std::sync::Arc::new(FakeRuntime::new());
+        let exec = RuntimeExec(rt.clone());
+        let cmd = vec!["true".to_string()];
+        rt.fail_next_with(
+            "ExecSync",
+            tonic::Code::DeadlineExceeded,
+            "timeout 1s exceeded",
+        );
+        assert_eq!(
+            exec.exec_sync("c1", &cmd, Duration::from_secs(1)).await,
+            Err(ExecError::Timeout)
+        );
+        let r = probe(&exec, "c1", &cmd, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(r.0.contains("not found"), "{r}");
     }
 }
