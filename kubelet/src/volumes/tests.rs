@@ -654,3 +654,35 @@ fn termination_messages() {
     assert_eq!(cri_log_tail("t stdout F a\nt stdout F b\n", 1), "b\n");
     let _ = BTreeMap::<(), ()>::new();
 }
+
+#[tokio::test]
+async fn fs_group_applies_to_empty_dir_and_config_map() {
+    use std::os::unix::fs::MetadataExt;
+    let e = env();
+    fs::create_dir_all(&e.root).unwrap();
+    let gid = fs::metadata(&e.root).unwrap().gid();
+    let mut p = pod(vec![
+        Volume {
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..vol("scratch")
+        },
+        Volume {
+            config_map: Some(ConfigMapVolumeSource {
+                name: "cfg".into(),
+                default_mode: Some(0o400),
+                ..Default::default()
+            }),
+            ..vol("cfg")
+        },
+    ]);
+    p.spec.as_mut().unwrap().security_context =
+        Some(k8s_openapi::api::core::v1::PodSecurityContext {
+            fs_group: Some(gid as i64),
+            ..Default::default()
+        });
+    let vols = e.vm.setup_pod(&p, &info()).await.unwrap();
+    assert_eq!(mode(&vols["scratch"].host_path), 0o2777);
+    let a = vols["cfg"].host_path.join("a");
+    assert_eq!(mode(&a), 0o440);
+    assert_eq!(fs::metadata(&a).unwrap().gid(), gid);
+}
