@@ -161,7 +161,8 @@ pub struct ContainerEnv {
     /// Variables in a stable order: first definition order of envFrom/env, then service
     /// variables sorted by service name.
     pub vars: Vec<(String, String)>,
-    /// Warning events upstream records (e.g. skipped invalid envFrom keys).
+    /// Warning event messages upstream records (reason `InvalidEnvironmentVariableNames`
+    /// for skipped envFrom keys).
     pub warnings: Vec<String>,
 }
 
@@ -189,8 +190,12 @@ impl OrderedEnv {
     }
 }
 
-/// Upstream `validation.IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+/// Upstream `validation.IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`, and not `.`, `..`
+/// or starting with `..` (`hasChDirPrefix`).
 pub fn is_env_var_name(name: &str) -> bool {
+    if name == "." || name.starts_with("..") {
+        return false;
+    }
     let mut chars = name.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || matches!(c, '-' | '.' | '_') => {}
@@ -1008,7 +1013,7 @@ mod tests {
         for ok in ["A", "a_b", "_x", ".x", "-x", "A1.b-c"] {
             assert!(is_env_var_name(ok), "{ok}");
         }
-        for bad in ["", "1A", "a b", "a=b", "ä"] {
+        for bad in ["", "1A", "a b", "a=b", "ä", ".", "..", "..x"] {
             assert!(!is_env_var_name(bad), "{bad}");
         }
     }
