@@ -18,7 +18,7 @@
 //!   directory.
 //!
 //! Mounts go through the [`mounter::Mounter`] trait (tmpfs for Memory emptyDirs and, as
-//! upstream, for secret and projected volumes), so all of this runs unprivileged in tests
+//! upstream, for secret, downwardAPI and projected volumes), so all of this runs unprivileged in tests
 //! with [`mounter::FakeMounter`].
 
 pub mod atomic_writer;
@@ -240,7 +240,7 @@ impl VolumeManager {
             (SECRET_PLUGIN, p, true)
         } else if let Some(d) = &v.downward_api {
             let p = payload::downward_api_payload(pod, info, d.items.as_ref(), d.default_mode)?;
-            (DOWNWARD_API_PLUGIN, p, false)
+            (DOWNWARD_API_PLUGIN, p, true)
         } else if let Some(pr) = &v.projected {
             let p = payload::projected_payload(pod, info, objects, pr).await?;
             (PROJECTED_PLUGIN, p, true)
@@ -249,8 +249,8 @@ impl VolumeManager {
         };
         let dir = self.volume_dir(&uid, plugin, &v.name);
         if tmpfs {
-            // Upstream wraps secret and projected volumes in a Memory emptyDir so secrets
-            // never touch the disk.
+            // Upstream wraps secret, downwardAPI and projected volumes in a Memory emptyDir
+            // (configMap uses disk).
             let size = (info.allocatable.memory_bytes > 0).then_some(info.allocatable.memory_bytes);
             self.make_tmpfs(&dir, size, 0o755).await?;
         } else {

@@ -295,6 +295,14 @@ async fn config_map_secret_downward_api() {
         "secret volumes are tmpfs"
     );
     let dapi = &vols["dapi"].host_path;
+    assert!(
+        e.mounter.mounted().contains(dapi),
+        "downwardAPI volumes are tmpfs"
+    );
+    assert!(
+        !e.mounter.mounted().contains(all),
+        "configMap volumes are on disk"
+    );
     assert_eq!(read(&dapi.join("labels")), "app=\"web\"");
     assert_eq!(read(&dapi.join("mem")), "64");
     assert_eq!(
