@@ -161,7 +161,8 @@ pub struct ContainerEnv {
     /// Variables in a stable order: first definition order of envFrom/env, then service
     /// variables sorted by service name.
     pub vars: Vec<(String, String)>,
-    /// Warning events upstream records (e.g. skipped invalid envFrom keys).
+    /// Warning event messages upstream records (reason `InvalidEnvironmentVariableNames`
+    /// for skipped envFrom keys).
     pub warnings: Vec<String>,
 }
 
@@ -189,8 +190,12 @@ impl OrderedEnv {
     }
 }
 
-/// Upstream `validation.IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+/// Upstream `validation.IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`, and not `.`, `..`
+/// or starting with `..` (`hasChDirPrefix`).
 pub fn is_env_var_name(name: &str) -> bool {
+    if name == "." || name.starts_with("..") {
+        return false;
+    }
     let mut chars = name.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || matches!(c, '-' | '.' | '_') => {}
@@ -608,7 +613,6 @@ pub fn service_env_vars(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::{
         ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVarSource, PodIP, PodSpec,
         PodStatus, ResourceRequirements, SecretEnvSource, SecretKeySelector, ServicePort,
@@ -616,6 +620,7 @@ mod tests {
     };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::ByteString;
 
     fn meta(ns: &str, name: &str) -> ObjectMeta {
         ObjectMeta {
@@ -755,7 +760,8 @@ mod tests {
 
     #[tokio::test]
     async fn env_table() {
-        let cases: Vec<(Vec<EnvVar>, Vec<(&str, &str)>)> = vec![
+        type Case = (Vec<EnvVar>, Vec<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             (vec![val("A", "a")], vec![("A", "a")]),
             // Expansion sees earlier variables only; unresolved refs stay; $$ escapes.
             (
@@ -1007,7 +1013,7 @@ mod tests {
         for ok in ["A", "a_b", "_x", ".x", "-x", "A1.b-c"] {
             assert!(is_env_var_name(ok), "{ok}");
         }
-        for bad in ["", "1A", "a b", "a=b", "ä"] {
+        for bad in ["", "1A", "a b", "a=b", "ä", ".", "..", "..x"] {
             assert!(!is_env_var_name(bad), "{bad}");
         }
     }
@@ -1057,10 +1063,9 @@ mod tests {
         assert_eq!(m["KUBERNETES_PORT_443_TCP_PORT"], "443");
         assert_eq!(m["KUBERNETES_PORT_443_TCP_ADDR"], "10.96.0.1");
         assert_eq!(m["MY_DB_SERVICE_HOST"], "10.96.0.7");
-        assert!(
-            !m.keys()
-                .any(|k| k.starts_with("HEADLESS") || k.starts_with("ELSEWHERE"))
-        );
+        assert!(!m
+            .keys()
+            .any(|k| k.starts_with("HEADLESS") || k.starts_with("ELSEWHERE")));
         let vars = service_env_vars("ns", false, &services);
         assert!(vars.iter().all(|(k, _)| k.starts_with("KUBERNETES_")));
         assert!(!vars.is_empty());

@@ -283,7 +283,13 @@ mod tests {
             })
         };
         // (container sc, image uid, image user, expected error)
-        let cases: Vec<(Option<SecurityContext>, Option<i64>, &str, Option<&str>)> = vec![
+        type Case = (
+            Option<SecurityContext>,
+            Option<i64>,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
             (None, Some(0), "", None),
             (nonroot(None), Some(1000), "", None),
             (nonroot(Some(1000)), Some(0), "", None),

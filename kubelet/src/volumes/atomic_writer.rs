@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// The symlink naming the current payload directory.
@@ -98,14 +98,47 @@ fn clean(p: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct AtomicWriter {
     target: PathBuf,
+    fs_group: Option<u32>,
 }
+
+/// Upstream `SetVolumeOwnership` masks for read-only volumes: files get group read,
+/// directories group read/exec and setgid.
+const RO_MASK: u32 = 0o440;
+const DIR_EXTRA: u32 = 0o2000 | 0o110;
 
 impl AtomicWriter {
     /// A writer for `target` (created if missing).
     pub fn new(target: impl Into<PathBuf>) -> Self {
         AtomicWriter {
             target: target.into(),
+            fs_group: None,
         }
+    }
+
+    /// Applies the pod's fsGroup to what is written (upstream `SetVolumeOwnership` for
+    /// read-only volumes): group ownership, `mode | 0440` on files, `| 02550` on dirs.
+    pub fn with_fs_group(mut self, gid: Option<u32>) -> Self {
+        self.fs_group = gid;
+        self
+    }
+
+    fn file_mode(&self, mode: u32) -> u32 {
+        if self.fs_group.is_some() {
+            mode | RO_MASK
+        } else {
+            mode
+        }
+    }
+
+    fn own(&self, path: &Path, dir_mode: Option<u32>) -> Result<(), AtomicWriteError> {
+        if let Some(gid) = self.fs_group {
+            std::os::unix::fs::lchown(path, None, Some(gid)).map_err(io_err("chown", path))?;
+            if let Some(m) = dir_mode {
+                fs::set_permissions(path, fs::Permissions::from_mode(m | RO_MASK | DIR_EXTRA))
+                    .map_err(io_err("chmod", path))?;
+            }
+        }
+        Ok(())
     }
 
     /// The directory written to.
@@ -145,7 +178,7 @@ impl AtomicWriter {
                     let path = d.join(p);
                     fs::read(&path).ok().as_deref() == Some(f.data.as_slice())
                         && fs::metadata(&path)
-                            .map(|m| m.permissions().mode() & 0o7777 == f.mode)
+                            .map(|m| m.permissions().mode() & 0o7777 == self.file_mode(f.mode))
                             .unwrap_or(false)
                 })
         });
@@ -161,19 +194,27 @@ impl AtomicWriter {
             fs::create_dir(&ts_dir).map_err(io_err("mkdir", &ts_dir))?;
             fs::set_permissions(&ts_dir, fs::Permissions::from_mode(0o755))
                 .map_err(io_err("chmod", &ts_dir))?;
+            self.own(&ts_dir, Some(0o755))?;
             for (p, f) in &clean_payload {
                 let path = ts_dir.join(p);
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent).map_err(io_err("mkdir", parent))?;
+                    let mut d = parent;
+                    while d != ts_dir {
+                        self.own(d, Some(0o755))?;
+                        d = d.parent().unwrap_or(&ts_dir);
+                    }
                 }
                 fs::write(&path, &f.data).map_err(io_err("write", &path))?;
                 // Set the mode explicitly: the umask must not narrow it.
-                fs::set_permissions(&path, fs::Permissions::from_mode(f.mode))
+                fs::set_permissions(&path, fs::Permissions::from_mode(self.file_mode(f.mode)))
                     .map_err(io_err("chmod", &path))?;
+                self.own(&path, None)?;
             }
             let tmp_link = self.target.join(NEW_DATA_DIR_NAME);
             let _ = fs::remove_file(&tmp_link);
             symlink(&ts_name, &tmp_link).map_err(io_err("symlink", &tmp_link))?;
+            self.own(&tmp_link, None)?;
             fs::rename(&tmp_link, &data_link).map_err(io_err("rename", &data_link))?;
             changed = true;
         }
@@ -188,6 +229,7 @@ impl AtomicWriter {
             if fs::symlink_metadata(&visible).is_err() {
                 symlink(Path::new(DATA_DIR_NAME).join(top), &visible)
                     .map_err(io_err("symlink", &visible))?;
+                self.own(&visible, None)?;
                 changed = true;
             }
         }
@@ -280,10 +322,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = AtomicWriter::new(dir.path().join("vol"));
         let t = w.target().to_path_buf();
-        assert!(
-            w.write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
+            .unwrap());
         assert_eq!(fs::read_to_string(t.join("a")).unwrap(), "1");
         assert_eq!(fs::read_to_string(t.join("sub/b")).unwrap(), "2");
         assert_eq!(fs::read_link(t.join("a")).unwrap(), Path::new("..data/a"));
@@ -297,17 +338,15 @@ mod tests {
         assert!(first.to_string_lossy().starts_with(".."), "{first:?}");
 
         // Same payload: nothing changes, ..data still points at the same directory.
-        assert!(
-            !w.write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
-                .unwrap()
-        );
+        assert!(!w
+            .write(&payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]))
+            .unwrap());
         assert_eq!(fs::read_link(t.join(DATA_DIR_NAME)).unwrap(), first);
 
         // Update: new content visible, removed key vanishes, old ts dir removed.
-        assert!(
-            w.write(&payload(&[("a", "changed", 0o644), ("c", "3", 0o644)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "changed", 0o644), ("c", "3", 0o644)]))
+            .unwrap());
         let second = fs::read_link(t.join(DATA_DIR_NAME)).unwrap();
         assert_ne!(first, second);
         assert_eq!(fs::read_to_string(t.join("a")).unwrap(), "changed");
@@ -326,10 +365,9 @@ mod tests {
         assert_eq!(entries, want);
 
         // Mode change alone is a change.
-        assert!(
-            w.write(&payload(&[("a", "changed", 0o400), ("c", "3", 0o644)]))
-                .unwrap()
-        );
+        assert!(w
+            .write(&payload(&[("a", "changed", 0o400), ("c", "3", 0o644)]))
+            .unwrap());
         let mode = fs::metadata(t.join("a")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o400);
 
@@ -337,6 +375,34 @@ mod tests {
         assert!(w.write(&Payload::new()).unwrap());
         assert!(fs::symlink_metadata(t.join("a")).is_err());
         assert!(t.join(DATA_DIR_NAME).is_dir());
+    }
+
+    #[test]
+    fn fs_group_ownership() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A group this process may chown to: its own.
+        let gid = fs::metadata(dir.path()).unwrap().gid();
+        let w = AtomicWriter::new(dir.path().join("vol")).with_fs_group(Some(gid));
+        let t = w.target().to_path_buf();
+        assert!(w
+            .write(&payload(&[("a", "1", 0o400), ("d/b", "2", 0o600)]))
+            .unwrap());
+        let meta = fs::metadata(t.join("a")).unwrap();
+        assert_eq!(
+            (meta.gid(), meta.permissions().mode() & 0o7777),
+            (gid, 0o440)
+        );
+        assert_eq!(mode_of(&t.join("d/b")), 0o640);
+        assert_eq!(mode_of(&t.join("d")), 0o2755);
+        // The masked modes count as unchanged on the next sync.
+        assert!(!w
+            .write(&payload(&[("a", "1", 0o400), ("d/b", "2", 0o600)]))
+            .unwrap());
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!   directory.
 //!
 //! Mounts go through the [`mounter::Mounter`] trait (tmpfs for Memory emptyDirs and, as
-//! upstream, for secret and projected volumes), so all of this runs unprivileged in tests
+//! upstream, for secret, downwardAPI and projected volumes), so all of this runs unprivileged in tests
 //! with [`mounter::FakeMounter`].
 
 pub mod atomic_writer;
@@ -182,7 +182,10 @@ impl VolumeManager {
         if let Some(ed) = &v.empty_dir {
             let dir = self.volume_dir(&uid, EMPTY_DIR_PLUGIN, &v.name);
             match ed.medium.as_deref().unwrap_or("") {
-                "" => self.make_dir(&dir, 0o777).await?,
+                "" => {
+                    self.make_dir(&dir, 0o777).await?;
+                    own_empty_dir(&dir, fs_group(pod))?;
+                }
                 "Memory" => {
                     // Upstream (SizeMemoryBackedVolumes): sizeLimit, capped at and
                     // defaulting to the node's allocatable memory.
@@ -198,7 +201,8 @@ impl VolumeManager {
                         Some(l) => Some(l),
                         None => (alloc > 0).then_some(alloc),
                     };
-                    self.make_tmpfs(&dir, size, 0o777).await?
+                    self.make_tmpfs(&dir, size, 0o777).await?;
+                    own_empty_dir(&dir, fs_group(pod))?;
                 }
                 other => {
                     return Err(PluginError::Unsupported(format!(
@@ -236,7 +240,7 @@ impl VolumeManager {
             (SECRET_PLUGIN, p, true)
         } else if let Some(d) = &v.downward_api {
             let p = payload::downward_api_payload(pod, info, d.items.as_ref(), d.default_mode)?;
-            (DOWNWARD_API_PLUGIN, p, false)
+            (DOWNWARD_API_PLUGIN, p, true)
         } else if let Some(pr) = &v.projected {
             let p = payload::projected_payload(pod, info, objects, pr).await?;
             (PROJECTED_PLUGIN, p, true)
@@ -245,14 +249,14 @@ impl VolumeManager {
         };
         let dir = self.volume_dir(&uid, plugin, &v.name);
         if tmpfs {
-            // Upstream wraps secret and projected volumes in a Memory emptyDir so secrets
-            // never touch the disk.
+            // Upstream wraps secret, downwardAPI and projected volumes in a Memory emptyDir
+            // (configMap uses disk).
             let size = (info.allocatable.memory_bytes > 0).then_some(info.allocatable.memory_bytes);
             self.make_tmpfs(&dir, size, 0o755).await?;
         } else {
             self.make_dir(&dir, 0o755).await?;
         }
-        write_payload(dir.clone(), payload).await?;
+        write_payload(dir.clone(), payload, fs_group(pod)).await?;
         Ok(MountedVolume {
             host_path: dir,
             read_only: true,
@@ -321,11 +325,37 @@ impl VolumeManager {
     }
 }
 
-async fn write_payload(dir: PathBuf, payload: Payload) -> Result<bool, PluginError> {
-    tokio::task::spawn_blocking(move || AtomicWriter::new(dir).write(&payload))
-        .await
-        .map_err(|e| PluginError::Io(e.to_string()))?
-        .map_err(PluginError::from)
+/// Upstream `SetVolumeOwnership` on a read-write emptyDir root: group fsGroup, mode
+/// `0777 | setgid`, so files created inside inherit the group.
+fn own_empty_dir(dir: &Path, gid: Option<u32>) -> Result<(), PluginError> {
+    let Some(gid) = gid else { return Ok(()) };
+    std::os::unix::fs::lchown(dir, None, Some(gid))
+        .and_then(|_| fs::set_permissions(dir, fs::Permissions::from_mode(0o2777)))
+        .map_err(|e| PluginError::Io(format!("chown {}: {e}", dir.display())))
+}
+
+/// The pod's `securityContext.fsGroup`.
+fn fs_group(pod: &Pod) -> Option<u32> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|sc| sc.fs_group)
+        .and_then(|g| u32::try_from(g).ok())
+}
+
+async fn write_payload(
+    dir: PathBuf,
+    payload: Payload,
+    fs_group: Option<u32>,
+) -> Result<bool, PluginError> {
+    tokio::task::spawn_blocking(move || {
+        AtomicWriter::new(dir)
+            .with_fs_group(fs_group)
+            .write(&payload)
+    })
+    .await
+    .map_err(|e| PluginError::Io(e.to_string()))?
+    .map_err(PluginError::from)
 }
 
 /// The name of the volume source a volume uses, for the unsupported-type error.

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use k8s_cri::v1::MountPropagation;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapProjection, ConfigMapVolumeSource, Container, DownwardAPIProjection,
     DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource,
@@ -18,6 +17,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
 
 use super::mounter::{FakeMounter, MountCall};
 use super::mounts::{container_mounts, cri_log_tail, termination_message, write_hosts_file};
@@ -295,6 +295,14 @@ async fn config_map_secret_downward_api() {
         "secret volumes are tmpfs"
     );
     let dapi = &vols["dapi"].host_path;
+    assert!(
+        e.mounter.mounted().contains(dapi),
+        "downwardAPI volumes are tmpfs"
+    );
+    assert!(
+        !e.mounter.mounted().contains(all),
+        "configMap volumes are on disk"
+    );
     assert_eq!(read(&dapi.join("labels")), "app=\"web\"");
     assert_eq!(read(&dapi.join("mem")), "64");
     assert_eq!(
@@ -600,13 +608,11 @@ async fn container_mount_list() {
     );
     // A symlink inside the volume pointing outside is refused.
     std::os::unix::fs::symlink("/etc", scratch.join("escape")).unwrap();
-    assert!(
-        bad(VolumeMount {
-            sub_path: Some("escape".into()),
-            ..vm_("scratch", "/x")
-        })
-        .starts_with("subpath")
-    );
+    assert!(bad(VolumeMount {
+        sub_path: Some("escape".into()),
+        ..vm_("scratch", "/x")
+    })
+    .starts_with("subpath"));
 }
 
 #[test]
@@ -655,4 +661,36 @@ fn termination_messages() {
     assert_eq!(got.len(), 2048);
     assert_eq!(cri_log_tail("t stdout F a\nt stdout F b\n", 1), "b\n");
     let _ = BTreeMap::<(), ()>::new();
+}
+
+#[tokio::test]
+async fn fs_group_applies_to_empty_dir_and_config_map() {
+    use std::os::unix::fs::MetadataExt;
+    let e = env();
+    fs::create_dir_all(&e.root).unwrap();
+    let gid = fs::metadata(&e.root).unwrap().gid();
+    let mut p = pod(vec![
+        Volume {
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..vol("scratch")
+        },
+        Volume {
+            config_map: Some(ConfigMapVolumeSource {
+                name: "cfg".into(),
+                default_mode: Some(0o400),
+                ..Default::default()
+            }),
+            ..vol("cfg")
+        },
+    ]);
+    p.spec.as_mut().unwrap().security_context =
+        Some(k8s_openapi::api::core::v1::PodSecurityContext {
+            fs_group: Some(gid as i64),
+            ..Default::default()
+        });
+    let vols = e.vm.setup_pod(&p, &info()).await.unwrap();
+    assert_eq!(mode(&vols["scratch"].host_path), 0o2777);
+    let a = vols["cfg"].host_path.join("a");
+    assert_eq!(mode(&a), 0o440);
+    assert_eq!(fs::metadata(&a).unwrap().gid(), gid);
 }
