@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use rudder_kubelet::server::{self, cri::CriPods, cri::CriStreaming, ServerConfig};
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 const BUSYBOX: &str = "127.0.0.1:5000/busybox:latest";
@@ -165,7 +166,10 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    "echo hello; echo oops >&2; echo third; while true; do sleep 1; done".into(),
+                    "mkdir -p /www; echo hi-from-pod > /www/index.html; httpd -p 8080 -h /www; \
+                     echo hello; echo oops >&2; echo third; \
+                     while true; do echo tick; sleep 1; done"
+                        .into(),
                 ],
                 log_path: "c/0.log".into(),
                 labels: clabels,
@@ -253,6 +257,16 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         )
         .await
         .unwrap();
+    // kubectl port-forward refuses pods that are not Running; this test stands in for the
+    // kubelet's status manager.
+    pods_api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await
+        .unwrap();
     let kc = api.kubeconfig.clone();
     let cache = work.path().join("kubectl-cache");
 
@@ -260,7 +274,7 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let out = loop {
         let (code, out, err) = kubectl(&kc, &cache, &["logs", name, "-c", "c"]).await;
-        if code == 0 && out.lines().count() >= 3 {
+        if code == 0 && out.lines().count() >= 4 {
             break out;
         }
         assert!(
@@ -269,7 +283,7 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    for line in ["hello", "oops", "third"] {
+    for line in ["hello", "oops", "third", "tick"] {
         assert!(out.lines().any(|l| l == line), "{line} missing in {out:?}");
     }
     // stdout and stderr are separate pipes, so their relative order in the file varies.
@@ -296,6 +310,73 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
     assert_eq!((code, out.as_str()), (0, "42\n"), "kubectl exec: {err}");
     let (code, _, _) = kubectl(&kc, &cache, &["exec", name, "--", "sh", "-c", "exit 3"]).await;
     assert_eq!(code, 3, "the remote exit code is kubectl's");
+
+    // logs -f and attach: both keep delivering the container's new output.
+    for args in [
+        &["logs", "-f", name, "--tail=1"][..],
+        &["attach", name, "-c", "c"][..],
+    ] {
+        let mut child = tokio::process::Command::new(KUBECTL)
+            .args(args)
+            .env("KUBECONFIG", &kc)
+            .env("KUBECACHEDIR", &cache)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut ticks = 0;
+        while ticks < 2 {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("kubectl {args:?} delivered no new output"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("kubectl {args:?} ended"));
+            if line == "tick" {
+                ticks += 1;
+            }
+        }
+        let _ = child.kill().await;
+    }
+
+    // port-forward (SPDY portforward.k8s.io) to busybox httpd in the pod.
+    let mut pf = tokio::process::Command::new(KUBECTL)
+        .args(["port-forward", name, ":8080"])
+        .env("KUBECONFIG", &kc)
+        .env("KUBECACHEDIR", &cache)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut pf_err = pf.stderr.take().unwrap();
+    let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(15), lines.next_line())
+        .await
+        .expect("port-forward prints its local port")
+        .unwrap()
+        .unwrap_or_default();
+    // "Forwarding from 127.0.0.1:PORT -> 8080"
+    let local = first
+        .strip_prefix("Forwarding from ")
+        .and_then(|r| r.split(" -> ").next())
+        .unwrap_or_else(|| {
+            let mut err = String::new();
+            let _ = futures::executor::block_on(tokio::io::AsyncReadExt::read_to_string(
+                &mut pf_err,
+                &mut err,
+            ));
+            panic!("unexpected port-forward output {first:?}, stderr {err:?}")
+        })
+        .to_string();
+    let page = tokio::task::spawn_blocking(move || curl(&format!("http://{local}/")))
+        .await
+        .unwrap();
+    assert_eq!(page, "hi-from-pod\n");
+    let _ = pf.kill().await;
 
     // Clean up the pod on the runtime; the containerd guard removes the rest.
     kubelet.stop();
