@@ -300,7 +300,25 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         "{err}"
     );
 
-    // exec: output, exit codes, stdin.
+    // nodes/proxy reaches the kubelet's own endpoints.
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &["get", "--raw", "/api/v1/nodes/node-1/proxy/healthz"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "ok"), "{err}");
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &["get", "--raw", "/api/v1/nodes/node-1/proxy/stats/summary"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["pods"][0]["podRef"]["name"], name);
+
+    // exec: output and exit codes.
     let (code, out, err) = kubectl(
         &kc,
         &cache,
