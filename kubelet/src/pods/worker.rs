@@ -861,3 +861,344 @@ async fn http_get(host: &str, port: i32, path: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pods::backoff::FakeClock;
+    use crate::runtime::fake::FakeRuntime;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct FakeApi {
+        statuses: Mutex<Vec<PodStatus>>,
+        deletions: Mutex<Vec<String>>,
+        events: Mutex<Vec<(String, String)>>,
+    }
+
+    #[async_trait]
+    impl PodApi for FakeApi {
+        async fn patch_status(&self, _pod: &Pod, status: &PodStatus) -> Result<(), SyncError> {
+            self.statuses.lock().push(status.clone());
+            Ok(())
+        }
+        async fn finish_deletion(&self, pod: &Pod) -> Result<(), SyncError> {
+            self.deletions.lock().push(uid_of(pod));
+            Ok(())
+        }
+        async fn event(
+            &self,
+            _pod: &Pod,
+            _f: Option<String>,
+            _t: &str,
+            reason: &str,
+            message: &str,
+        ) {
+            self.events
+                .lock()
+                .push((reason.to_string(), message.to_string()));
+        }
+    }
+
+    struct Env {
+        rt: Arc<FakeRuntime>,
+        api: Arc<FakeApi>,
+        clock: FakeClock,
+        worker: Worker,
+        _dir: tempfile::TempDir,
+    }
+
+    fn env() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Arc::new(FakeRuntime::new());
+        let api = Arc::new(FakeApi::default());
+        let clock = FakeClock::new(SystemTime::now());
+        let c: Arc<dyn Clock> = Arc::new(clock.clone());
+        let ctx = Arc::new(PodContext {
+            runtime: rt.clone(),
+            api: api.clone(),
+            clock: c.clone(),
+            crash_backoff: Backoff::crash_loop(c.clone()),
+            pull_backoff: Backoff::crash_loop(c),
+            node_name: "n1".into(),
+            host_ip: "192.168.0.10".into(),
+            runtime_name: "containerd".into(),
+            pod_logs_dir: dir.path().to_path_buf(),
+            cluster_dns: vec!["10.96.0.10".into()],
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: dir.path().join("resolv.conf"),
+        });
+        Env {
+            worker: Worker::new(ctx),
+            rt,
+            api,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    impl Env {
+        async fn sync(&mut self, p: &Pod) -> Outcome {
+            self.worker.sync(p, false).await.unwrap()
+        }
+        fn latest(&self, name: &str) -> String {
+            self.rt
+                .container_ids_named(name)
+                .last()
+                .cloned()
+                .expect(name)
+        }
+        fn status(&self) -> PodStatus {
+            self.worker.last_status().cloned().unwrap()
+        }
+        fn cstatus(&self, name: &str) -> k8s_openapi::api::core::v1::ContainerStatus {
+            let st = self.status();
+            st.container_statuses
+                .iter()
+                .flatten()
+                .chain(st.init_container_statuses.iter().flatten())
+                .find(|c| c.name == name)
+                .cloned()
+                .unwrap()
+        }
+        fn waiting_reason(&self, name: &str) -> Option<String> {
+            self.cstatus(name).state?.waiting?.reason
+        }
+    }
+
+    #[tokio::test]
+    async fn init_containers_run_in_order_before_app_containers() {
+        let mut e = env();
+        let p = pod(serde_json::json!({
+            "initContainers": [{"name": "i1", "image": "img:1"}, {"name": "i2", "image": "img:1"}],
+            "containers": [{"name": "a", "image": "img:1"}],
+        }));
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("i1").len(), 1);
+        assert!(e.rt.container_ids_named("i2").is_empty());
+        assert_eq!(e.status().phase.as_deref(), Some("Pending"));
+        // The sandbox carries upstream's labels, log directory and cluster DNS.
+        let sb = e.rt.list_pod_sandbox(None).await.unwrap();
+        let cfg = e.rt.sandbox_config(&sb[0].id).unwrap();
+        assert_eq!(cfg.labels[LABEL_POD_UID], "u1");
+        assert!(cfg.log_directory.ends_with("ns_p_u1"));
+        assert_eq!(cfg.dns_config.unwrap().searches[0], "ns.svc.cluster.local");
+
+        e.sync(&p).await; // i1 still running: nothing new
+        assert!(e.rt.container_ids_named("i2").is_empty());
+        e.rt.exit_container(&e.latest("i1"), 0, "Completed");
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("i2").len(), 1);
+        assert!(e.rt.container_ids_named("a").is_empty());
+        e.rt.exit_container(&e.latest("i2"), 0, "Completed");
+        e.sync(&p).await;
+        let a = e.rt.container_config(&e.latest("a")).unwrap();
+        assert_eq!(a.log_path, "a/0.log");
+        let st = e.status();
+        assert_eq!(st.phase.as_deref(), Some("Running"));
+        assert_eq!(st.pod_ip.as_deref(), Some("10.88.0.2"));
+        assert!(e.cstatus("a").ready);
+    }
+
+    #[tokio::test]
+    async fn sidecar_init_containers_start_and_stay_running() {
+        let mut e = env();
+        let p = pod(serde_json::json!({
+            "restartPolicy": "Never",
+            "initContainers": [{"name": "s", "image": "img:1", "restartPolicy": "Always"}],
+            "containers": [{"name": "a", "image": "img:1"}],
+        }));
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("s").len(), 1);
+        assert_eq!(e.rt.container_ids_named("a").len(), 1);
+        // A sidecar is restarted even though the pod's policy is Never.
+        e.rt.exit_container(&e.latest("s"), 1, "Error");
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("s").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn crash_loop_backoff_doubles() {
+        let mut e = env();
+        let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "img:1"}]}));
+        e.sync(&p).await;
+        // First failure restarts at once.
+        e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("a").len(), 2);
+        assert_eq!(e.cstatus("a").restart_count, 1);
+        for window in [10u64, 20, 40] {
+            e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
+            let before = e.rt.container_ids_named("a").len();
+            e.sync(&p).await;
+            assert_eq!(e.rt.container_ids_named("a").len(), before, "held back");
+            assert_eq!(e.waiting_reason("a").as_deref(), Some("CrashLoopBackOff"));
+            let msg = e
+                .cstatus("a")
+                .state
+                .unwrap()
+                .waiting
+                .unwrap()
+                .message
+                .unwrap();
+            assert_eq!(
+                msg,
+                format!("back-off {window}s restarting failed container=a pod=p_ns(u1)")
+            );
+            let last = e.cstatus("a").last_state.unwrap().terminated.unwrap();
+            assert_eq!(last.exit_code, 1);
+            e.clock.advance(Duration::from_secs(window - 1));
+            e.sync(&p).await;
+            assert_eq!(
+                e.rt.container_ids_named("a").len(),
+                before,
+                "still held back"
+            );
+            e.clock.advance(Duration::from_secs(2));
+            e.sync(&p).await;
+            assert_eq!(e.rt.container_ids_named("a").len(), before + 1, "restarted");
+        }
+        assert!(e.api.events.lock().iter().any(|(r, _)| r == "BackOff"));
+    }
+
+    #[tokio::test]
+    async fn restart_policies() {
+        let mut e = env();
+        let p = pod(
+            serde_json::json!({"restartPolicy": "Never", "containers": [{"name": "a", "image": "img:1"}]}),
+        );
+        e.sync(&p).await;
+        e.rt.exit_container(&e.latest("a"), 3, "Error");
+        e.sync(&p).await;
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("a").len(), 1);
+        let st = e.status();
+        assert_eq!(st.phase.as_deref(), Some("Failed"));
+        let t = e.cstatus("a").state.unwrap().terminated.unwrap();
+        assert_eq!((t.exit_code, t.reason.as_deref()), (3, Some("Error")));
+
+        let mut e = env();
+        let p = pod(
+            serde_json::json!({"restartPolicy": "OnFailure", "containers": [{"name": "a", "image": "img:1"}]}),
+        );
+        e.sync(&p).await;
+        e.rt.exit_container(&e.latest("a"), 0, "Completed");
+        e.sync(&p).await;
+        assert_eq!(e.rt.container_ids_named("a").len(), 1);
+        assert_eq!(e.status().phase.as_deref(), Some("Succeeded"));
+    }
+
+    #[tokio::test]
+    async fn image_pull_policies() {
+        let mut e = env();
+        let p = pod(serde_json::json!({"containers": [
+            {"name": "n", "image": "absent:1", "imagePullPolicy": "Never"},
+            {"name": "b", "image": "broken:1", "imagePullPolicy": "IfNotPresent"},
+            {"name": "ok", "image": "present:1", "imagePullPolicy": "IfNotPresent"},
+        ]}));
+        e.rt.add_image("present:1");
+        e.rt.set_unpullable("broken:1");
+        e.sync(&p).await;
+        assert_eq!(e.waiting_reason("n").as_deref(), Some("ErrImageNeverPull"));
+        assert_eq!(
+            e.cstatus("n")
+                .state
+                .unwrap()
+                .waiting
+                .unwrap()
+                .message
+                .as_deref(),
+            Some("Container image \"absent:1\" is not present with pull policy of Never")
+        );
+        assert_eq!(e.waiting_reason("b").as_deref(), Some("ErrImagePull"));
+        let pulls = |e: &Env| e.rt.calls().iter().filter(|c| c.op == "PullImage").count();
+        assert_eq!(pulls(&e), 1, "present image not pulled, Never not pulled");
+        e.sync(&p).await;
+        assert_eq!(e.waiting_reason("b").as_deref(), Some("ImagePullBackOff"));
+        assert_eq!(pulls(&e), 1, "no pull during back-off");
+        e.clock.advance(Duration::from_secs(11));
+        e.sync(&p).await;
+        assert_eq!(pulls(&e), 2);
+        assert_eq!(e.status().phase.as_deref(), Some("Pending"));
+    }
+
+    #[tokio::test]
+    async fn graceful_deletion_stops_everything_then_deletes() {
+        let mut e = env();
+        let mut p = pod(serde_json::json!({"containers": [
+            {"name": "a", "image": "img:1", "lifecycle": {"preStop": {"exec": {"command": ["true"]}}}},
+        ]}));
+        e.sync(&p).await;
+        let id = e.latest("a");
+        p.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        p.metadata.deletion_grace_period_seconds = Some(5);
+        assert_eq!(e.worker.sync(&p, false).await.unwrap(), Outcome::Finished);
+        let ops = e.rt.ops();
+        let exec = ops
+            .iter()
+            .position(|o| *o == "ExecSync")
+            .expect("preStop ran");
+        let stop = ops.iter().position(|o| *o == "StopContainer").unwrap();
+        let sandbox = ops.iter().position(|o| *o == "StopPodSandbox").unwrap();
+        assert!(exec < stop && stop < sandbox, "{ops:?}");
+        assert_eq!(
+            e.rt.container_status(&id).await.unwrap().state,
+            cri::ContainerState::ContainerExited as i32
+        );
+        assert_eq!(e.api.deletions.lock().as_slice(), ["u1"]);
+        assert!(e
+            .api
+            .events
+            .lock()
+            .iter()
+            .any(|(r, m)| r == "Killing" && m == "Stopping container a"));
+        e.worker.cleanup("u1").await.unwrap();
+        assert!(e.rt.list_pod_sandbox(None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn status_is_written_only_when_it_changes() {
+        let mut e = env();
+        let p = pod(serde_json::json!({"containers": [{"name": "a", "image": "img:1"}]}));
+        e.sync(&p).await;
+        let n = e.api.statuses.lock().len();
+        e.sync(&p).await;
+        e.sync(&p).await;
+        assert_eq!(e.api.statuses.lock().len(), n);
+        e.rt.exit_container(&e.latest("a"), 1, "Error");
+        e.sync(&p).await;
+        assert!(e.api.statuses.lock().len() > n);
+    }
+
+    #[tokio::test]
+    async fn failed_post_start_hook_kills_the_container() {
+        let mut e = env();
+        e.rt.set_exec_result(
+            "a",
+            cri::ExecSyncResponse {
+                exit_code: 1,
+                ..Default::default()
+            },
+        );
+        let p = pod(serde_json::json!({"containers": [
+            {"name": "a", "image": "img:1", "lifecycle": {"postStart": {"exec": {"command": ["false"]}}}},
+        ]}));
+        e.sync(&p).await;
+        let st = e.rt.container_status(&e.latest("a")).await.unwrap();
+        assert_eq!(st.state, cri::ContainerState::ContainerExited as i32);
+        assert!(e
+            .api
+            .events
+            .lock()
+            .iter()
+            .any(|(r, _)| r == "FailedPostStartHook"));
+    }
+}
