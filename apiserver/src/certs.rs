@@ -41,6 +41,11 @@ pub struct Pki {
     pub admin_cert: PathBuf,
     /// Admin client key (PEM).
     pub admin_key: PathBuf,
+    /// The apiserver's client certificate toward kubelets (PEM), CN
+    /// kube-apiserver-kubelet-client, O=system:masters as kubeadm issues it.
+    pub kubelet_client_cert: PathBuf,
+    /// Its key (PEM).
+    pub kubelet_client_key: PathBuf,
 }
 
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
@@ -78,6 +83,8 @@ impl Pki {
             serving_key: dir.join("apiserver.key"),
             admin_cert: dir.join("admin.crt"),
             admin_key: dir.join("admin.key"),
+            kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+            kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
         }
     }
 
@@ -102,6 +109,7 @@ impl Pki {
             // A new CA invalidates everything signed by an old one.
             let _ = std::fs::remove_file(&self.serving_cert);
             let _ = std::fs::remove_file(&self.admin_cert);
+            let _ = std::fs::remove_file(&self.kubelet_client_cert);
         }
         if !self.serving_cert.exists() || !self.serving_key.exists() {
             let (cert, key) = self.issue(
@@ -122,6 +130,16 @@ impl Pki {
             )?;
             write(&self.admin_key, &key, true)?;
             write(&self.admin_cert, &cert, false)?;
+        }
+        if !self.kubelet_client_cert.exists() || !self.kubelet_client_key.exists() {
+            let (cert, key) = self.issue(
+                "kube-apiserver-kubelet-client",
+                &["system:masters"],
+                &[],
+                ExtendedKeyUsagePurpose::ClientAuth,
+            )?;
+            write(&self.kubelet_client_key, &key, true)?;
+            write(&self.kubelet_client_cert, &cert, false)?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod certs;
 pub mod convert;
 pub mod discovery;
 pub mod http;
+pub mod kubelet_proxy;
 pub mod metrics;
 pub mod object;
 pub mod options;
@@ -179,6 +180,36 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
+    // The client certificate toward kubelets: the flags, or the generated one. Generated
+    // PKI is ensured above only when serving certificates are generated too.
+    let (kc_cert, kc_key) = match (&opts.kubelet_client_certificate, &opts.kubelet_client_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+            "--kubelet-client-certificate and --kubelet-client-key must be given together"
+        ),
+        _ => {
+            if !generated {
+                let pki = pki.clone();
+                let hosts = hosts.clone();
+                tokio::task::spawn_blocking(move || pki.ensure(&hosts))
+                    .await?
+                    .context("creating certificates")?;
+            }
+            (
+                pki.kubelet_client_cert.clone(),
+                pki.kubelet_client_key.clone(),
+            )
+        }
+    };
+    let kubelet_tls = Arc::new(
+        kubelet_proxy::kubelet_tls(
+            &std::fs::read(&kc_cert).with_context(|| format!("reading {}", kc_cert.display()))?,
+            &std::fs::read(&kc_key).with_context(|| format!("reading {}", kc_key.display()))?,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("kubelet client certificate")?,
+    );
+
     let kubeconfig = opts.data_dir.join("admin.kubeconfig");
     if generated {
         let server_url = format!("https://{}", SocketAddr::new(advertise, addr.port()));
@@ -205,6 +236,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
             secure_port: addr.port(),
             max_requests_inflight: opts.max_requests_inflight,
             max_mutating_requests_inflight: opts.max_mutating_requests_inflight,
+            kubelet_tls: Some(kubelet_tls),
         },
     );
     openapi.await.context("building OpenAPI documents")?;

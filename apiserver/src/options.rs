@@ -45,6 +45,13 @@ pub struct Options {
     /// file is authenticated with the CommonName as user and Organizations as groups.
     #[arg(long = "client-ca-file")]
     pub client_ca_file: Option<PathBuf>,
+    /// Path to a client cert file for TLS to kubelets (pods/log, exec, attach,
+    /// portforward, nodes/proxy). Generated from the cluster CA when not given.
+    #[arg(long = "kubelet-client-certificate")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS to kubelets.
+    #[arg(long = "kubelet-client-key")]
+    pub kubelet_client_key: Option<PathBuf>,
     /// The maximum number of non-mutating requests in flight at a given time.
     #[arg(long = "max-requests-inflight", default_value_t = 400)]
     pub max_requests_inflight: usize,

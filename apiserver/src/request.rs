@@ -19,6 +19,9 @@ pub struct RequestInfo {
     pub name: Option<String>,
     /// Subresource, if any (`status`, `scale`, `log`, ...).
     pub subresource: Option<String>,
+    /// The path after a `proxy` subresource (`nodes/<name>/proxy/<path>`), without its
+    /// leading slash.
+    pub subpath: Option<String>,
 }
 
 /// Where a path leads.
@@ -76,14 +79,20 @@ pub fn route(path: &str) -> Route {
         info.name = rest.get(3).cloned();
         info.subresource = rest.get(4).cloned();
         if rest.len() > 5 {
-            return Route::NonResource;
+            if info.subresource.as_deref() != Some("proxy") {
+                return Route::NonResource;
+            }
+            info.subpath = Some(rest[5..].join("/"));
         }
     } else {
         info.resource = rest[0].clone();
         info.name = rest.get(1).cloned();
         info.subresource = rest.get(2).cloned();
         if rest.len() > 3 {
-            return Route::NonResource;
+            if info.subresource.as_deref() != Some("proxy") {
+                return Route::NonResource;
+            }
+            info.subpath = Some(rest[3..].join("/"));
         }
     }
     Route::Resource(info)
@@ -107,6 +116,11 @@ impl Query {
                 })
                 .unwrap_or_default(),
         }
+    }
+
+    /// Every parameter in order, decoded.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// The last value of a parameter.

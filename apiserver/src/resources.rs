@@ -62,6 +62,8 @@ pub struct Ctx {
     pub wanted: Wanted,
     /// Warnings to return in `Warning` headers.
     pub warnings: Vec<String>,
+    /// The connection upgrade of the request (exec, attach, portforward, proxy).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Entry point for resource requests.
@@ -74,7 +76,8 @@ pub async fn handle(
     user: User,
     watch: bool,
 ) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let wanted = match negotiate(&parts.headers) {
         Ok(w) => w,
         Err(e) => return error_response(&e),
@@ -88,6 +91,7 @@ pub async fn handle(
         user,
         wanted,
         warnings: Vec::new(),
+        upgrade,
     };
     let result = ctx.route(&parts.method, body, watch).await;
     let mut resp = match result {
@@ -1480,7 +1484,7 @@ impl Ctx {
                 crate::subresources::finalize(self, b).await
             }
             "log" | "exec" | "attach" | "portforward" | "proxy" if allowed => {
-                crate::subresources::kubelet_proxy(self, sub).await
+                crate::kubelet_proxy::proxy(self, sub, method, body).await
             }
             _ if !allowed => Err(ApiError::method_not_allowed(
                 &verb,

@@ -45,6 +45,9 @@ pub struct Settings {
     pub max_requests_inflight: usize,
     /// Mutating requests in flight before 429 (upstream --max-mutating-requests-inflight).
     pub max_mutating_requests_inflight: usize,
+    /// TLS toward kubelets (with the kubelet client certificate), for the proxied pod
+    /// subresources; None answers them with 503.
+    pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The running apiserver's state.

@@ -1,5 +1,6 @@
 //! Subresources with their own semantics: scale (autoscaling/v1 Scale), pods/binding,
-//! pods/eviction, namespaces/finalize, and the kubelet-proxied pod streams.
+//! pods/eviction, namespaces/finalize. The kubelet-proxied subresources (log, exec, attach,
+//! portforward, proxy) live in [`crate::kubelet_proxy`].
 
 use http::{Method, Response};
 use hyper::body::Incoming;
@@ -335,29 +336,4 @@ pub async fn finalize(ctx: &mut Ctx, body: Value) -> ApiResult<Response<Body>> {
         Some("finalize"),
     )
     .await
-}
-
-/// pods/log, exec, attach, portforward and proxy reach the node's kubelet upstream. Until
-/// the kubelet and its server exist, answer honestly instead of pretending.
-pub async fn kubelet_proxy(ctx: &mut Ctx, sub: &str) -> ApiResult<Response<Body>> {
-    let name = ctx.info.name.clone().unwrap_or_default();
-    let (obj, _) = ctx.get_object(&name).await?;
-    if ctx.res.plural == "pods" {
-        let node = obj
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if node.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "pod {name} does not have a host assigned"
-            )));
-        }
-        return Err(ApiError::unavailable(format!(
-            "cannot reach the kubelet on node {node:?} for pods/{sub}: proxying to kubelets is not implemented by this apiserver yet"
-        )));
-    }
-    Err(ApiError::unavailable(format!(
-        "{}/{sub} is not implemented by this apiserver yet",
-        ctx.res.plural
-    )))
 }

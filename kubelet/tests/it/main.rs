@@ -1,0 +1,3 @@
+//! The kubelet's integration tests: one test binary, one module per area.
+
+mod server;
