@@ -207,6 +207,13 @@ mod tests {
         assert_eq!(r.name, None);
         assert_eq!(route("/healthz"), Route::NonResource);
         assert_eq!(route("/api/v1/namespaces/a/pods/b/c/d"), Route::NonResource);
+        // Only proxy subresources take a path after them.
+        let r = res("/api/v1/nodes/n1/proxy/stats/summary");
+        assert_eq!(r.subresource.as_deref(), Some("proxy"));
+        assert_eq!(r.subpath.as_deref(), Some("stats/summary"));
+        let r = res("/api/v1/namespaces/a/pods/b/proxy/x/y");
+        assert_eq!(r.subpath.as_deref(), Some("x/y"));
+        assert_eq!(res("/api/v1/nodes/n1/proxy").subpath, None);
     }
 
     #[test]

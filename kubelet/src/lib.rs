@@ -23,3 +23,133 @@ pub mod probes;
 pub mod runtime;
 pub mod server;
 pub mod volumes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use options::{KubeletConfig, Options};
+
+/// Errors that stop the kubelet.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    /// the configuration is invalid
+    #[error(transparent)]
+    Config(#[from] options::ConfigError),
+    /// the kubeconfig could not be loaded
+    #[error("invalid kubeconfig {path:?}: {message}")]
+    Kubeconfig {
+        path: Option<std::path::PathBuf>,
+        message: String,
+    },
+    /// the container runtime is unreachable
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// a directory the kubelet needs could not be created
+    #[error("creating {path:?}: {source}")]
+    Dir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A client for the apiserver from `--kubeconfig` (or the in-cluster/default config).
+pub async fn client(config: &KubeletConfig) -> Result<kube::Client, KubeletError> {
+    let err = |message: String| KubeletError::Kubeconfig {
+        path: config.kubeconfig.clone(),
+        message,
+    };
+    let cfg = match &config.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| err(e.to_string()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| err(e.to_string()))?,
+    };
+    kube::Client::try_from(cfg).map_err(|e| err(e.to_string()))
+}
+
+/// Connects to the apiserver and the container runtime, then runs until `shutdown`.
+pub async fn run(
+    config: KubeletConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), KubeletError> {
+    let client = client(&config).await?;
+    let runtime = runtime::cri::CriRuntime::connect(
+        &config.container_runtime_endpoint,
+        config.runtime_request_timeout,
+    )
+    .await?;
+    run_with(config, client, Arc::new(runtime), shutdown).await
+}
+
+/// [`run`] with the client and runtime given (tests pass a fake runtime).
+pub async fn run_with(
+    config: KubeletConfig,
+    client: kube::Client,
+    runtime: Arc<dyn runtime::Runtime>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), KubeletError> {
+    for dir in [&config.root_dir, &config.pod_logs_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| KubeletError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let machine = node::MachineInfo::read(&config.root_dir);
+    let settings = node::NodeSettings::from_config(&config, &machine);
+    let runtime_name = runtime
+        .version()
+        .await
+        .map(|v| v.runtime_name)
+        .unwrap_or_else(|_| "containerd".into());
+    tracing::info!(node = %settings.name, runtime = %runtime_name, "starting kubelet");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    if config.register_node {
+        let agent = Arc::new(node::NodeAgent::new(
+            client.clone(),
+            runtime.clone(),
+            settings.clone(),
+            machine.clone(),
+        ));
+        tasks.push(tokio::spawn(agent.run(stop_rx.clone())));
+    }
+    let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
+    let ctx = Arc::new(pods::worker::PodContext {
+        runtime: runtime.clone(),
+        api: Arc::new(pods::KubePodApi::new(client.clone(), settings.name.clone())),
+        clock: clock.clone(),
+        crash_backoff: pods::backoff::Backoff::new(
+            config.crash_loop_backoff_initial,
+            config.crash_loop_backoff_max,
+            clock.clone(),
+        ),
+        pull_backoff: pods::backoff::Backoff::new(
+            config.crash_loop_backoff_initial,
+            config.crash_loop_backoff_max,
+            clock,
+        ),
+        node_name: settings.name.clone(),
+        host_ip: settings.node_ip.to_string(),
+        runtime_name,
+        pod_logs_dir: config.pod_logs_dir.clone(),
+        cluster_dns: config.cluster_dns.clone(),
+        cluster_domain: config.cluster_domain.clone(),
+        resolv_conf: config.resolv_conf.clone(),
+    });
+    let manager = pods::PodManager::new(ctx, client.clone());
+    tasks.push(tokio::spawn(manager.run(stop_rx.clone())));
+    shutdown.await;
+    tracing::info!("kubelet shutting down");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+    }
+    Ok(())
+}

@@ -597,7 +597,7 @@ pub(crate) async fn wait_or_shutdown(
     }
     tokio::select! {
         _ = tokio::time::sleep(d) => {}
-        _ = rx.wait_for(|v| *v) => return true,
+        _ = async { let _ = rx.wait_for(|v| *v).await; } => return true,
     }
     *shutdown.borrow()
 }

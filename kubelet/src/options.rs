@@ -149,6 +149,14 @@ pub struct KubeletConfigurationFile {
     pub file_check_frequency: Option<String>,
     pub runtime_request_timeout: Option<String>,
     pub resolv_conf: Option<PathBuf>,
+    pub crash_loop_back_off: Option<CrashLoopBackOffConfig>,
+}
+
+/// `crashLoopBackOff` (upstream KubeletCrashLoopBackOffMax, 1.32+).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrashLoopBackOffConfig {
+    pub max_container_restart_period: Option<String>,
 }
 
 /// The kubelet's effective configuration.
@@ -184,6 +192,12 @@ pub struct KubeletConfig {
     /// The resolver configuration used as the basis for pods' resolv.conf
     /// (`resolvConf`, default /etc/resolv.conf).
     pub resolv_conf: PathBuf,
+    /// First CrashLoopBackOff / ImagePullBackOff window (10 s; lowered to
+    /// `crashLoopBackOff.maxContainerRestartPeriod` when that is smaller, as upstream).
+    pub crash_loop_backoff_initial: Duration,
+    /// Longest CrashLoopBackOff window (300 s, or
+    /// `crashLoopBackOff.maxContainerRestartPeriod`).
+    pub crash_loop_backoff_max: Duration,
 }
 
 impl Default for KubeletConfig {
@@ -217,6 +231,8 @@ impl Default for KubeletConfig {
             file_check_frequency: Duration::from_secs(20),
             runtime_request_timeout: Duration::from_secs(120),
             resolv_conf: "/etc/resolv.conf".into(),
+            crash_loop_backoff_initial: Duration::from_secs(10),
+            crash_loop_backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -287,6 +303,16 @@ impl KubeletConfig {
                 .map(|s| parse_taint(s))
                 .collect::<Result<Vec<_>, _>>()?,
             None => f.register_with_taints.unwrap_or_default(),
+        };
+        let backoff_max = match f
+            .crash_loop_back_off
+            .as_ref()
+            .and_then(|c| c.max_container_restart_period.as_ref())
+        {
+            Some(s) => parse_duration(s).map_err(|e| {
+                ConfigError::Invalid(format!("crashLoopBackOff.maxContainerRestartPeriod: {e}"))
+            })?,
+            None => d.crash_loop_backoff_max,
         };
         let cfg = KubeletConfig {
             kubeconfig: o.kubeconfig.clone(),
@@ -362,6 +388,8 @@ impl KubeletConfig {
                 "runtimeRequestTimeout",
             )?,
             resolv_conf: f.resolv_conf.unwrap_or(d.resolv_conf),
+            crash_loop_backoff_initial: d.crash_loop_backoff_initial.min(backoff_max),
+            crash_loop_backoff_max: backoff_max,
         };
         cfg.validate()?;
         Ok(cfg)

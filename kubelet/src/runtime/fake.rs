@@ -154,11 +154,23 @@ impl FakeRuntime {
 
     /// Makes a running container exit, as its process ending would.
     pub fn exit_container(&self, container_id: &str, exit_code: i32, reason: &str) {
+        self.exit_container_at(container_id, exit_code, reason, SystemTime::now());
+    }
+
+    /// [`FakeRuntime::exit_container`] with the finish time given (tests on a fake clock).
+    pub fn exit_container_at(
+        &self,
+        container_id: &str,
+        exit_code: i32,
+        reason: &str,
+        at: SystemTime,
+    ) {
         let mut st = self.state.lock();
         if let Some(c) = st.containers.get_mut(container_id) {
             c.status.state = ContainerState::ContainerExited as i32;
             c.status.exit_code = exit_code;
-            c.status.finished_at = now_nanos();
+            c.status.finished_at =
+                at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
             c.status.reason = reason.to_string();
         }
     }

@@ -212,7 +212,7 @@ impl StreamingRuntime for CriStreaming {
     }
 }
 
-/// [`PodSource`] from the runtime's own records: ready sandboxes and their containers,
+/// [`PodSource`] from the runtime's own records: sandboxes and their containers,
 /// identified by the metadata and labels the kubelet sets on them.
 #[derive(Clone)]
 pub struct CriPods {
@@ -243,12 +243,23 @@ impl CriPods {
             .await
             .map(|r| r.into_inner().containers)
             .unwrap_or_default();
+        // Stopped sandboxes count too (their containers' logs stay readable, as upstream
+        // keeps a terminated pod's logs); when a pod has several, the ready one, then the
+        // newest, comes first and wins the lookup.
+        let mut sandboxes = sandboxes.into_inner().items;
+        sandboxes.sort_by_key(|s| {
+            (
+                s.state != cri::PodSandboxState::SandboxReady as i32,
+                std::cmp::Reverse(s.created_at),
+            )
+        });
+        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for s in sandboxes.into_inner().items {
-            if s.state != cri::PodSandboxState::SandboxReady as i32 {
+        for s in sandboxes {
+            let Some(m) = s.metadata else { continue };
+            if !seen.insert((m.namespace.clone(), m.name.clone())) {
                 continue;
             }
-            let Some(m) = s.metadata else { continue };
             // The newest container per name wins (a restarted container has a higher
             // attempt); the older one is the "previous" instance.
             let mut by_name: HashMap<String, &cri::Container> = HashMap::new();

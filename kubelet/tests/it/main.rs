@@ -1,0 +1,5 @@
+//! The kubelet's integration tests: one test binary, one module per area.
+
+mod common;
+mod pods;
+mod server;

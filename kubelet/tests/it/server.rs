@@ -1,0 +1,412 @@
+//! The kubelet server and the apiserver's kubelet proxy against a real containerd (started
+//! by `hack/containerd.sh up` in a temp dir) and the real kubectl 1.32: a pod sandbox and a
+//! busybox container are created directly over CRI, the server finds them through
+//! `CriPods`, and `kubectl logs` / `kubectl exec` go through an in-process apiserver.
+//!
+//! Needs root, the packages of `hack/containerd.sh install`, and the local registry with
+//! the project's images (`hack/containerd.sh images`, run by the test).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Patch, PatchParams, PostParams};
+use rudder_kubelet::server::{self, cri::CriPods, cri::CriStreaming, ServerConfig};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
+const BUSYBOX: &str = "127.0.0.1:5000/busybox:latest";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn script(args: &[&str]) -> String {
+    let out = Command::new(repo_root().join("hack/containerd.sh"))
+        .args(args)
+        .output()
+        .expect("running hack/containerd.sh");
+    assert!(
+        out.status.success(),
+        "hack/containerd.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A private containerd, stopped (with everything it ran) on drop.
+struct Containerd {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        assert!(
+            Command::new("containerd").arg("--version").output().is_ok(),
+            "containerd is not installed: run hack/containerd.sh install"
+        );
+        script(&["images"]);
+        let dir = tempfile::tempdir().unwrap();
+        let socket = PathBuf::from(script(&["up", dir.path().to_str().unwrap()]));
+        Containerd { dir, socket }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("hack/containerd.sh"))
+            .args(["down", self.dir.path().to_str().unwrap()])
+            .status();
+    }
+}
+
+fn labels(ns: &str, pod: &str, uid: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (server::cri::LABEL_POD_NAMESPACE.to_string(), ns.to_string()),
+        (server::cri::LABEL_POD_NAME.to_string(), pod.to_string()),
+        (server::cri::LABEL_POD_UID.to_string(), uid.to_string()),
+    ])
+}
+
+async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(KUBECTL)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBECACHEDIR", cache)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("running kubectl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn curl(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-ksS", "--max-time", "10", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_exec_through_the_apiserver_reach_containerd() {
+    let ctd = Containerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let logs_dir = work.path().join("pods");
+    let channel = server::cri::connect(&ctd.socket).await.unwrap();
+    let mut rt = RuntimeServiceClient::new(channel.clone());
+    let mut images = ImageServiceClient::new(channel.clone());
+
+    // A sandbox and a container, as the kubelet's pod workers would create them.
+    let (ns, name, uid) = ("default", "web", uuid::Uuid::new_v4().to_string());
+    let log_dir = logs_dir.join(format!("{ns}_{name}_{uid}"));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let sandbox_config = cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.into(),
+            uid: uid.clone(),
+            namespace: ns.into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        log_directory: log_dir.to_string_lossy().into_owned(),
+        labels: labels(ns, name, &uid),
+        ..Default::default()
+    };
+    images
+        .pull_image(cri::PullImageRequest {
+            image: Some(cri::ImageSpec {
+                image: BUSYBOX.into(),
+                ..Default::default()
+            }),
+            sandbox_config: Some(sandbox_config.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("pulling busybox from the local registry");
+    let sandbox = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(sandbox_config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect("RunPodSandbox")
+        .into_inner()
+        .pod_sandbox_id;
+    let mut clabels = labels(ns, name, &uid);
+    clabels.insert(server::cri::LABEL_CONTAINER_NAME.into(), "c".into());
+    let container = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "c".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: BUSYBOX.into(),
+                    ..Default::default()
+                }),
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "mkdir -p /www; echo hi-from-pod > /www/index.html; httpd -p 8080 -h /www; \
+                     echo hello; echo oops >&2; echo third; \
+                     while true; do echo tick; sleep 1; done"
+                        .into(),
+                ],
+                log_path: "c/0.log".into(),
+                labels: clabels,
+                ..Default::default()
+            }),
+            sandbox_config: Some(sandbox_config.clone()),
+        })
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .expect("StartContainer");
+
+    // The kubelet server over CRI.
+    let mut cfg = ServerConfig::new("node-1");
+    cfg.pod_logs_dir = logs_dir.clone();
+    let kubelet = server::bind_and_serve(
+        "127.0.0.1:0".parse().unwrap(),
+        cfg,
+        Arc::new(CriPods::new(channel.clone())),
+        Arc::new(CriStreaming::new(channel.clone())),
+    )
+    .await
+    .unwrap();
+    let base = format!("https://127.0.0.1:{}", kubelet.addr.port());
+    assert_eq!(curl(&format!("{base}/healthz")), "ok");
+    let pods: serde_json::Value = serde_json::from_str(&curl(&format!("{base}/pods"))).unwrap();
+    assert_eq!(pods["items"][0]["metadata"]["uid"], uid.as_str());
+    let summary: serde_json::Value =
+        serde_json::from_str(&curl(&format!("{base}/stats/summary"))).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "node-1");
+    assert!(curl(&format!("{base}/metrics/resource")).contains("node_cpu_usage_seconds_total"));
+
+    // The apiserver, with a Node pointing at the kubelet and the Pod bound to it.
+    let api_dir = work.path().join("apiserver");
+    let opts = rudder_apiserver::Options::parse_from([
+        "kube-apiserver",
+        "--data-dir",
+        api_dir.to_str().unwrap(),
+        "--secure-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+    ]);
+    let api = rudder_apiserver::start(opts).await.unwrap();
+    let kcfg = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&api.kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(kcfg).unwrap();
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "node-1"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    nodes
+        .patch_status(
+            "node-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.addr.port()}},
+            }})),
+        )
+        .await
+        .unwrap();
+    let pods_api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
+    pods_api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": BUSYBOX}]},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // kubectl port-forward refuses pods that are not Running; this test stands in for the
+    // kubelet's status manager.
+    pods_api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await
+        .unwrap();
+    let kc = api.kubeconfig.clone();
+    let cache = work.path().join("kubectl-cache");
+
+    // logs: wait until the container's three lines are in its CRI log.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let (code, out, err) = kubectl(&kc, &cache, &["logs", name, "-c", "c"]).await;
+        if code == 0 && out.lines().count() >= 4 {
+            break out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl logs: code {code}, out {out:?}, err {err:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for line in ["hello", "oops", "third", "tick"] {
+        assert!(out.lines().any(|l| l == line), "{line} missing in {out:?}");
+    }
+    // stdout and stderr are separate pipes, so their relative order in the file varies.
+    let last = format!("{}\n", out.lines().last().unwrap());
+    let (code, out, err) = kubectl(&kc, &cache, &["logs", name, "--tail=1"]).await;
+    assert_eq!((code, &out), (0, &last), "{err}");
+    let (code, out, _) = kubectl(&kc, &cache, &["logs", name, "--tail=1", "--timestamps"]).await;
+    assert_eq!(code, 0);
+    assert!(out.ends_with(&format!("Z {last}")), "{out:?}");
+    let (code, _, err) = kubectl(&kc, &cache, &["logs", name, "-c", "nope"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("container nope is not valid for pod web"),
+        "{err}"
+    );
+
+    // nodes/proxy reaches the kubelet's own endpoints.
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &["get", "--raw", "/api/v1/nodes/node-1/proxy/healthz"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "ok"), "{err}");
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &["get", "--raw", "/api/v1/nodes/node-1/proxy/stats/summary"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["pods"][0]["podRef"]["name"], name);
+
+    // exec: output and exit codes.
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &["exec", name, "-c", "c", "--", "sh", "-c", "echo $((40+2))"],
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "42\n"), "kubectl exec: {err}");
+    let (code, _, _) = kubectl(&kc, &cache, &["exec", name, "--", "sh", "-c", "exit 3"]).await;
+    assert_eq!(code, 3, "the remote exit code is kubectl's");
+
+    // logs -f and attach: both keep delivering the container's new output.
+    for args in [
+        &["logs", "-f", name, "--tail=1"][..],
+        &["attach", name, "-c", "c"][..],
+    ] {
+        let mut child = tokio::process::Command::new(KUBECTL)
+            .args(args)
+            .env("KUBECONFIG", &kc)
+            .env("KUBECACHEDIR", &cache)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut ticks = 0;
+        while ticks < 2 {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("kubectl {args:?} delivered no new output"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("kubectl {args:?} ended"));
+            if line == "tick" {
+                ticks += 1;
+            }
+        }
+        let _ = child.kill().await;
+    }
+
+    // port-forward (SPDY portforward.k8s.io) to busybox httpd in the pod.
+    let mut pf = tokio::process::Command::new(KUBECTL)
+        .args(["port-forward", name, ":8080"])
+        .env("KUBECONFIG", &kc)
+        .env("KUBECACHEDIR", &cache)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut pf_err = pf.stderr.take().unwrap();
+    let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(15), lines.next_line())
+        .await
+        .expect("port-forward prints its local port")
+        .unwrap()
+        .unwrap_or_default();
+    // "Forwarding from 127.0.0.1:PORT -> 8080"
+    let local = first
+        .strip_prefix("Forwarding from ")
+        .and_then(|r| r.split(" -> ").next())
+        .unwrap_or_else(|| {
+            let mut err = String::new();
+            let _ = futures::executor::block_on(tokio::io::AsyncReadExt::read_to_string(
+                &mut pf_err,
+                &mut err,
+            ));
+            panic!("unexpected port-forward output {first:?}, stderr {err:?}")
+        })
+        .to_string();
+    let page = tokio::task::spawn_blocking(move || curl(&format!("http://{local}/")))
+        .await
+        .unwrap();
+    assert_eq!(page, "hi-from-pod\n");
+    let _ = pf.kill().await;
+
+    // Clean up the pod on the runtime; the containerd guard removes the rest.
+    kubelet.stop();
+    let _ = rt
+        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await;
+    let _ = rt
+        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await;
+    api.stop().await;
+}
