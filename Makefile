@@ -25,9 +25,12 @@ down:
 # dev-dependencies, so `cargo test` then reuses every artifact instead of rebuilding.
 test: deps
 	@hack/install-deps.sh --python
+	@hack/containerd.sh install
+	@hack/containerd.sh images
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --workspace --release -- --test-threads=2
 	@hack/e2e.sh
+	@hack/e2e-cluster.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

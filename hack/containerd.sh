@@ -10,6 +10,7 @@
 #                                   config and IPAM data under <dir>; prints the socket path
 #   hack/containerd.sh down <dir>   stops it and removes its containers, mounts, network
 #                                   namespaces and bridge
+#   hack/containerd.sh registry-down  stops the registry process (its images stay on disk)
 #
 # Nothing here talks to the internet at run time: images are built from busybox-static with
 # umoci and pushed with skopeo (no Docker engine runs on these machines), and pods get a
@@ -344,13 +345,27 @@ cmd_down() {
     "$dir/containerd.sock" "$dir/containerd.sock.ttrpc"
 }
 
+# registry-down: stops the local registry started by `images` (its storage stays, so the
+# next `images` only restarts it).
+cmd_registry_down() {
+  local pidfile="$REGISTRY_DIR/registry.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_for "the registry to exit" 15 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  registry-down) cmd_registry_down ;;
   images) cmd_images ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   *)
-    echo "usage: $0 install | images | up <dir> | down <dir>" >&2
+    echo "usage: $0 install | images | up <dir> | down <dir> | registry-down" >&2
     exit 2
     ;;
 esac
