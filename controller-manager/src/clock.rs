@@ -45,7 +45,9 @@ impl FakeClock {
     /// Moves the time forward by `d`.
     pub fn step(&self, d: SignedDuration) {
         let mut now = self.now.lock();
-        *now = now.saturating_add(d).expect("signed duration has no calendar units");
+        *now = now
+            .saturating_add(d)
+            .expect("signed duration has no calendar units");
     }
 }
 

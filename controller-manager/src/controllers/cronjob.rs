@@ -373,8 +373,7 @@ pub fn plan(cj: &CronJob, jobs: &[Arc<Job>], now: Timestamp) -> Plan {
         .iter()
         .flatten()
         .any(|r| r.name.as_deref() == Some(name.as_str()))
-        || p
-            .status
+        || p.status
             .last_schedule_time
             .as_ref()
             .is_some_and(|t| t.0 == scheduled);
@@ -477,10 +476,15 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         events: EventSink::new(ctx.client.clone(), NAME),
         clock: Arc::new(SystemClock),
     };
-    run_workers(NAME, queue, ctx.options.concurrent_cron_job_syncs, move |key| {
-        let c = c.clone();
-        async move { c.sync(&key).await }
-    })
+    run_workers(
+        NAME,
+        queue,
+        ctx.options.concurrent_cron_job_syncs,
+        move |key| {
+            let c = c.clone();
+            async move { c.sync(&key).await }
+        },
+    )
     .await;
     drop((cj_informer, job_informer));
     Ok(())
@@ -514,7 +518,10 @@ impl CronJobController {
                 Err(e) if is_not_found(&e) => self.events.normal(
                     &*cj,
                     "MissingJob",
-                    format!("Active job went missing: {}", r.name.as_deref().unwrap_or("")),
+                    format!(
+                        "Active job went missing: {}",
+                        r.name.as_deref().unwrap_or("")
+                    ),
                 ),
                 Err(e) => return Err(e.into()),
                 Ok(_) => kept.push(r),
@@ -584,8 +591,11 @@ impl CronJobController {
                 }
                 Err(e) => {
                     if !super::is_namespace_terminating(&e) {
-                        self.events
-                            .warning(&*cj, "FailedCreate", format!("Error creating job: {e}"));
+                        self.events.warning(
+                            &*cj,
+                            "FailedCreate",
+                            format!("Error creating job: {e}"),
+                        );
                     }
                     result = Err(e.into());
                 }
@@ -696,9 +706,33 @@ mod tests {
             usize,
         );
         let cases: Vec<Case> = vec![
-            ("never ran, not time", json!({}), vec![], ts("2016-05-19T09:59:00Z"), None, vec![], 0),
-            ("never ran, on time", json!({}), vec![], on_time, Some("2016-05-19T10:00:00Z"), vec![], 0),
-            ("never ran, late, no deadline", json!({}), vec![], long_after, Some("2016-05-19T10:00:00Z"), vec![], 0),
+            (
+                "never ran, not time",
+                json!({}),
+                vec![],
+                ts("2016-05-19T09:59:00Z"),
+                None,
+                vec![],
+                0,
+            ),
+            (
+                "never ran, on time",
+                json!({}),
+                vec![],
+                on_time,
+                Some("2016-05-19T10:00:00Z"),
+                vec![],
+                0,
+            ),
+            (
+                "never ran, late, no deadline",
+                json!({}),
+                vec![],
+                long_after,
+                Some("2016-05-19T10:00:00Z"),
+                vec![],
+                0,
+            ),
             (
                 "never ran, too late for the deadline",
                 json!({"spec": {"startingDeadlineSeconds": 10}}),
@@ -894,7 +928,9 @@ mod tests {
 
     #[test]
     fn history_limits() {
-        let cj = cronjob(json!({"spec": {"successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 0}}));
+        let cj = cronjob(
+            json!({"spec": {"successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 0}}),
+        );
         let mut a = (*job("a", "1", Some("Complete"))).clone();
         a.status.as_mut().unwrap().start_time = Some(Time(ts("2016-05-19T08:00:00Z")));
         let jobs = vec![

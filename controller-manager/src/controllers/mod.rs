@@ -3,17 +3,17 @@
 //! controller shares. Names are upstream's (cmd/kube-controller-manager/names), and the
 //! pre-1.27 short names stay accepted as aliases, as upstream does.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod job;
-pub mod cronjob;
-pub mod ttlafterfinished;
 pub mod namespace;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 
 use std::future::Future;
 use std::pin::Pin;

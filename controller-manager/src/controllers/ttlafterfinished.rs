@@ -186,11 +186,31 @@ mod tests {
         let cases = [
             ("no ttl", job(None, Some(("Complete", "True")), false), None),
             ("not finished", job(Some(5), None, false), None),
-            ("condition false", job(Some(5), Some(("Failed", "False")), false), None),
-            ("being deleted", job(Some(0), Some(("Complete", "True")), true), None),
-            ("expired", job(Some(5), Some(("Complete", "True")), false), Some(-5000)),
-            ("failed, waiting", job(Some(100), Some(("Failed", "True")), false), Some(90_000)),
-            ("ttl zero", job(Some(0), Some(("Complete", "True")), false), Some(-10_000)),
+            (
+                "condition false",
+                job(Some(5), Some(("Failed", "False")), false),
+                None,
+            ),
+            (
+                "being deleted",
+                job(Some(0), Some(("Complete", "True")), true),
+                None,
+            ),
+            (
+                "expired",
+                job(Some(5), Some(("Complete", "True")), false),
+                Some(-5000),
+            ),
+            (
+                "failed, waiting",
+                job(Some(100), Some(("Failed", "True")), false),
+                Some(90_000),
+            ),
+            (
+                "ttl zero",
+                job(Some(0), Some(("Complete", "True")), false),
+                Some(-10_000),
+            ),
         ];
         for (name, j, want) in cases {
             assert_eq!(time_left(&j, now).unwrap(), want, "{name}");

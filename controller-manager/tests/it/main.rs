@@ -3,9 +3,11 @@
 //! extra binary would link the whole apiserver again, which dominates CI build time.
 
 mod common;
+mod cronjob;
 mod deployment;
 mod endpointslice;
 mod garbagecollector;
+mod job;
 mod manager;
 mod namespace;
 mod namespace_defaults;

@@ -34,9 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::{
-    EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec,
-};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -91,7 +89,16 @@ pub struct JobController {
     expectations: Expectations,
     events: EventSink,
     clock: Arc<dyn Clock>,
+    /// Pods whose tracking finalizer we removed but the informer still shows
+    /// (upstream `finalizerExpectations`): they must not be counted twice.
+    releasing: Releasing,
+    /// The status resourceVersion each job key was last written at; a cache older than
+    /// that is not synced on (its update event will come).
+    written: Arc<parking_lot::Mutex<std::collections::HashMap<String, u64>>>,
 }
+
+/// UIDs of pods released from the tracking finalizer, until the informer shows it.
+pub type Releasing = Arc<parking_lot::Mutex<HashSet<String>>>;
 
 /// Starts the informers and `--concurrent-job-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
@@ -107,10 +114,12 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
             q.add(key);
         }
     });
+    let releasing = Releasing::default();
     let handler = PodHandler {
         job_store: job_informer.store.clone(),
         queue: queue.clone(),
         expectations: expectations.clone(),
+        releasing: releasing.clone(),
     };
     let pod_informer =
         Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| handler.handle(n));
@@ -123,6 +132,8 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         expectations,
         events: EventSink::new(ctx.client.clone(), NAME),
         clock: Arc::new(SystemClock),
+        releasing,
+        written: Arc::default(),
     };
     run_workers(NAME, queue, ctx.options.concurrent_job_syncs, move |key| {
         let c = c.clone();
@@ -138,10 +149,20 @@ struct PodHandler {
     job_store: Store<Job>,
     queue: WorkQueue,
     expectations: Expectations,
+    releasing: Releasing,
 }
 
 impl PodHandler {
     fn handle(&self, n: Notification<Pod>) {
+        let seen = match &n {
+            Notification::Added(p) | Notification::Updated { new: p, .. } => {
+                (!has_tracking_finalizer(p)).then_some(p)
+            }
+            Notification::Deleted(p) => Some(p),
+        };
+        if let Some(uid) = seen.and_then(|p| p.metadata.uid.as_ref()) {
+            self.releasing.lock().remove(uid);
+        }
         match n {
             Notification::Added(pod) => {
                 if let Some(key) = self.job_key(&pod) {
@@ -206,6 +227,11 @@ impl PodHandler {
     }
 }
 
+/// The resourceVersion as a number (this apiserver's versions are decimal counters).
+fn rv_number(meta: &ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref()?.parse().ok()
+}
+
 /// The pod's controller reference if it points at a batch Job.
 fn job_owner(pod: &Pod) -> Option<&OwnerReference> {
     controller_of(&pod.metadata).filter(|r| r.kind == "Job" && r.api_version.starts_with("batch/"))
@@ -260,10 +286,7 @@ pub fn completion_index(pod: &Pod) -> Option<i32> {
 }
 
 fn is_indexed(job: &Job) -> bool {
-    job.spec
-        .as_ref()
-        .and_then(|s| s.completion_mode.as_deref())
-        == Some("Indexed")
+    job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) == Some("Indexed")
 }
 
 /// The condition of this type with status True.
@@ -347,7 +370,10 @@ fn finish_time(pod: &Pod) -> Option<Timestamp> {
 /// What the pods say about earlier failures, for the replacement backoff: failures since
 /// the last success, and when the last one happened (upstream `backoffRecord`).
 pub fn failure_backoff_record(job: &Job, pods: &[Arc<Pod>]) -> (u32, Option<Timestamp>) {
-    let pfp = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref());
+    let pfp = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_failure_policy.as_ref());
     let last_success = pods
         .iter()
         .filter(|p| phase(p) == "Succeeded")
@@ -496,7 +522,10 @@ pub struct Counts {
 pub fn decide_outcome(job: &Job, c: &Counts, now: Timestamp) -> Option<Outcome> {
     let status = job.status.clone().unwrap_or_default();
     for (interim, ctor) in [
-        ("FailureTarget", Outcome::failed as fn(&str, &str) -> Outcome),
+        (
+            "FailureTarget",
+            Outcome::failed as fn(&str, &str) -> Outcome,
+        ),
         ("SuccessCriteriaMet", Outcome::complete),
     ] {
         if let Some(cond) = true_condition(&status, interim) {
@@ -592,6 +621,8 @@ impl JobController {
             pod_store,
             expectations: Expectations::new(),
             clock,
+            releasing: Releasing::default(),
+            written: Arc::default(),
         }
     }
 
@@ -601,6 +632,7 @@ impl JobController {
         let ns = ns.unwrap_or_default();
         let Some(job) = self.job_store.get(&ObjectRef::new(name).within(ns)) else {
             self.expectations.delete(key);
+            self.written.lock().remove(key);
             self.release_orphans(ns, name).await?;
             return Ok(Requeue::No);
         };
@@ -609,11 +641,39 @@ impl JobController {
             // Upstream leaves jobs managed by another controller alone.
             return Ok(Requeue::No);
         }
+        let cached_rv = rv_number(&job.metadata);
+        if let (Some(cached), Some(written)) = (cached_rv, self.written.lock().get(key).copied()) {
+            if cached < written {
+                // Our own status write is not in the cache yet; its event requeues us.
+                return Ok(Requeue::No);
+            }
+        }
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        let pods: Vec<Arc<Pod>> = self.pod_store.state_filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns)
-                && job_owner(p).is_some_and(|r| r.uid == uid)
-        });
+        let releasing = self.releasing.lock().clone();
+        // Pods released from the finalizer but still shown with it count as released.
+        let pods: Vec<Arc<Pod>> = self
+            .pod_store
+            .state_filter(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && job_owner(p).is_some_and(|r| r.uid == uid)
+            })
+            .into_iter()
+            .map(|p| {
+                if p.metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| releasing.contains(u))
+                {
+                    let mut q = (*p).clone();
+                    if let Some(f) = q.metadata.finalizers.as_mut() {
+                        f.retain(|f| f != TRACKING_FINALIZER);
+                    }
+                    Arc::new(q)
+                } else {
+                    p
+                }
+            })
+            .collect();
         if is_finished(&job) {
             // Only leftover finalizers to clear.
             let leftovers: Vec<Arc<Pod>> = pods
@@ -685,9 +745,16 @@ impl JobController {
             }
             if let Some(msg) = &fail_job {
                 // Record the failure cause before the finalizers go, as upstream does.
-                set_condition(&mut status, "FailureTarget", "True", "PodFailurePolicy", msg, now);
+                set_condition(
+                    &mut status,
+                    "FailureTarget",
+                    "True",
+                    "PodFailurePolicy",
+                    msg,
+                    now,
+                );
             }
-            job_now = self.write_status(&job_now, status.clone()).await?;
+            job_now = self.write_status(key, &job_now, status.clone()).await?;
         }
         // 2. Release the recorded pods, then count them.
         let released = self.remove_finalizers(&to_release).await?;
@@ -775,7 +842,8 @@ impl JobController {
                 set_condition(&mut status, o.terminal, "True", &o.reason, &o.message, now);
                 if o.terminal == "Complete" {
                     status.completion_time = Some(Time(now));
-                    self.events.normal(&*job, "Completed", "Job completed".into());
+                    self.events
+                        .normal(&*job, "Completed", "Job completed".into());
                 } else {
                     self.events.warning(&*job, &o.reason, o.message.clone());
                 }
@@ -783,9 +851,16 @@ impl JobController {
                 // Pods are on their way out; their deletion events requeue the job.
             }
         } else if suspended {
-            if set_condition(&mut status, "Suspended", "True", "JobSuspended", "Job suspended", now)
-            {
-                self.events.normal(&*job, "Suspended", "Job suspended".into());
+            if set_condition(
+                &mut status,
+                "Suspended",
+                "True",
+                "JobSuspended",
+                "Job suspended",
+                now,
+            ) {
+                self.events
+                    .normal(&*job, "Suspended", "Job suspended".into());
             }
             if satisfied && !active.is_empty() {
                 pod_err = self.delete_pods(&job, key, &active).await.err();
@@ -794,16 +869,20 @@ impl JobController {
             // A suspended job is not running: the deadline restarts on resume.
             status.start_time = None;
         } else {
-            if set_condition(&mut status, "Suspended", "False", "JobResumed", "Job resumed", now) {
+            if set_condition(
+                &mut status,
+                "Suspended",
+                "False",
+                "JobResumed",
+                "Job resumed",
+                now,
+            ) {
                 self.events.normal(&*job, "Resumed", "Job resumed".into());
                 // Upstream: resuming restarts activeDeadlineSeconds.
                 status.start_time = Some(Time(now));
             }
             if satisfied && job.metadata.deletion_timestamp.is_none() {
-                match self
-                    .manage(&job, key, &active, &completed, &pods, now)
-                    .await
-                {
+                match self.manage(&job, key, &active, &counts, &pods, now).await {
                     Ok((left, n, r)) => {
                         active_left = left;
                         created = n;
@@ -828,7 +907,7 @@ impl JobController {
             status.completed_indexes = Some(indexes::format(&completed));
         }
         if status != job_now.status.clone().unwrap_or_default() {
-            self.write_status(&job_now, status).await?;
+            self.write_status(key, &job_now, status).await?;
         }
         match pod_err {
             Some(e) => Err(e),
@@ -843,26 +922,13 @@ impl JobController {
         job: &Arc<Job>,
         key: &str,
         active: &[Arc<Pod>],
-        completed: &BTreeSet<i32>,
+        counts: &Counts,
         all: &[Arc<Pod>],
         now: Timestamp,
     ) -> Result<(Vec<Arc<Pod>>, usize, Requeue), JobError> {
         let spec = job.spec.clone().unwrap_or_default();
         let indexed = is_indexed(job);
-        let succeeded = if indexed {
-            completed.len() as i32
-        } else {
-            job.status
-                .as_ref()
-                .and_then(|s| s.succeeded)
-                .unwrap_or(0)
-                + job
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.uncounted_terminated_pods.as_ref())
-                    .and_then(|u| u.succeeded.as_ref())
-                    .map_or(0, |l| l.len() as i32)
-        };
+        let (completed, succeeded) = (&counts.completed, counts.succeeded);
         let mut keep: Vec<Arc<Pod>> = active.to_vec();
         let mut doomed: Vec<Arc<Pod>> = Vec::new();
         if indexed {
@@ -993,9 +1059,10 @@ impl JobController {
         let mut errs = Vec::new();
         for (p, name, r) in results {
             match r {
-                Ok(_) => self
-                    .events
-                    .normal(job, "SuccessfulDelete", format!("Deleted pod: {name}")),
+                Ok(_) => {
+                    self.events
+                        .normal(job, "SuccessfulDelete", format!("Deleted pod: {name}"))
+                }
                 Err(e) => {
                     self.expectations
                         .deletion_observed(key, p.metadata.uid.as_deref().unwrap_or(""));
@@ -1018,10 +1085,9 @@ impl JobController {
     /// already gone). A merge patch with the pod's resourceVersion keeps other finalizers
     /// intact against concurrent writers (a conflict retries the sync).
     async fn remove_finalizers(&self, pods: &[Arc<Pod>]) -> Result<HashSet<String>, JobError> {
-        let results = futures::future::join_all(
-            pods.iter()
-                .filter(|p| has_tracking_finalizer(p))
-                .map(|p| async move {
+        let results =
+            futures::future::join_all(pods.iter().filter(|p| has_tracking_finalizer(p)).map(
+                |p| async move {
                     let api: Api<Pod> = Api::namespaced(
                         self.client.clone(),
                         p.metadata.namespace.as_deref().unwrap_or_default(),
@@ -1042,14 +1108,15 @@ impl JobController {
                         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await;
                     (p.metadata.uid.clone().unwrap_or_default(), r)
-                }),
-        )
-        .await;
+                },
+            ))
+            .await;
         let mut done = HashSet::new();
         let mut errs = Vec::new();
         for (uid, r) in results {
             match r {
                 Ok(_) => {
+                    self.releasing.lock().insert(uid.clone());
                     done.insert(uid);
                 }
                 Err(e) if is_not_found(&e) => {
@@ -1089,20 +1156,24 @@ impl JobController {
         self.remove_finalizers(&orphans).await.map(|_| ())
     }
 
-    async fn write_status(&self, job: &Job, status: JobStatus) -> Result<Job, JobError> {
+    async fn write_status(&self, key: &str, job: &Job, status: JobStatus) -> Result<Job, JobError> {
         let api: Api<Job> = Api::namespaced(
             self.client.clone(),
             job.metadata.namespace.as_deref().unwrap_or_default(),
         );
         let mut next = job.clone();
         next.status = Some(status);
-        Ok(api
+        let stored = api
             .replace_status(
                 job.metadata.name.as_deref().unwrap_or_default(),
                 &PostParams::default(),
                 &next,
             )
-            .await?)
+            .await?;
+        if let Some(rv) = rv_number(&stored.metadata) {
+            self.written.lock().insert(key.to_string(), rv);
+        }
+        Ok(stored)
     }
 }
 

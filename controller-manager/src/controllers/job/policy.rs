@@ -111,8 +111,8 @@ pub fn match_success_policy(
     completions: i32,
     succeeded: &BTreeSet<i32>,
 ) -> Option<usize> {
-    policy.rules.iter().position(|rule| {
-        match (&rule.succeeded_indexes, rule.succeeded_count) {
+    policy.rules.iter().position(
+        |rule| match (&rule.succeeded_indexes, rule.succeeded_count) {
             (Some(ix), count) => {
                 let wanted = indexes::parse(ix, completions);
                 let hits = wanted.intersection(succeeded).count() as i32;
@@ -123,8 +123,8 @@ pub fn match_success_policy(
             }
             (None, Some(n)) => succeeded.len() as i32 >= n,
             (None, None) => false,
-        }
-    })
+        },
+    )
 }
 
 /// The delay before pods replacing failures may be created, after `failures` consecutive
@@ -245,7 +245,11 @@ mod tests {
         };
         let set = |v: &[i32]| v.iter().copied().collect::<BTreeSet<i32>>();
         let cases = [
-            (sp(json!([{"succeededIndexes": "0,2"}])), set(&[0, 2]), Some(0)),
+            (
+                sp(json!([{"succeededIndexes": "0,2"}])),
+                set(&[0, 2]),
+                Some(0),
+            ),
             (sp(json!([{"succeededIndexes": "0,2"}])), set(&[0, 1]), None),
             (sp(json!([{"succeededCount": 2}])), set(&[3, 4]), Some(0)),
             (sp(json!([{"succeededCount": 3}])), set(&[3, 4]), None),
@@ -267,7 +271,15 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let cases = [(0, 0), (1, 10), (2, 20), (3, 40), (6, 320), (7, 360), (40, 360)];
+        let cases = [
+            (0, 0),
+            (1, 10),
+            (2, 20),
+            (3, 40),
+            (6, 320),
+            (7, 360),
+            (40, 360),
+        ];
         for (failures, secs) in cases {
             assert_eq!(
                 pod_failure_backoff(failures),

@@ -42,9 +42,19 @@ fn reason(o: Option<Outcome>) -> Option<(String, String)> {
 fn outcome_table() {
     let now = ts("2024-01-01T00:10:00Z");
     let started = json!({"startTime": "2024-01-01T00:00:00Z"});
-    type Case = (&'static str, Job, Counts, Option<(&'static str, &'static str)>);
+    type Case = (
+        &'static str,
+        Job,
+        Counts,
+        Option<(&'static str, &'static str)>,
+    );
     let cases: Vec<Case> = vec![
-        ("running", job(json!({}), started.clone()), counts(0, 0, 1), None),
+        (
+            "running",
+            job(json!({}), started.clone()),
+            counts(0, 0, 1),
+            None,
+        ),
         (
             "completions reached",
             job(json!({"completions": 2}), started.clone()),
@@ -54,8 +64,8 @@ fn outcome_table() {
         (
             "work queue: success and nothing active",
             serde_json::from_value::<Job>({
-                let mut j = serde_json::to_value(job(json!({"parallelism": 2}), started.clone()))
-                    .unwrap();
+                let mut j =
+                    serde_json::to_value(job(json!({"parallelism": 2}), started.clone())).unwrap();
                 j["spec"].as_object_mut().unwrap().remove("completions");
                 j
             })
@@ -164,10 +174,16 @@ fn want_active_table() {
 
 #[test]
 fn indexed_pod_template() {
-    let j = job(json!({"completionMode": "Indexed", "completions": 3}), json!({}));
+    let j = job(
+        json!({"completionMode": "Indexed", "completions": 3}),
+        json!({}),
+    );
     let p = pod_for(&j, Some(2));
     assert_eq!(p.metadata.generate_name.as_deref(), Some("pi-2-"));
-    assert_eq!(p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX], "2");
+    assert_eq!(
+        p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX],
+        "2"
+    );
     assert_eq!(p.metadata.labels.as_ref().unwrap()[COMPLETION_INDEX], "2");
     assert_eq!(
         p.metadata.labels.as_ref().unwrap()[JOB_NAME_LABEL],
@@ -207,11 +223,39 @@ fn conditions_change_in_place() {
     let now = ts("2024-01-01T00:00:00Z");
     let later = ts("2024-01-01T00:01:00Z");
     let mut st = JobStatus::default();
-    assert!(!set_condition(&mut st, "Suspended", "False", "JobResumed", "Job resumed", now));
+    assert!(!set_condition(
+        &mut st,
+        "Suspended",
+        "False",
+        "JobResumed",
+        "Job resumed",
+        now
+    ));
     assert!(st.conditions.as_ref().unwrap().is_empty());
-    assert!(set_condition(&mut st, "Suspended", "True", "JobSuspended", "Job suspended", now));
-    assert!(!set_condition(&mut st, "Suspended", "True", "JobSuspended", "Job suspended", later));
-    assert!(set_condition(&mut st, "Suspended", "False", "JobResumed", "Job resumed", later));
+    assert!(set_condition(
+        &mut st,
+        "Suspended",
+        "True",
+        "JobSuspended",
+        "Job suspended",
+        now
+    ));
+    assert!(!set_condition(
+        &mut st,
+        "Suspended",
+        "True",
+        "JobSuspended",
+        "Job suspended",
+        later
+    ));
+    assert!(set_condition(
+        &mut st,
+        "Suspended",
+        "False",
+        "JobResumed",
+        "Job resumed",
+        later
+    ));
     let c = &st.conditions.as_ref().unwrap()[0];
     assert_eq!(
         (c.status.as_str(), c.reason.as_deref()),
@@ -237,12 +281,24 @@ fn pod(phase: &str, finished: &str, deleting: bool) -> Arc<Pod> {
 #[test]
 fn failed_pods_and_backoff_record() {
     let j = job(json!({}), json!({}));
-    assert!(is_pod_failed(&pod("Failed", "2024-01-01T00:00:01Z", false), &j));
-    assert!(!is_pod_failed(&pod("Succeeded", "2024-01-01T00:00:01Z", true), &j));
-    assert!(is_pod_failed(&pod("Running", "2024-01-01T00:00:01Z", true), &j));
+    assert!(is_pod_failed(
+        &pod("Failed", "2024-01-01T00:00:01Z", false),
+        &j
+    ));
+    assert!(!is_pod_failed(
+        &pod("Succeeded", "2024-01-01T00:00:01Z", true),
+        &j
+    ));
+    assert!(is_pod_failed(
+        &pod("Running", "2024-01-01T00:00:01Z", true),
+        &j
+    ));
     // With a podFailurePolicy only the Failed phase counts.
     let pfp = job(json!({"podFailurePolicy": {"rules": []}}), json!({}));
-    assert!(!is_pod_failed(&pod("Running", "2024-01-01T00:00:01Z", true), &pfp));
+    assert!(!is_pod_failed(
+        &pod("Running", "2024-01-01T00:00:01Z", true),
+        &pfp
+    ));
 
     let pods = vec![
         pod("Failed", "2024-01-01T00:00:01Z", false),
