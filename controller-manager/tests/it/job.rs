@@ -476,3 +476,57 @@ async fn finished_job_is_deleted_after_ttl() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_limit_per_index_fails_indexes() {
+    let cluster = Cluster::start("job").await;
+    let ns = "job-per-index";
+    cluster.namespace(ns).await;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "pi",
+            json!({"completions": 3, "parallelism": 3, "completionMode": "Indexed",
+                   "backoffLimitPerIndex": 0}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ps = wait_for("3 indexed pods", 20, || async {
+        let ps = running(job_pods(&pods, "pi").await);
+        (ps.len() == 3).then_some(ps)
+    })
+    .await;
+    for p in &ps {
+        let ann = p.metadata.annotations.as_ref().unwrap();
+        assert_eq!(ann["batch.kubernetes.io/job-index-failure-count"], "0");
+        let ix = &ann["batch.kubernetes.io/job-completion-index"];
+        let code = if ix == "1" { 3 } else { 0 };
+        kubelet_finishes_pod(
+            &cluster.client,
+            ns,
+            p.metadata.name.as_deref().unwrap(),
+            code,
+            &[],
+        )
+        .await;
+    }
+    let failed = wait_condition(&jobs, "pi", "Failed", 20).await;
+    let (_, reason, message) = condition(&failed, "Failed").unwrap();
+    assert_eq!(
+        (reason.as_str(), message.as_str()),
+        ("FailedIndexes", "Job has failed indexes")
+    );
+    let s = failed.status.unwrap();
+    assert_eq!(s.failed_indexes.as_deref(), Some("1"));
+    assert_eq!(s.completed_indexes.as_deref(), Some("0,2"));
+    assert_eq!((s.succeeded, s.failed), (Some(2), Some(1)));
+    assert_eq!(
+        job_pods(&pods, "pi").await.len(),
+        3,
+        "the failed index was not retried"
+    );
+    cluster.stop().await;
+}

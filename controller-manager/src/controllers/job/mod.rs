@@ -20,8 +20,15 @@
 //!    of the previous sync are met, and after failures only once the pod-failure backoff
 //!    (10 s doubling, capped at 6 min) has passed.
 //!
-//! Not implemented (gaps): `backoffLimitPerIndex` / `maxFailedIndexes` (and so the
-//! `FailIndex` action, which needs them), adoption of orphan pods matching the selector
+//! `backoffLimitPerIndex` (Indexed): each pod carries
+//! `batch.kubernetes.io/job-index-failure-count`; an index whose failures exceed the limit,
+//! or that hit a `FailIndex` rule, lands in `status.failedIndexes` and is not retried;
+//! replacements wait out a per-index backoff; `maxFailedIndexes` exceeded fails the job
+//! (`MaxFailedIndexesExceeded`), and every index finished with some failed fails it with
+//! `FailedIndexes`.
+//!
+//! Not implemented (gaps): a separate count of ignored failures per index (upstream's
+//! `job-index-ignored-failure-count`), adoption of orphan pods matching the selector
 //! (only pods with this job as controller are managed), `podReplacementPolicy: Failed`
 //! waiting for terminating pods before replacing them, and upstream's 1 s batching of pod
 //! updates (`syncJobBatchPeriod`).
@@ -66,6 +73,8 @@ pub const COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 /// See [`CONTROLLER_UID_LABEL`].
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+/// Annotation with how many failures of its index preceded a pod (backoffLimitPerIndex).
+pub const INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
 /// The `spec.managedBy` value this controller answers to (unset means the same).
 pub const MANAGED_BY: &str = "kubernetes.io/job-controller";
 
@@ -367,6 +376,33 @@ fn finish_time(pod: &Pod) -> Option<Timestamp> {
         .or_else(|| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
+/// The failure-count annotation of a pod (0 when absent).
+fn index_failure_count(pod: &Pod) -> i32 {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INDEX_FAILURE_COUNT))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Failures of index `i` so far (the latest failed pod's count plus one) and when the
+/// latest failed (upstream `getNewIndexFailureCounts`).
+pub fn index_failures(pods: &[Arc<Pod>], i: i32) -> (i32, Option<Timestamp>) {
+    let mut best: (i32, Option<Timestamp>) = (0, None);
+    for p in pods
+        .iter()
+        .filter(|p| phase(p) == "Failed" && completion_index(p) == Some(i))
+    {
+        let n = index_failure_count(p) + 1;
+        let t = finish_time(p);
+        if n > best.0 {
+            best = (n, t);
+        }
+    }
+    best
+}
+
 /// What the pods say about earlier failures, for the replacement backoff: failures since
 /// the last success, and when the last one happened (upstream `backoffRecord`).
 pub fn failure_backoff_record(job: &Job, pods: &[Arc<Pod>]) -> (u32, Option<Timestamp>) {
@@ -516,6 +552,8 @@ pub struct Counts {
     pub completed: BTreeSet<i32>,
     /// The message of a podFailurePolicy `FailJob` match this sync, if any.
     pub fail_job: Option<String>,
+    /// Failed indexes (backoffLimitPerIndex).
+    pub failed_indexes: BTreeSet<i32>,
 }
 
 /// Upstream's order of terminal decisions (see the module docs).
@@ -562,6 +600,18 @@ pub fn decide_outcome(job: &Job, c: &Counts, now: Timestamp) -> Option<Outcome> 
         }
     }
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
+    if let (true, Some(_), Some(n)) = (indexed, spec.backoff_limit_per_index, spec.completions) {
+        let failed = c.failed_indexes.len() as i32;
+        if spec.max_failed_indexes.is_some_and(|m| failed > m) {
+            return Some(Outcome::failed(
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+            ));
+        }
+        if failed > 0 && failed + c.completed.len() as i32 >= n {
+            return Some(Outcome::failed("FailedIndexes", "Job has failed indexes"));
+        }
+    }
     if let (true, Some(sp), Some(n)) = (indexed, &spec.success_policy, spec.completions) {
         if let Some(i) = policy::match_success_policy(sp, n, &c.completed) {
             return Some(Outcome::complete(
@@ -692,6 +742,9 @@ impl JobController {
         let mut uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
         let un_s: HashSet<String> = uncounted.succeeded.iter().flatten().cloned().collect();
         let un_f: HashSet<String> = uncounted.failed.iter().flatten().cloned().collect();
+        let per_index = indexed && spec.backoff_limit_per_index.is_some();
+        let mut failed_ix =
+            indexes::parse(status.failed_indexes.as_deref().unwrap_or(""), completions);
         let mut completed = indexes::parse(
             status.completed_indexes.as_deref().unwrap_or(""),
             completions,
@@ -721,13 +774,26 @@ impl JobController {
                     Some(pfp) if phase(p) == "Failed" => policy::match_pod_failure_policy(pfp, p),
                     _ => FailureAction::Count,
                 };
-                match action {
+                match &action {
                     FailureAction::Ignore => {}
                     FailureAction::FailJob(msg) => {
-                        fail_job.get_or_insert(msg);
+                        fail_job.get_or_insert(msg.clone());
                         new_f.push(puid);
                     }
                     FailureAction::Count | FailureAction::FailIndex => new_f.push(puid),
+                }
+                // backoffLimitPerIndex: the index fails once its failures exceed the limit,
+                // or at once on a FailIndex rule (upstream `calculateFailedIndexes`).
+                if let (true, Some(i)) = (per_index, completion_index(p)) {
+                    let limit = spec.backoff_limit_per_index.unwrap_or(0);
+                    let fail_index = matches!(action, FailureAction::FailIndex);
+                    let counted = !matches!(action, FailureAction::Ignore);
+                    if i < completions
+                        && !completed.contains(&i)
+                        && (fail_index || (counted && index_failure_count(p) + 1 > limit))
+                    {
+                        failed_ix.insert(i);
+                    }
                 }
                 to_release.push(p.clone());
             }
@@ -742,6 +808,9 @@ impl JobController {
             status.uncounted_terminated_pods = Some(uncounted.clone());
             if indexed {
                 status.completed_indexes = Some(indexes::format(&completed));
+            }
+            if per_index {
+                status.failed_indexes = Some(indexes::format(&failed_ix));
             }
             if let Some(msg) = &fail_job {
                 // Record the failure cause before the finalizers go, as upstream does.
@@ -816,6 +885,7 @@ impl JobController {
             active: active.len() as i32,
             restarts,
             completed: completed.clone(),
+            failed_indexes: failed_ix.clone(),
             fail_job,
         };
         let suspended = spec.suspend == Some(true);
@@ -906,6 +976,9 @@ impl JobController {
         if indexed {
             status.completed_indexes = Some(indexes::format(&completed));
         }
+        if per_index {
+            status.failed_indexes = Some(indexes::format(&failed_ix));
+        }
         if status != job_now.status.clone().unwrap_or_default() {
             self.write_status(key, &job_now, status).await?;
         }
@@ -957,7 +1030,12 @@ impl JobController {
         if keep.len() >= want {
             return Ok((keep, 0, Requeue::No));
         }
-        let (failures, last_failure) = failure_backoff_record(job, all);
+        let per_index = indexed && spec.backoff_limit_per_index.is_some();
+        let (failures, last_failure) = if per_index {
+            (0, None)
+        } else {
+            failure_backoff_record(job, all)
+        };
         if let Some(last) = last_failure {
             let wait = policy::pod_failure_backoff(failures);
             let ready_at = last.as_millisecond() + wait.as_millis() as i64;
@@ -967,10 +1045,30 @@ impl JobController {
             }
         }
         let mut n = want - keep.len();
+        let mut index_wait: Option<i64> = None;
         let index_list: Vec<Option<i32>> = if indexed {
             let running: BTreeSet<i32> = keep.iter().filter_map(|p| completion_index(p)).collect();
             (0..spec.completions.unwrap_or(0))
-                .filter(|i| !completed.contains(i) && !running.contains(i))
+                .filter(|i| {
+                    !completed.contains(i)
+                        && !running.contains(i)
+                        && !counts.failed_indexes.contains(i)
+                })
+                .filter(|i| {
+                    // Per-index backoff (upstream `getRemainingTimePerIndex`).
+                    if !per_index {
+                        return true;
+                    }
+                    let (failures, last) = index_failures(all, *i);
+                    let Some(last) = last else { return true };
+                    let wait = policy::pod_failure_backoff(failures as u32);
+                    let left =
+                        last.as_millisecond() + wait.as_millis() as i64 - now.as_millisecond();
+                    if left > 0 {
+                        index_wait = Some(index_wait.map_or(left, |w| w.min(left)));
+                    }
+                    left <= 0
+                })
                 .take(n)
                 .map(Some)
                 .collect()
@@ -978,8 +1076,11 @@ impl JobController {
             vec![None; n]
         };
         n = index_list.len();
+        let later = index_wait.map_or(Requeue::No, |ms| {
+            Requeue::After(Duration::from_millis(ms as u64))
+        });
         if n == 0 {
-            return Ok((keep, 0, Requeue::No));
+            return Ok((keep, 0, later));
         }
         self.expectations.expect_creations(key, n);
         let api: Api<Pod> = Api::namespaced(
@@ -995,7 +1096,14 @@ impl JobController {
             let end = (start + batch).min(n);
             let results = futures::future::join_all(index_list[start..end].iter().map(|ix| {
                 let api = api.clone();
-                let pod = pod_for(job, *ix);
+                let mut pod = pod_for(job, *ix);
+                if let (true, Some(i)) = (per_index, *ix) {
+                    let (failures, _) = index_failures(all, i);
+                    pod.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(INDEX_FAILURE_COUNT.into(), failures.to_string());
+                }
                 async move { api.create(&PostParams::default(), &pod).await }
             }))
             .await;
@@ -1033,7 +1141,7 @@ impl JobController {
             Some(e) => Err(JobError::Pods(e.to_string())),
             // The new pods count as active at once, as upstream adds the created count
             // to `active` before the informer sees them.
-            None => Ok((keep, created, Requeue::No)),
+            None => Ok((keep, created, later)),
         }
     }
 
