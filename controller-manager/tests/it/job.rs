@@ -193,7 +193,8 @@ async fn failing_pods_exceed_backoff_limit() {
     assert_eq!(message, "Job has reached the specified backoff limit");
     assert!(condition(&failed, "FailureTarget").is_some());
     let s = failed.status.unwrap();
-    assert_eq!(s.failed, Some(1));
+    // The failed pod, and the running one deleted on failure (as upstream counts it).
+    assert_eq!(s.failed, Some(2));
     assert_eq!(s.active.unwrap_or(0), 0);
     assert!(s.completion_time.is_none());
     // The other pod was deleted, and no replacement was made.
@@ -429,6 +430,11 @@ async fn active_deadline_fails_the_job() {
     let (_, reason, message) = condition(&failed, "Failed").unwrap();
     assert_eq!(reason, "DeadlineExceeded");
     assert_eq!(message, "Job was active longer than specified deadline");
+    assert_eq!(
+        failed.status.unwrap().failed,
+        Some(1),
+        "the deleted pod counts"
+    );
     wait_for("pods deleted", 20, || async {
         job_pods(&pods, "dl").await.is_empty().then_some(())
     })

@@ -11,8 +11,9 @@
 //!    a podFailurePolicy `FailJob` match, `backoffLimit` exceeded (failures, plus container
 //!    restarts for `restartPolicy: OnFailure`), `activeDeadlineSeconds` passed, then
 //!    success (successPolicy or completions reached). The interim condition
-//!    (`FailureTarget` / `SuccessCriteriaMet`) is written first, active pods are deleted,
-//!    and the terminal `Failed` / `Complete` condition follows once no pod is left running
+//!    (`FailureTarget` / `SuccessCriteriaMet`) is written first, active pods are deleted
+//!    keeping their finalizer (so, as upstream, they are then counted as failed unless only
+//!    Failed pods count), and the terminal `Failed` / `Complete` condition follows once no pod is left running
 //!    or terminating and nothing is uncounted (upstream's delayed terminal conditions).
 //! 3. Otherwise suspend (Suspended condition, active pods deleted, `startTime` cleared) or
 //!    resume (`startTime` reset), or create/delete pods towards
@@ -750,6 +751,9 @@ impl JobController {
             completions,
         );
 
+        let finishing = job.metadata.deletion_timestamp.is_some()
+            || true_condition(&status, "FailureTarget").is_some()
+            || true_condition(&status, "SuccessCriteriaMet").is_some();
         // 1. Newly finished pods still carrying the finalizer.
         let mut fail_job = None;
         let mut to_release: Vec<Arc<Pod>> = Vec::new();
@@ -769,6 +773,12 @@ impl JobController {
                 }
                 new_s.push(puid);
                 to_release.push(p.clone());
+            } else if finishing && !is_pod_failed(p, &job) {
+                // The job is finishing (or being deleted): terminating pods that will
+                // never count are released so they can go (upstream does the same).
+                if p.metadata.deletion_timestamp.is_some() {
+                    to_release.push(p.clone());
+                }
             } else if is_pod_failed(p, &job) {
                 let action = match &spec.pod_failure_policy {
                     Some(pfp) if phase(p) == "Failed" => policy::match_pod_failure_policy(pfp, p),
@@ -904,7 +914,12 @@ impl JobController {
                 tracing::debug!(key, reason = %o.reason, "job reached {}", o.interim);
             }
             if satisfied && !active.is_empty() {
-                pod_err = self.delete_pods(&job, key, &active).await.err();
+                // Upstream `deleteActivePods`: finalizers stay, so the deleted pods are
+                // accounted (as failed, unless only Failed pods count) next sync.
+                pod_err = self
+                    .delete_pods_keeping_finalizers(&job, key, &active)
+                    .await
+                    .err();
             }
             active_left.clear();
             let terminating = pods.iter().any(|p| is_terminating(p));
@@ -1145,12 +1160,34 @@ impl JobController {
         }
     }
 
+    /// Deletes pods, keeping the tracking finalizer (upstream `deleteActivePods`).
+    async fn delete_pods_keeping_finalizers(
+        &self,
+        job: &Job,
+        key: &str,
+        pods: &[Arc<Pod>],
+    ) -> Result<(), JobError> {
+        self.delete_pods_inner(job, key, pods, false).await
+    }
+
     /// Deletes pods of the job, removing the tracking finalizer first so they are not
     /// counted (upstream `deleteJobPods`).
     async fn delete_pods(&self, job: &Job, key: &str, pods: &[Arc<Pod>]) -> Result<(), JobError> {
+        self.delete_pods_inner(job, key, pods, true).await
+    }
+
+    async fn delete_pods_inner(
+        &self,
+        job: &Job,
+        key: &str,
+        pods: &[Arc<Pod>],
+        release: bool,
+    ) -> Result<(), JobError> {
         let uids: Vec<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
         self.expectations.expect_deletions(key, uids);
-        self.remove_finalizers(pods).await?;
+        if release {
+            self.remove_finalizers(pods).await?;
+        }
         let api: Api<Pod> = Api::namespaced(
             self.client.clone(),
             job.metadata.namespace.as_deref().unwrap_or_default(),
