@@ -536,3 +536,64 @@ async fn backoff_limit_per_index_fails_indexes() {
     );
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopts_matching_orphans_and_releases_non_matching_pods() {
+    let cluster = Cluster::start("job").await;
+    let ns = "job-adopt";
+    cluster.namespace(ns).await;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    let j = jobs
+        .create(
+            &PostParams::default(),
+            &job("adopt", json!({"parallelism": 2, "completions": 4})),
+        )
+        .await
+        .unwrap();
+    let uid = j.metadata.uid.unwrap();
+    let ps = wait_for("2 pods", 20, || async {
+        let ps = running(job_pods(&pods, "adopt").await);
+        (ps.len() == 2).then_some(ps)
+    })
+    .await;
+    let owned_by_job = |p: &Pod| {
+        p.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == uid && r.controller == Some(true))
+    };
+
+    // Orphan a pod: the job adopts it back.
+    let orphan = ps[0].metadata.name.clone().unwrap();
+    pods.patch(
+        &orphan,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"ownerReferences": null}})),
+    )
+    .await
+    .unwrap();
+    wait_for("orphan re-adopted", 20, || async {
+        let p = pods.get(&orphan).await.ok()?;
+        owned_by_job(&p).then_some(())
+    })
+    .await;
+
+    // Change a pod's labels so the selector no longer matches: the job releases it.
+    let released = ps[1].metadata.name.clone().unwrap();
+    pods.patch(
+        &released,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"labels": {
+            "batch.kubernetes.io/controller-uid": null, "controller-uid": null}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("pod released", 20, || async {
+        let p = pods.get(&released).await.ok()?;
+        (!owned_by_job(&p)).then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}

@@ -28,9 +28,11 @@
 //! (`MaxFailedIndexesExceeded`), and every index finished with some failed fails it with
 //! `FailedIndexes`.
 //!
+//! Orphan pods matching the selector are adopted (with the finalizer) and owned pods that
+//! stop matching are released, as upstream `ClaimPods`.
+//!
 //! Not implemented (gaps): a separate count of ignored failures per index (upstream's
-//! `job-index-ignored-failure-count`), adoption of orphan pods matching the selector
-//! (only pods with this job as controller are managed), `podReplacementPolicy: Failed`
+//! `job-index-ignored-failure-count`), `podReplacementPolicy: Failed`
 //! waiting for terminating pods before replacing them, and upstream's 1 s batching of pod
 //! updates (`syncJobBatchPeriod`).
 
@@ -228,12 +230,43 @@ impl PodHandler {
     /// removes the finalizer (upstream does this for orphan pods too), so the garbage
     /// collector can delete it.
     fn orphan(&self, pod: &Pod) {
+        if controller_of(&pod.metadata).is_none() {
+            // An orphan: every job whose selector matches may adopt it.
+            let ns = pod.metadata.namespace.as_deref();
+            let empty = BTreeMap::new();
+            let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
+            for j in self.job_store.state_filter(|j| {
+                j.metadata.namespace.as_deref() == ns
+                    && selector_of(j).is_some_and(|s| !s.is_empty() && s.matches(labels))
+            }) {
+                self.queue.add(key_of(j.as_ref()));
+            }
+            return;
+        }
         if !has_tracking_finalizer(pod) {
             return;
         }
         if let (Some(r), Some(ns)) = (job_owner(pod), pod.metadata.namespace.as_deref()) {
             self.queue.add(format!("{ns}/{}", r.name));
         }
+    }
+}
+
+/// The job's selector; `None` if it cannot be parsed.
+fn selector_of(job: &Job) -> Option<rudder_api::labels::Selector> {
+    let sel = job.spec.as_ref()?.selector.as_ref()?;
+    let v = serde_json::to_value(sel).ok()?;
+    rudder_api::labels::Selector::from_label_selector(&v).ok()
+}
+
+fn controller_ref(job: &Job) -> OwnerReference {
+    OwnerReference {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
     }
 }
 
@@ -491,14 +524,7 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
             labels: Some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
             finalizers: Some(finalizers),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".into(),
-                kind: "Job".into(),
-                name,
-                uid: job.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref(job)]),
             ..Default::default()
         },
         spec: Some(spec),
@@ -725,6 +751,11 @@ impl JobController {
                 }
             })
             .collect();
+        let pods = if !is_finished(&job) && job.metadata.deletion_timestamp.is_none() {
+            self.claim_pods(&job, pods).await?
+        } else {
+            pods
+        };
         if is_finished(&job) {
             // Only leftover finalizers to clear.
             let leftovers: Vec<Arc<Pod>> = pods
@@ -1158,6 +1189,87 @@ impl JobController {
             // to `active` before the informer sees them.
             None => Ok((keep, created, later)),
         }
+    }
+
+    /// Upstream `ClaimPods` with the tracking finalizer: owned pods that stopped matching
+    /// the selector are released, matching orphans (not being deleted) are adopted — after
+    /// re-reading the job, so a job being deleted adopts nothing — and get the finalizer.
+    async fn claim_pods(&self, job: &Job, owned: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, JobError> {
+        let Some(selector) = selector_of(job).filter(|s| !s.is_empty()) else {
+            return Ok(owned);
+        };
+        let ns = job.metadata.namespace.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let empty = BTreeMap::new();
+        let mut out = Vec::with_capacity(owned.len());
+        for p in owned {
+            if selector.matches(p.metadata.labels.as_ref().unwrap_or(&empty)) {
+                out.push(p);
+                continue;
+            }
+            let refs: Vec<&OwnerReference> = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .filter(|r| r.uid != uid)
+                .collect();
+            let patch = json!({"metadata": {
+                "resourceVersion": p.metadata.resource_version,
+                "ownerReferences": refs,
+            }});
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let orphans: Vec<Arc<Pod>> = self.pod_store.state_filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns)
+                && p.metadata.deletion_timestamp.is_none()
+                && controller_of(&p.metadata).is_none()
+                && selector.matches(p.metadata.labels.as_ref().unwrap_or(&empty))
+        });
+        if orphans.is_empty() {
+            return Ok(out);
+        }
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let fresh = jobs
+            .get(job.metadata.name.as_deref().unwrap_or_default())
+            .await?;
+        if fresh.metadata.uid.as_deref() != Some(uid.as_str())
+            || fresh.metadata.deletion_timestamp.is_some()
+        {
+            return Ok(out);
+        }
+        for p in orphans {
+            let mut refs = p.metadata.owner_references.clone().unwrap_or_default();
+            refs.push(controller_ref(job));
+            let mut finalizers = p.metadata.finalizers.clone().unwrap_or_default();
+            if !finalizers.iter().any(|f| f == TRACKING_FINALIZER) {
+                finalizers.push(TRACKING_FINALIZER.to_string());
+            }
+            let patch = json!({"metadata": {
+                "resourceVersion": p.metadata.resource_version,
+                "ownerReferences": refs,
+                "finalizers": finalizers,
+            }});
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(adopted) => out.push(Arc::new(adopted)),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes pods, keeping the tracking finalizer (upstream `deleteActivePods`).
