@@ -597,3 +597,53 @@ async fn adopts_matching_orphans_and_releases_non_matching_pods() {
     .await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_index_rule_fails_the_index_without_restart() {
+    let cluster = Cluster::start("job").await;
+    let ns = "job-failindex";
+    cluster.namespace(ns).await;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "fi",
+            json!({"completions": 2, "parallelism": 2, "completionMode": "Indexed",
+                   "backoffLimitPerIndex": 1,
+                   "podFailurePolicy": {"rules": [
+                       {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [42]}}]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ps = wait_for("2 indexed pods", 20, || async {
+        let ps = running(job_pods(&pods, "fi").await);
+        (ps.len() == 2).then_some(ps)
+    })
+    .await;
+    for p in &ps {
+        let ix =
+            &p.metadata.annotations.as_ref().unwrap()["batch.kubernetes.io/job-completion-index"];
+        let code = if ix == "0" { 42 } else { 0 };
+        kubelet_finishes_pod(
+            &cluster.client,
+            ns,
+            p.metadata.name.as_deref().unwrap(),
+            code,
+            &[],
+        )
+        .await;
+    }
+    let failed = wait_condition(&jobs, "fi", "Failed", 20).await;
+    assert_eq!(condition(&failed, "Failed").unwrap().1, "FailedIndexes");
+    let s = failed.status.unwrap();
+    assert_eq!(s.failed_indexes.as_deref(), Some("0"));
+    assert_eq!(s.completed_indexes.as_deref(), Some("1"));
+    assert_eq!(
+        job_pods(&pods, "fi").await.len(),
+        2,
+        "index 0 was not restarted"
+    );
+    cluster.stop().await;
+}
