@@ -3,12 +3,14 @@
 //! extra binary would link the whole apiserver again, which dominates CI build time.
 
 mod common;
+mod cronjob;
 mod daemonset;
 mod deployment;
 mod disruption;
 mod endpointslice;
 mod garbagecollector;
 mod informer;
+mod job;
 mod manager;
 mod namespace;
 mod namespace_defaults;

@@ -11,8 +11,9 @@
 //!    a podFailurePolicy `FailJob` match, `backoffLimit` exceeded (failures, plus container
 //!    restarts for `restartPolicy: OnFailure`), `activeDeadlineSeconds` passed, then
 //!    success (successPolicy or completions reached). The interim condition
-//!    (`FailureTarget` / `SuccessCriteriaMet`) is written first, active pods are deleted,
-//!    and the terminal `Failed` / `Complete` condition follows once no pod is left running
+//!    (`FailureTarget` / `SuccessCriteriaMet`) is written first, active pods are deleted
+//!    keeping their finalizer (so, as upstream, they are then counted as failed unless only
+//!    Failed pods count), and the terminal `Failed` / `Complete` condition follows once no pod is left running
 //!    or terminating and nothing is uncounted (upstream's delayed terminal conditions).
 //! 3. Otherwise suspend (Suspended condition, active pods deleted, `startTime` cleared) or
 //!    resume (`startTime` reset), or create/delete pods towards
@@ -20,9 +21,18 @@
 //!    of the previous sync are met, and after failures only once the pod-failure backoff
 //!    (10 s doubling, capped at 6 min) has passed.
 //!
-//! Not implemented (gaps): `backoffLimitPerIndex` / `maxFailedIndexes` (and so the
-//! `FailIndex` action, which needs them), adoption of orphan pods matching the selector
-//! (only pods with this job as controller are managed), `podReplacementPolicy: Failed`
+//! `backoffLimitPerIndex` (Indexed): each pod carries
+//! `batch.kubernetes.io/job-index-failure-count`; an index whose failures exceed the limit,
+//! or that hit a `FailIndex` rule, lands in `status.failedIndexes` and is not retried;
+//! replacements wait out a per-index backoff; `maxFailedIndexes` exceeded fails the job
+//! (`MaxFailedIndexesExceeded`), and every index finished with some failed fails it with
+//! `FailedIndexes`.
+//!
+//! Orphan pods matching the selector are adopted (with the finalizer) and owned pods that
+//! stop matching are released, as upstream `ClaimPods`.
+//!
+//! Not implemented (gaps): a separate count of ignored failures per index (upstream's
+//! `job-index-ignored-failure-count`), `podReplacementPolicy: Failed`
 //! waiting for terminating pods before replacing them, and upstream's 1 s batching of pod
 //! updates (`syncJobBatchPeriod`).
 
@@ -66,6 +76,8 @@ pub const COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 /// See [`CONTROLLER_UID_LABEL`].
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+/// Annotation with how many failures of its index preceded a pod (backoffLimitPerIndex).
+pub const INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
 /// The `spec.managedBy` value this controller answers to (unset means the same).
 pub const MANAGED_BY: &str = "kubernetes.io/job-controller";
 
@@ -89,7 +101,16 @@ pub struct JobController {
     expectations: Expectations,
     events: EventSink,
     clock: Arc<dyn Clock>,
+    /// Pods whose tracking finalizer we removed but the informer still shows
+    /// (upstream `finalizerExpectations`): they must not be counted twice.
+    releasing: Releasing,
+    /// The status resourceVersion each job key was last written at; a cache older than
+    /// that is not synced on (its update event will come).
+    written: Arc<parking_lot::Mutex<std::collections::HashMap<String, u64>>>,
 }
+
+/// UIDs of pods released from the tracking finalizer, until the informer shows it.
+pub type Releasing = Arc<parking_lot::Mutex<HashSet<String>>>;
 
 /// Starts the informers and `--concurrent-job-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
@@ -105,10 +126,12 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
             q.add(key);
         }
     });
+    let releasing = Releasing::default();
     let handler = PodHandler {
         job_store: job_informer.store.clone(),
         queue: queue.clone(),
         expectations: expectations.clone(),
+        releasing: releasing.clone(),
     };
     let pod_informer =
         Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| handler.handle(n));
@@ -121,6 +144,8 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         expectations,
         events: EventSink::new(ctx.client.clone(), NAME),
         clock: Arc::new(SystemClock),
+        releasing,
+        written: Arc::default(),
     };
     run_workers(NAME, queue, ctx.options.concurrent_job_syncs, move |key| {
         let c = c.clone();
@@ -136,10 +161,20 @@ struct PodHandler {
     job_store: Store<Job>,
     queue: WorkQueue,
     expectations: Expectations,
+    releasing: Releasing,
 }
 
 impl PodHandler {
     fn handle(&self, n: Notification<Pod>) {
+        let seen = match &n {
+            Notification::Added(p) | Notification::Updated { new: p, .. } => {
+                (!has_tracking_finalizer(p)).then_some(p)
+            }
+            Notification::Deleted(p) => Some(p),
+        };
+        if let Some(uid) = seen.and_then(|p| p.metadata.uid.as_ref()) {
+            self.releasing.lock().remove(uid);
+        }
         match n {
             Notification::Added(pod) => {
                 if let Some(key) = self.job_key(&pod) {
@@ -195,6 +230,19 @@ impl PodHandler {
     /// removes the finalizer (upstream does this for orphan pods too), so the garbage
     /// collector can delete it.
     fn orphan(&self, pod: &Pod) {
+        if controller_of(&pod.metadata).is_none() {
+            // An orphan: every job whose selector matches may adopt it.
+            let ns = pod.metadata.namespace.as_deref();
+            let empty = BTreeMap::new();
+            let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
+            for j in self.job_store.state_filter(|j| {
+                j.metadata.namespace.as_deref() == ns
+                    && selector_of(j).is_some_and(|s| !s.is_empty() && s.matches(labels))
+            }) {
+                self.queue.add(key_of(j.as_ref()));
+            }
+            return;
+        }
         if !has_tracking_finalizer(pod) {
             return;
         }
@@ -202,6 +250,29 @@ impl PodHandler {
             self.queue.add(format!("{ns}/{}", r.name));
         }
     }
+}
+
+/// The job's selector; `None` if it cannot be parsed.
+fn selector_of(job: &Job) -> Option<rudder_api::labels::Selector> {
+    let sel = job.spec.as_ref()?.selector.as_ref()?;
+    let v = serde_json::to_value(sel).ok()?;
+    rudder_api::labels::Selector::from_label_selector(&v).ok()
+}
+
+fn controller_ref(job: &Job) -> OwnerReference {
+    OwnerReference {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The resourceVersion as a number (this apiserver's versions are decimal counters).
+fn rv_number(meta: &ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref()?.parse().ok()
 }
 
 /// The pod's controller reference if it points at a batch Job.
@@ -339,6 +410,33 @@ fn finish_time(pod: &Pod) -> Option<Timestamp> {
         .or_else(|| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
+/// The failure-count annotation of a pod (0 when absent).
+fn index_failure_count(pod: &Pod) -> i32 {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INDEX_FAILURE_COUNT))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Failures of index `i` so far (the latest failed pod's count plus one) and when the
+/// latest failed (upstream `getNewIndexFailureCounts`).
+pub fn index_failures(pods: &[Arc<Pod>], i: i32) -> (i32, Option<Timestamp>) {
+    let mut best: (i32, Option<Timestamp>) = (0, None);
+    for p in pods
+        .iter()
+        .filter(|p| phase(p) == "Failed" && completion_index(p) == Some(i))
+    {
+        let n = index_failure_count(p) + 1;
+        let t = finish_time(p);
+        if n > best.0 {
+            best = (n, t);
+        }
+    }
+    best
+}
+
 /// What the pods say about earlier failures, for the replacement backoff: failures since
 /// the last success, and when the last one happened (upstream `backoffRecord`).
 pub fn failure_backoff_record(job: &Job, pods: &[Arc<Pod>]) -> (u32, Option<Timestamp>) {
@@ -426,14 +524,7 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
             labels: Some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
             finalizers: Some(finalizers),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".into(),
-                kind: "Job".into(),
-                name,
-                uid: job.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref(job)]),
             ..Default::default()
         },
         spec: Some(spec),
@@ -488,6 +579,8 @@ pub struct Counts {
     pub completed: BTreeSet<i32>,
     /// The message of a podFailurePolicy `FailJob` match this sync, if any.
     pub fail_job: Option<String>,
+    /// Failed indexes (backoffLimitPerIndex).
+    pub failed_indexes: BTreeSet<i32>,
 }
 
 /// Upstream's order of terminal decisions (see the module docs).
@@ -534,6 +627,18 @@ pub fn decide_outcome(job: &Job, c: &Counts, now: Timestamp) -> Option<Outcome> 
         }
     }
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
+    if let (true, Some(_), Some(n)) = (indexed, spec.backoff_limit_per_index, spec.completions) {
+        let failed = c.failed_indexes.len() as i32;
+        if spec.max_failed_indexes.is_some_and(|m| failed > m) {
+            return Some(Outcome::failed(
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+            ));
+        }
+        if failed > 0 && failed + c.completed.len() as i32 >= n {
+            return Some(Outcome::failed("FailedIndexes", "Job has failed indexes"));
+        }
+    }
     if let (true, Some(sp), Some(n)) = (indexed, &spec.success_policy, spec.completions) {
         if let Some(i) = policy::match_success_policy(sp, n, &c.completed) {
             return Some(Outcome::complete(
@@ -593,6 +698,8 @@ impl JobController {
             pod_store,
             expectations: Expectations::new(),
             clock,
+            releasing: Releasing::default(),
+            written: Arc::default(),
         }
     }
 
@@ -602,6 +709,7 @@ impl JobController {
         let ns = ns.unwrap_or_default();
         let Some(job) = self.job_store.get(&ObjectRef::new(name).within(ns)) else {
             self.expectations.delete(key);
+            self.written.lock().remove(key);
             self.release_orphans(ns, name).await?;
             return Ok(Requeue::No);
         };
@@ -610,11 +718,44 @@ impl JobController {
             // Upstream leaves jobs managed by another controller alone.
             return Ok(Requeue::No);
         }
+        let cached_rv = rv_number(&job.metadata);
+        if let (Some(cached), Some(written)) = (cached_rv, self.written.lock().get(key).copied()) {
+            if cached < written {
+                // Our own status write is not in the cache yet; its event requeues us.
+                return Ok(Requeue::No);
+            }
+        }
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        let pods: Vec<Arc<Pod>> = self.pod_store.state_filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns)
-                && job_owner(p).is_some_and(|r| r.uid == uid)
-        });
+        let releasing = self.releasing.lock().clone();
+        // Pods released from the finalizer but still shown with it count as released.
+        let pods: Vec<Arc<Pod>> = self
+            .pod_store
+            .state_filter(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && job_owner(p).is_some_and(|r| r.uid == uid)
+            })
+            .into_iter()
+            .map(|p| {
+                if p.metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| releasing.contains(u))
+                {
+                    let mut q = (*p).clone();
+                    if let Some(f) = q.metadata.finalizers.as_mut() {
+                        f.retain(|f| f != TRACKING_FINALIZER);
+                    }
+                    Arc::new(q)
+                } else {
+                    p
+                }
+            })
+            .collect();
+        let pods = if !is_finished(&job) && job.metadata.deletion_timestamp.is_none() {
+            self.claim_pods(&job, pods).await?
+        } else {
+            pods
+        };
         if is_finished(&job) {
             // Only leftover finalizers to clear.
             let leftovers: Vec<Arc<Pod>> = pods
@@ -633,11 +774,17 @@ impl JobController {
         let mut uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
         let un_s: HashSet<String> = uncounted.succeeded.iter().flatten().cloned().collect();
         let un_f: HashSet<String> = uncounted.failed.iter().flatten().cloned().collect();
+        let per_index = indexed && spec.backoff_limit_per_index.is_some();
+        let mut failed_ix =
+            indexes::parse(status.failed_indexes.as_deref().unwrap_or(""), completions);
         let mut completed = indexes::parse(
             status.completed_indexes.as_deref().unwrap_or(""),
             completions,
         );
 
+        let finishing = job.metadata.deletion_timestamp.is_some()
+            || true_condition(&status, "FailureTarget").is_some()
+            || true_condition(&status, "SuccessCriteriaMet").is_some();
         // 1. Newly finished pods still carrying the finalizer.
         let mut fail_job = None;
         let mut to_release: Vec<Arc<Pod>> = Vec::new();
@@ -657,18 +804,37 @@ impl JobController {
                 }
                 new_s.push(puid);
                 to_release.push(p.clone());
+            } else if finishing && !is_pod_failed(p, &job) {
+                // The job is finishing (or being deleted): terminating pods that will
+                // never count are released so they can go (upstream does the same).
+                if p.metadata.deletion_timestamp.is_some() {
+                    to_release.push(p.clone());
+                }
             } else if is_pod_failed(p, &job) {
                 let action = match &spec.pod_failure_policy {
                     Some(pfp) if phase(p) == "Failed" => policy::match_pod_failure_policy(pfp, p),
                     _ => FailureAction::Count,
                 };
-                match action {
+                match &action {
                     FailureAction::Ignore => {}
                     FailureAction::FailJob(msg) => {
-                        fail_job.get_or_insert(msg);
+                        fail_job.get_or_insert(msg.clone());
                         new_f.push(puid);
                     }
                     FailureAction::Count | FailureAction::FailIndex => new_f.push(puid),
+                }
+                // backoffLimitPerIndex: the index fails once its failures exceed the limit,
+                // or at once on a FailIndex rule (upstream `calculateFailedIndexes`).
+                if let (true, Some(i)) = (per_index, completion_index(p)) {
+                    let limit = spec.backoff_limit_per_index.unwrap_or(0);
+                    let fail_index = matches!(action, FailureAction::FailIndex);
+                    let counted = !matches!(action, FailureAction::Ignore);
+                    if i < completions
+                        && !completed.contains(&i)
+                        && (fail_index || (counted && index_failure_count(p) + 1 > limit))
+                    {
+                        failed_ix.insert(i);
+                    }
                 }
                 to_release.push(p.clone());
             }
@@ -684,6 +850,9 @@ impl JobController {
             if indexed {
                 status.completed_indexes = Some(indexes::format(&completed));
             }
+            if per_index {
+                status.failed_indexes = Some(indexes::format(&failed_ix));
+            }
             if let Some(msg) = &fail_job {
                 // Record the failure cause before the finalizers go, as upstream does.
                 set_condition(
@@ -695,7 +864,7 @@ impl JobController {
                     now,
                 );
             }
-            job_now = self.write_status(&job_now, status.clone()).await?;
+            job_now = self.write_status(key, &job_now, status.clone()).await?;
         }
         // 2. Release the recorded pods, then count them.
         let released = self.remove_finalizers(&to_release).await?;
@@ -757,6 +926,7 @@ impl JobController {
             active: active.len() as i32,
             restarts,
             completed: completed.clone(),
+            failed_indexes: failed_ix.clone(),
             fail_job,
         };
         let suspended = spec.suspend == Some(true);
@@ -775,7 +945,12 @@ impl JobController {
                 tracing::debug!(key, reason = %o.reason, "job reached {}", o.interim);
             }
             if satisfied && !active.is_empty() {
-                pod_err = self.delete_pods(&job, key, &active).await.err();
+                // Upstream `deleteActivePods`: finalizers stay, so the deleted pods are
+                // accounted (as failed, unless only Failed pods count) next sync.
+                pod_err = self
+                    .delete_pods_keeping_finalizers(&job, key, &active)
+                    .await
+                    .err();
             }
             active_left.clear();
             let terminating = pods.iter().any(|p| is_terminating(p));
@@ -823,10 +998,7 @@ impl JobController {
                 status.start_time = Some(Time(now));
             }
             if satisfied && job.metadata.deletion_timestamp.is_none() {
-                match self
-                    .manage(&job, key, &active, &completed, &pods, now)
-                    .await
-                {
+                match self.manage(&job, key, &active, &counts, &pods, now).await {
                     Ok((left, n, r)) => {
                         active_left = left;
                         created = n;
@@ -850,8 +1022,11 @@ impl JobController {
         if indexed {
             status.completed_indexes = Some(indexes::format(&completed));
         }
+        if per_index {
+            status.failed_indexes = Some(indexes::format(&failed_ix));
+        }
         if status != job_now.status.clone().unwrap_or_default() {
-            self.write_status(&job_now, status).await?;
+            self.write_status(key, &job_now, status).await?;
         }
         match pod_err {
             Some(e) => Err(e),
@@ -866,23 +1041,13 @@ impl JobController {
         job: &Arc<Job>,
         key: &str,
         active: &[Arc<Pod>],
-        completed: &BTreeSet<i32>,
+        counts: &Counts,
         all: &[Arc<Pod>],
         now: Timestamp,
     ) -> Result<(Vec<Arc<Pod>>, usize, Requeue), JobError> {
         let spec = job.spec.clone().unwrap_or_default();
         let indexed = is_indexed(job);
-        let succeeded = if indexed {
-            completed.len() as i32
-        } else {
-            job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0)
-                + job
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.uncounted_terminated_pods.as_ref())
-                    .and_then(|u| u.succeeded.as_ref())
-                    .map_or(0, |l| l.len() as i32)
-        };
+        let (completed, succeeded) = (&counts.completed, counts.succeeded);
         let mut keep: Vec<Arc<Pod>> = active.to_vec();
         let mut doomed: Vec<Arc<Pod>> = Vec::new();
         if indexed {
@@ -911,7 +1076,12 @@ impl JobController {
         if keep.len() >= want {
             return Ok((keep, 0, Requeue::No));
         }
-        let (failures, last_failure) = failure_backoff_record(job, all);
+        let per_index = indexed && spec.backoff_limit_per_index.is_some();
+        let (failures, last_failure) = if per_index {
+            (0, None)
+        } else {
+            failure_backoff_record(job, all)
+        };
         if let Some(last) = last_failure {
             let wait = policy::pod_failure_backoff(failures);
             let ready_at = last.as_millisecond() + wait.as_millis() as i64;
@@ -921,10 +1091,30 @@ impl JobController {
             }
         }
         let mut n = want - keep.len();
+        let mut index_wait: Option<i64> = None;
         let index_list: Vec<Option<i32>> = if indexed {
             let running: BTreeSet<i32> = keep.iter().filter_map(|p| completion_index(p)).collect();
             (0..spec.completions.unwrap_or(0))
-                .filter(|i| !completed.contains(i) && !running.contains(i))
+                .filter(|i| {
+                    !completed.contains(i)
+                        && !running.contains(i)
+                        && !counts.failed_indexes.contains(i)
+                })
+                .filter(|i| {
+                    // Per-index backoff (upstream `getRemainingTimePerIndex`).
+                    if !per_index {
+                        return true;
+                    }
+                    let (failures, last) = index_failures(all, *i);
+                    let Some(last) = last else { return true };
+                    let wait = policy::pod_failure_backoff(failures as u32);
+                    let left =
+                        last.as_millisecond() + wait.as_millis() as i64 - now.as_millisecond();
+                    if left > 0 {
+                        index_wait = Some(index_wait.map_or(left, |w| w.min(left)));
+                    }
+                    left <= 0
+                })
                 .take(n)
                 .map(Some)
                 .collect()
@@ -932,8 +1122,11 @@ impl JobController {
             vec![None; n]
         };
         n = index_list.len();
+        let later = index_wait.map_or(Requeue::No, |ms| {
+            Requeue::After(Duration::from_millis(ms as u64))
+        });
         if n == 0 {
-            return Ok((keep, 0, Requeue::No));
+            return Ok((keep, 0, later));
         }
         self.expectations.expect_creations(key, n);
         let api: Api<Pod> = Api::namespaced(
@@ -949,7 +1142,14 @@ impl JobController {
             let end = (start + batch).min(n);
             let results = futures::future::join_all(index_list[start..end].iter().map(|ix| {
                 let api = api.clone();
-                let pod = pod_for(job, *ix);
+                let mut pod = pod_for(job, *ix);
+                if let (true, Some(i)) = (per_index, *ix) {
+                    let (failures, _) = index_failures(all, i);
+                    pod.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(INDEX_FAILURE_COUNT.into(), failures.to_string());
+                }
                 async move { api.create(&PostParams::default(), &pod).await }
             }))
             .await;
@@ -987,16 +1187,119 @@ impl JobController {
             Some(e) => Err(JobError::Pods(e.to_string())),
             // The new pods count as active at once, as upstream adds the created count
             // to `active` before the informer sees them.
-            None => Ok((keep, created, Requeue::No)),
+            None => Ok((keep, created, later)),
         }
+    }
+
+    /// Upstream `ClaimPods` with the tracking finalizer: owned pods that stopped matching
+    /// the selector are released, matching orphans (not being deleted) are adopted — after
+    /// re-reading the job, so a job being deleted adopts nothing — and get the finalizer.
+    async fn claim_pods(&self, job: &Job, owned: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, JobError> {
+        let Some(selector) = selector_of(job).filter(|s| !s.is_empty()) else {
+            return Ok(owned);
+        };
+        let ns = job.metadata.namespace.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let empty = BTreeMap::new();
+        let mut out = Vec::with_capacity(owned.len());
+        for p in owned {
+            if selector.matches(p.metadata.labels.as_ref().unwrap_or(&empty)) {
+                out.push(p);
+                continue;
+            }
+            let refs: Vec<&OwnerReference> = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .filter(|r| r.uid != uid)
+                .collect();
+            let patch = json!({"metadata": {
+                "resourceVersion": p.metadata.resource_version,
+                "ownerReferences": refs,
+            }});
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let orphans: Vec<Arc<Pod>> = self.pod_store.state_filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns)
+                && p.metadata.deletion_timestamp.is_none()
+                && controller_of(&p.metadata).is_none()
+                && selector.matches(p.metadata.labels.as_ref().unwrap_or(&empty))
+        });
+        if orphans.is_empty() {
+            return Ok(out);
+        }
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let fresh = jobs
+            .get(job.metadata.name.as_deref().unwrap_or_default())
+            .await?;
+        if fresh.metadata.uid.as_deref() != Some(uid.as_str())
+            || fresh.metadata.deletion_timestamp.is_some()
+        {
+            return Ok(out);
+        }
+        for p in orphans {
+            let mut refs = p.metadata.owner_references.clone().unwrap_or_default();
+            refs.push(controller_ref(job));
+            let mut finalizers = p.metadata.finalizers.clone().unwrap_or_default();
+            if !finalizers.iter().any(|f| f == TRACKING_FINALIZER) {
+                finalizers.push(TRACKING_FINALIZER.to_string());
+            }
+            let patch = json!({"metadata": {
+                "resourceVersion": p.metadata.resource_version,
+                "ownerReferences": refs,
+                "finalizers": finalizers,
+            }});
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(adopted) => out.push(Arc::new(adopted)),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes pods, keeping the tracking finalizer (upstream `deleteActivePods`).
+    async fn delete_pods_keeping_finalizers(
+        &self,
+        job: &Job,
+        key: &str,
+        pods: &[Arc<Pod>],
+    ) -> Result<(), JobError> {
+        self.delete_pods_inner(job, key, pods, false).await
     }
 
     /// Deletes pods of the job, removing the tracking finalizer first so they are not
     /// counted (upstream `deleteJobPods`).
     async fn delete_pods(&self, job: &Job, key: &str, pods: &[Arc<Pod>]) -> Result<(), JobError> {
+        self.delete_pods_inner(job, key, pods, true).await
+    }
+
+    async fn delete_pods_inner(
+        &self,
+        job: &Job,
+        key: &str,
+        pods: &[Arc<Pod>],
+        release: bool,
+    ) -> Result<(), JobError> {
         let uids: Vec<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
         self.expectations.expect_deletions(key, uids);
-        self.remove_finalizers(pods).await?;
+        if release {
+            self.remove_finalizers(pods).await?;
+        }
         let api: Api<Pod> = Api::namespaced(
             self.client.clone(),
             job.metadata.namespace.as_deref().unwrap_or_default(),
@@ -1070,6 +1373,7 @@ impl JobController {
         for (uid, r) in results {
             match r {
                 Ok(_) => {
+                    self.releasing.lock().insert(uid.clone());
                     done.insert(uid);
                 }
                 Err(e) if is_not_found(&e) => {
@@ -1109,20 +1413,24 @@ impl JobController {
         self.remove_finalizers(&orphans).await.map(|_| ())
     }
 
-    async fn write_status(&self, job: &Job, status: JobStatus) -> Result<Job, JobError> {
+    async fn write_status(&self, key: &str, job: &Job, status: JobStatus) -> Result<Job, JobError> {
         let api: Api<Job> = Api::namespaced(
             self.client.clone(),
             job.metadata.namespace.as_deref().unwrap_or_default(),
         );
         let mut next = job.clone();
         next.status = Some(status);
-        Ok(api
+        let stored = api
             .replace_status(
                 job.metadata.name.as_deref().unwrap_or_default(),
                 &PostParams::default(),
                 &next,
             )
-            .await?)
+            .await?;
+        if let Some(rv) = rv_number(&stored.metadata) {
+            self.written.lock().insert(key.to_string(), rv);
+        }
+        Ok(stored)
     }
 }
 

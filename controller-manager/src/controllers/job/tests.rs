@@ -136,6 +136,47 @@ fn outcome_table() {
             Some(("SuccessCriteriaMet", "SuccessPolicy")),
         ),
         (
+            "failed indexes over maxFailedIndexes",
+            job(
+                json!({"completionMode": "Indexed", "completions": 5, "backoffLimitPerIndex": 1,
+                       "maxFailedIndexes": 1}),
+                started.clone(),
+            ),
+            Counts {
+                failed_indexes: [0, 3].into(),
+                active: 3,
+                ..Default::default()
+            },
+            Some(("FailureTarget", "MaxFailedIndexesExceeded")),
+        ),
+        (
+            "every index done, some failed",
+            job(
+                json!({"completionMode": "Indexed", "completions": 3, "backoffLimitPerIndex": 1}),
+                started.clone(),
+            ),
+            Counts {
+                succeeded: 2,
+                completed: [0, 2].into(),
+                failed_indexes: [1].into(),
+                ..Default::default()
+            },
+            Some(("FailureTarget", "FailedIndexes")),
+        ),
+        (
+            "failed index, others still running",
+            job(
+                json!({"completionMode": "Indexed", "completions": 3, "backoffLimitPerIndex": 1}),
+                started.clone(),
+            ),
+            Counts {
+                failed_indexes: [1].into(),
+                active: 2,
+                ..Default::default()
+            },
+            None,
+        ),
+        (
             "earlier FailureTarget sticks",
             job(
                 json!({}),
@@ -310,4 +351,41 @@ fn failed_pods_and_backoff_record() {
     assert_eq!(n, 2, "failures after the last success");
     assert_eq!(last, Some(ts("2024-01-01T00:00:04Z")));
     assert_eq!(policy::pod_failure_backoff(n), Duration::from_secs(20));
+}
+
+#[test]
+fn index_failure_counts() {
+    let mut a = (*pod("Failed", "2024-01-01T00:00:01Z", false)).clone();
+    a.metadata.annotations = Some(
+        [
+            (COMPLETION_INDEX.to_string(), "1".to_string()),
+            (INDEX_FAILURE_COUNT.to_string(), "0".to_string()),
+        ]
+        .into(),
+    );
+    let mut b = a.clone();
+    b.metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(INDEX_FAILURE_COUNT.into(), "1".into());
+    b.status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .as_mut()
+        .unwrap()[0]
+        .state
+        .as_mut()
+        .unwrap()
+        .terminated
+        .as_mut()
+        .unwrap()
+        .finished_at = Some(Time(ts("2024-01-01T00:00:09Z")));
+    let pods = vec![Arc::new(a), Arc::new(b)];
+    assert_eq!(
+        index_failures(&pods, 1),
+        (2, Some(ts("2024-01-01T00:00:09Z")))
+    );
+    assert_eq!(index_failures(&pods, 0), (0, None));
 }

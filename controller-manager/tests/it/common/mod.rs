@@ -260,4 +260,43 @@ impl Drop for FakeNode {
     fn drop(&mut self) {
         self.stop();
     }
+/// Plays the kubelet for a finished pod: phase `Succeeded` (exit code 0) or `Failed`
+/// (`exit_code`), with the container terminated at now, plus any extra pod conditions
+/// (e.g. `{"type": "DisruptionTarget", "status": "True"}`).
+pub async fn kubelet_finishes_pod(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    exit_code: i32,
+    extra_conditions: &[serde_json::Value],
+) {
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    let pod = pods.get(name).await.expect("pod to finish exists");
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let statuses: Vec<serde_json::Value> = pod
+        .spec
+        .map(|s| s.containers)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name, "image": c.image, "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": exit_code, "startedAt": now,
+                                         "finishedAt": now,
+                                         "reason": if exit_code == 0 { "Completed" } else { "Error" }}}
+            })
+        })
+        .collect();
+    let mut conditions =
+        vec![serde_json::json!({"type": "Ready", "status": "False", "lastTransitionTime": now})];
+    conditions.extend(extra_conditions.iter().cloned());
+    let patch = serde_json::json!({"status": {
+        "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
+        "conditions": conditions,
+        "containerStatuses": statuses,
+    }});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("kubelet status update");
 }
