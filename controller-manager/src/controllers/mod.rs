@@ -10,6 +10,7 @@ pub mod endpointslice;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod rootcacert;
 pub mod serviceaccount;
 
@@ -112,6 +113,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["disruption"],
             enabled_by_default: true,
             start: |ctx| Box::pin(disruption::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: resourcequota::NAME,
+            aliases: &["resourcequota"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(resourcequota::run(ctx)),
         },
     ];
     TABLE

@@ -12,3 +12,4 @@ mod manager;
 mod namespace;
 mod namespace_defaults;
 mod replicaset;
+mod resourcequota;
