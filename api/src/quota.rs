@@ -300,15 +300,15 @@ pub fn usage(group: &str, plural: &str, obj: &serde_json::Value, now_unix: i64) 
     let mut u = Usage::new();
     u.insert(object_count_name(group, plural), 1000);
     match (group, plural) {
-        ("", "pods") => {
-            if pod_counts(obj, now_unix) {
-                let requests = pod_totals(obj, "requests");
-                let limits = pod_totals(obj, "limits");
-                for (k, v) in compute_usage(&requests, &limits) {
-                    add(&mut u, &k, v);
-                }
+        // Terminal pods count only as objects (upstream QuotaV1Pod).
+        ("", "pods") if pod_counts(obj, now_unix) => {
+            let requests = pod_totals(obj, "requests");
+            let limits = pod_totals(obj, "limits");
+            for (k, v) in compute_usage(&requests, &limits) {
+                add(&mut u, &k, v);
             }
         }
+        ("", "pods") => {}
         ("", "services") => {
             u.insert("services".into(), 1000);
             let ty = obj

@@ -86,12 +86,10 @@ pub async fn admit(ctx: &Ctx, obj: &Value, old: Option<&Value>) -> ApiResult<()>
     }
     for mut q in charges {
         let mut attempts = 0;
-        loop {
-            let Some(new_used) =
-                check(&q.object, group, plural, obj, &delta).map_err(&forbidden)?
-            else {
-                break;
-            };
+        // Re-checked against the latest quota after each conflict.
+        while let Some(new_used) =
+            check(&q.object, group, plural, obj, &delta).map_err(&forbidden)?
+        {
             let mut updated = q.object.clone();
             updated["status"]["used"] = quota::to_list(&new_used);
             let bytes = object::prepare_for_storage(&updated);

@@ -107,6 +107,12 @@ async fn scoped_quota_counts_only_matching_pods() {
     )
     .await
     .unwrap();
+    // As upstream's e2e: creations are charged by admission once the controller has
+    // published status.hard, so wait for it first.
+    wait_for("status calculated", 20, || async {
+        used(&rqs, "besteffort", "pods").await
+    })
+    .await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), ns);
     for (n, res) in [
         ("be", json!({})),
