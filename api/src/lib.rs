@@ -10,8 +10,11 @@
 //!   messages.
 //! - [`fields`]: field selectors (`fieldSelector=`), and per resource which fields upstream
 //!   lets you select on and how to read them from an object.
+//! - [`quota`]: ResourceQuota evaluation (usage of pods/services/claims/objects, scopes,
+//!   quantities) shared by the apiserver's admission and the resourcequota controller.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod fields;
 pub mod labels;
+pub mod quota;

@@ -2,6 +2,8 @@
 //! ServiceAccount defaulting, Priority, DefaultTolerationSeconds, and the service IP / node
 //! port allocators that upstream runs in the service registry.
 
+pub mod quota;
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -37,6 +39,7 @@ pub async fn admit_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         }
         _ => {}
     }
+    quota::admit(ctx, obj, None).await?;
     Ok(())
 }
 
@@ -45,6 +48,7 @@ pub async fn admit_update(ctx: &Ctx, obj: &mut Value, old: &Value) -> ApiResult<
     if (ctx.res.group, ctx.res.plural) == ("", "services") {
         allocate_service(ctx, obj, Some(old)).await?;
     }
+    quota::admit(ctx, obj, Some(old)).await?;
     Ok(())
 }
 

@@ -102,6 +102,14 @@ pub struct Options {
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: usize,
 
+    /// The number of resource quotas that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: usize,
+
+    /// The period for syncing quota usage status in the system.
+    #[arg(long, default_value = "5m0s", value_parser = duration::parse)]
+    pub resource_quota_sync_period: Duration,
+
     /// Enables the generic garbage collector.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_garbage_collector: bool,
@@ -478,6 +486,8 @@ mod tests {
         assert_eq!(o.cluster_cidr.as_deref(), Some("10.244.0.0/16"));
         assert_eq!(o.node_cidr_mask_size, Some(26));
         assert_eq!(o.terminated_pod_gc_threshold, -1);
+        assert_eq!(o.resource_quota_sync_period, Duration::from_secs(300));
+        assert_eq!(o.concurrent_resource_quota_syncs, 5);
         let o = Options::parse_from([
             "kube-controller-manager",
             "--controllers=*,-namespace",

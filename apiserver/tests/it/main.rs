@@ -4,4 +4,5 @@
 mod api;
 mod common;
 mod default_tolerations;
+mod quota;
 mod semantics;

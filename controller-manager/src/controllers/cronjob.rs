@@ -39,7 +39,7 @@ use super::{controller_of, is_conflict, is_not_found, run_workers, ControllerErr
 use crate::clock::{Clock, SystemClock};
 use crate::cron::{load_zone, Schedule};
 use crate::events::EventSink;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -449,13 +449,13 @@ pub struct CronJobController {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let cj_informer = Informer::<CronJob>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let cj_informer = ctx.informers.subscribe::<CronJob>(move |n| {
         if let Notification::Added(o) | Notification::Updated { new: o, .. } = n {
             q.add(key_of(o.as_ref()));
         }
     });
     let q = queue.clone();
-    let job_informer = Informer::<Job>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let job_informer = ctx.informers.subscribe::<Job>(move |n| {
         let job = match &n {
             Notification::Added(o) | Notification::Deleted(o) => o,
             Notification::Updated { new, .. } => new,

@@ -566,13 +566,14 @@ mod tests {
     #[test]
     fn expected_pod_count_table() {
         // (minAvailable, maxUnavailable, matching pods, controller scale) -> (expected, desired)
-        let cases: Vec<(
+        type Case = (
             Option<IntOrString>,
             Option<IntOrString>,
             i32,
             i32,
             (i32, i32),
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             // Integer minAvailable counts the matching pods, not the controllers' scale.
             (Some(int(2)), None, 3, 10, (3, 2)),
             (Some(int(5)), None, 0, 10, (0, 5)),

@@ -18,6 +18,7 @@ pub mod nodelifecycle;
 pub mod podclaim;
 pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod rootcacert;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -183,6 +184,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["podgc"],
             enabled_by_default: true,
             start: |ctx| Box::pin(podgc::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: resourcequota::NAME,
+            aliases: &["resourcequota"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(resourcequota::run(ctx)),
         },
     ];
     TABLE

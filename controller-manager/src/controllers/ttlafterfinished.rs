@@ -20,7 +20,7 @@ use jiff::Timestamp;
 
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::clock::{Clock, SystemClock};
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -88,7 +88,7 @@ pub struct TtlAfterFinishedController {
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let informer = Informer::<Job>::spawn(Api::all(ctx.client.clone()), move |n| {
+    let informer = ctx.informers.subscribe::<Job>(move |n| {
         if let Notification::Added(j) | Notification::Updated { new: j, .. } = n {
             if j.metadata.deletion_timestamp.is_none() && needs_cleanup(&j) {
                 q.add(key_of(j.as_ref()));

@@ -16,8 +16,10 @@ fn cm(name: &str) -> ConfigMap {
         .unwrap()
 }
 
+type Seen = Arc<Mutex<Vec<String>>>;
+
 fn recorder() -> (
-    Arc<Mutex<Vec<String>>>,
+    Seen,
     impl Fn(Notification<ConfigMap>) + Send + Sync + 'static,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));

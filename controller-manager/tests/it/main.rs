@@ -19,4 +19,5 @@ mod nodelifecycle;
 mod podgc;
 mod replicaset;
 mod replicationcontroller;
+mod resourcequota;
 mod statefulset;

@@ -60,7 +60,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::events::EventSink;
 use crate::expectations::Expectations;
-use crate::informer::{key_of, split_key, Informer, Notification};
+use crate::informer::{key_of, split_key, Notification};
 use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
@@ -118,7 +118,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let expectations = Expectations::new();
     let q = queue.clone();
     let e = expectations.clone();
-    let job_informer = Informer::<Job>::spawn(Api::all(ctx.client.clone()), move |n| match n {
+    let job_informer = ctx.informers.subscribe::<Job>(move |n| match n {
         Notification::Added(o) | Notification::Updated { new: o, .. } => q.add(key_of(o.as_ref())),
         Notification::Deleted(o) => {
             let key = key_of(o.as_ref());
@@ -134,7 +134,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         releasing: releasing.clone(),
     };
     let pod_informer =
-        Informer::<Pod>::spawn(Api::all(ctx.client.clone()), move |n| handler.handle(n));
+        ctx.informers.subscribe::<Pod>(move |n| handler.handle(n));
     job_informer.synced().await;
     pod_informer.synced().await;
     let c = JobController {

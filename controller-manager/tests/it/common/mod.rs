@@ -260,6 +260,8 @@ impl Drop for FakeNode {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
 /// Plays the kubelet for a finished pod: phase `Succeeded` (exit code 0) or `Failed`
 /// (`exit_code`), with the container terminated at now, plus any extra pod conditions
 /// (e.g. `{"type": "DisruptionTarget", "status": "True"}`).
