@@ -121,6 +121,8 @@ pub async fn run_with(
         tasks.push(tokio::spawn(agent.run(stop_rx.clone())));
     }
     let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
+    let objects: Arc<dyn container::ObjectSource> =
+        Arc::new(pods::KubeObjects::new(client.clone()));
     let ctx = Arc::new(pods::worker::PodContext {
         runtime: runtime.clone(),
         api: Arc::new(pods::KubePodApi::new(client.clone(), settings.name.clone())),
@@ -142,6 +144,18 @@ pub async fn run_with(
         cluster_dns: config.cluster_dns.clone(),
         cluster_domain: config.cluster_domain.clone(),
         resolv_conf: config.resolv_conf.clone(),
+        objects: objects.clone(),
+        volumes: Arc::new(volumes::VolumeManager::new(
+            config.root_dir.clone(),
+            Arc::new(volumes::mounter::CommandMounter),
+            objects,
+        )),
+        allocatable: container::NodeAllocatable {
+            cpu_millis: machine.num_cpus as i64 * 1000,
+            memory_bytes: machine.memory_bytes as i64,
+            ephemeral_storage_bytes: machine.ephemeral_storage_bytes as i64,
+        },
+        memory_capacity: machine.memory_bytes as i64,
     });
     let manager = pods::PodManager::new(ctx, client.clone());
     tasks.push(tokio::spawn(manager.run(stop_rx.clone())));

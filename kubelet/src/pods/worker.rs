@@ -20,7 +20,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::backoff::{go_duration, Backoff, Clock};
 use super::config;
 use super::status::{self, Attempt, Observed, RunState, SandboxInfo, Waiting};
+use crate::container::env::{make_environment, ObjectSource, PodRuntimeInfo};
+use crate::container::{container_config_pieces, NodeAllocatable};
 use crate::runtime::{image_spec, Runtime, RuntimeError};
+use crate::volumes::{mounts::container_mounts, PodVolumes, VolumeManager};
 
 /// Label with the pod uid on every sandbox and container (upstream's).
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -78,6 +81,14 @@ pub struct PodContext {
     pub cluster_dns: Vec<String>,
     pub cluster_domain: String,
     pub resolv_conf: PathBuf,
+    /// ConfigMaps and Secrets for env and volumes.
+    pub objects: Arc<dyn ObjectSource>,
+    /// Pod volumes under the root dir.
+    pub volumes: Arc<VolumeManager>,
+    /// Node allocatable (resourceFieldRef defaults).
+    pub allocatable: NodeAllocatable,
+    /// Node memory capacity in bytes (oom_score_adj).
+    pub memory_capacity: i64,
 }
 
 /// What the caller should do after a sync.
@@ -95,6 +106,8 @@ pub struct Worker {
     waiting: HashMap<String, Waiting>,
     last_status: Option<PodStatus>,
     terminated: bool,
+    volumes: PodVolumes,
+    pod_ips: Vec<String>,
 }
 
 fn nanos_to_system_time(n: i64) -> SystemTime {
@@ -129,6 +142,8 @@ impl Worker {
             waiting: HashMap::new(),
             last_status: None,
             terminated: false,
+            volumes: PodVolumes::new(),
+            pod_ips: Vec::new(),
         }
     }
 
@@ -373,6 +388,54 @@ impl Worker {
         Ok(Outcome::Continue)
     }
 
+    fn runtime_info(&self) -> PodRuntimeInfo {
+        PodRuntimeInfo {
+            node_name: self.ctx.node_name.clone(),
+            host_ips: vec![self.ctx.host_ip.clone()],
+            pod_ips: self.pod_ips.clone(),
+            allocatable: self.ctx.allocatable.clone(),
+        }
+    }
+
+    /// The full CRI container config: env, expansion, security context and resources from
+    /// the `container` module, mounts from `volumes`.
+    async fn build_config(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        image_ref: &str,
+    ) -> Result<cri::ContainerConfig, String> {
+        let env = make_environment(pod, c, &self.runtime_info(), &[], self.ctx.objects.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let pieces = container_config_pieces(pod, c, &env, self.ctx.memory_capacity);
+        let pod_dir = self.ctx.volumes.pod_dir(&uid_of(pod));
+        let mounts = container_mounts(pod, c, &pod_dir, &self.volumes, &env.as_map(), None)
+            .map_err(|e| e.to_string())?;
+        let mut cfg = config::container_config(pod, c, attempt, image_ref);
+        cfg.command = pieces.command;
+        cfg.args = pieces.args;
+        cfg.working_dir = pieces.working_dir;
+        cfg.envs = pieces.envs;
+        let mut linux = pieces.linux;
+        // Namespace options follow the sandbox's (hostNetwork/hostPID/hostIPC).
+        if let (Some(sc), Some(base)) = (
+            linux.security_context.as_mut(),
+            cfg.linux
+                .as_ref()
+                .and_then(|l| l.security_context.as_ref())
+                .and_then(|s| s.namespace_options.clone()),
+        ) {
+            if sc.namespace_options.is_none() {
+                sc.namespace_options = Some(base);
+            }
+        }
+        cfg.linux = Some(linux);
+        cfg.mounts = mounts.mounts;
+        Ok(cfg)
+    }
+
     /// Computes the status and writes it when it changed.
     async fn report(&mut self, pod: &Pod, observed: &Observed) -> Result<(), SyncError> {
         let readiness = HashMap::new();
@@ -474,7 +537,30 @@ impl Worker {
                 return;
             }
         };
-        let cfg = config::container_config(pod, c, attempt, &image_ref);
+        let cfg = match self.build_config(pod, c, attempt, &image_ref).await {
+            Ok(cfg) => cfg,
+            Err(msg) => {
+                // Upstream's CreateContainerConfigError (missing ConfigMap key, ...).
+                self.ctx
+                    .api
+                    .event(
+                        pod,
+                        field.clone(),
+                        "Warning",
+                        "Failed",
+                        &format!("Error: {msg}"),
+                    )
+                    .await;
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting {
+                        reason: "CreateContainerConfigError".into(),
+                        message: msg,
+                    },
+                );
+                return;
+            }
+        };
         let log_dir = PathBuf::from(&sandbox_config.log_directory).join(&c.name);
         if let Err(e) = std::fs::create_dir_all(&log_dir) {
             tracing::warn!(error = %e, dir = %log_dir.display(), "creating container log directory");
@@ -813,6 +899,9 @@ impl Worker {
             self.ctx.runtime.stop_pod_sandbox(&sb.id).await?;
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
         }
+        if let Err(e) = self.ctx.volumes.teardown_pod(uid).await {
+            tracing::warn!(error = %e, %uid, "tearing down pod volumes");
+        }
         Ok(())
     }
 }
@@ -914,6 +1003,7 @@ mod tests {
         let api = Arc::new(FakeApi::default());
         let clock = FakeClock::new(SystemTime::now());
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
+        let objects: Arc<dyn ObjectSource> = Arc::new(crate::container::FakeObjects::default());
         let ctx = Arc::new(PodContext {
             runtime: rt.clone(),
             api: api.clone(),
@@ -927,6 +1017,14 @@ mod tests {
             cluster_dns: vec!["10.96.0.10".into()],
             cluster_domain: "cluster.local".into(),
             resolv_conf: dir.path().join("resolv.conf"),
+            objects: objects.clone(),
+            volumes: Arc::new(VolumeManager::new(
+                dir.path().join("root"),
+                Arc::new(crate::volumes::mounter::FakeMounter::default()),
+                objects,
+            )),
+            allocatable: NodeAllocatable::default(),
+            memory_capacity: 1 << 30,
         });
         Env {
             worker: Worker::new(ctx),
