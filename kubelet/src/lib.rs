@@ -46,6 +46,9 @@ pub enum KubeletError {
     /// the container runtime is unreachable
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// the kubelet's HTTPS server could not start
+    #[error("starting the kubelet server: {0}")]
+    Server(String),
     /// a directory the kubelet needs could not be created
     #[error("creating {path:?}: {source}")]
     Dir {
@@ -85,7 +88,31 @@ pub async fn run(
         config.runtime_request_timeout,
     )
     .await?;
-    run_with(config, client, Arc::new(runtime), shutdown).await
+    // The HTTPS server (logs, exec, attach, port-forward, stats) on --address:--port.
+    let socket = runtime::cri::socket_path(&config.container_runtime_endpoint)?;
+    let channel = server::cri::connect(std::path::Path::new(&socket))
+        .await
+        .map_err(|e| KubeletError::Server(e.to_string()))?;
+    let machine = node::MachineInfo::read(&config.root_dir);
+    let settings = node::NodeSettings::from_config(&config, &machine);
+    let mut server_config = server::ServerConfig::new(settings.name.clone());
+    server_config.hosts = vec![settings.node_ip.to_string(), settings.hostname.clone()];
+    server_config.tls_cert_file = config.tls_cert_file.clone();
+    server_config.tls_private_key_file = config.tls_private_key_file.clone();
+    server_config.client_ca_file = config.client_ca_file.clone();
+    server_config.pod_logs_dir = config.pod_logs_dir.clone();
+    let server = server::bind_and_serve(
+        std::net::SocketAddr::new(config.address, config.port),
+        server_config,
+        Arc::new(server::cri::CriPods::new(channel.clone())),
+        Arc::new(server::cri::CriStreaming::new(channel)),
+    )
+    .await
+    .map_err(|e| KubeletError::Server(e.to_string()))?;
+    tracing::info!(addr = %server.addr, "kubelet server listening");
+    let result = run_with(config, client, Arc::new(runtime), shutdown).await;
+    server.stop();
+    result
 }
 
 /// [`run`] with the client and runtime given (tests pass a fake runtime).
