@@ -147,6 +147,14 @@ pub async fn run_with(
         ));
         tasks.push(tokio::spawn(agent.run(stop_rx.clone())));
     }
+    let (probe_manager, mut probe_notices) =
+        probes::ProbeManager::new(Arc::new(probes::exec::RuntimeExec(runtime.clone())));
+    // Workers read probe results on their next relist (1 s); notices are only logged.
+    let notices = tokio::spawn(async move {
+        while let Some(n) = probe_notices.recv().await {
+            tracing::debug!(notice = ?n, "probe");
+        }
+    });
     let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
     let objects: Arc<dyn container::ObjectSource> =
         Arc::new(pods::KubeObjects::new(client.clone()));
@@ -183,6 +191,7 @@ pub async fn run_with(
             ephemeral_storage_bytes: machine.ephemeral_storage_bytes as i64,
         },
         memory_capacity: machine.memory_bytes as i64,
+        probes: Some(Arc::new(probe_manager)),
     });
     let manager = pods::PodManager::new(ctx, client.clone());
     tasks.push(tokio::spawn(manager.run(stop_rx.clone())));
@@ -192,5 +201,6 @@ pub async fn run_with(
     for t in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
     }
+    notices.abort();
     Ok(())
 }

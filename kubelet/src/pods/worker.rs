@@ -89,6 +89,8 @@ pub struct PodContext {
     pub allocatable: NodeAllocatable,
     /// Node memory capacity in bytes (oom_score_adj).
     pub memory_capacity: i64,
+    /// Liveness, readiness and startup probes (None: no probing, as in unit tests).
+    pub probes: Option<Arc<crate::probes::ProbeManager>>,
 }
 
 /// What the caller should do after a sync.
@@ -384,8 +386,63 @@ impl Worker {
             }
         }
         let observed = self.observe(&uid).await?;
+        self.probe(pod, &observed).await;
         self.report(pod, &observed).await?;
         Ok(Outcome::Continue)
+    }
+
+    /// Starts probe workers for running containers and kills those whose liveness or
+    /// startup probe failed (upstream restarts them through the normal restart path).
+    async fn probe(&mut self, pod: &Pod, observed: &Observed) {
+        let Some(probes) = self.ctx.probes.clone() else {
+            return;
+        };
+        let uid = uid_of(pod);
+        let pod_ip = self.pod_ips.first().cloned().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        for c in spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+        {
+            let Some(a) = observed.latest(&c.name) else {
+                continue;
+            };
+            if a.state != RunState::Running {
+                probes.container_stopped(&uid, &c.name);
+                continue;
+            }
+            probes.container_started(pod, c, &a.id, &pod_ip);
+            if probes.status(&uid, &c.name).is_some_and(|st| !st.live) {
+                let what = if probes.status(&uid, &c.name).is_some_and(|st| !st.started) {
+                    "startup"
+                } else {
+                    "liveness"
+                };
+                self.ctx
+                    .api
+                    .event(
+                        pod,
+                        container_field_path(pod, &c.name),
+                        "Normal",
+                        "Killing",
+                        &format!(
+                            "Container {} failed {what} probe, will be restarted",
+                            c.name
+                        ),
+                    )
+                    .await;
+                let grace = c
+                    .liveness_probe
+                    .as_ref()
+                    .and_then(|p| p.termination_grace_period_seconds)
+                    .unwrap_or_else(|| grace_period(pod));
+                if let Err(e) = self.ctx.runtime.stop_container(&a.id, grace).await {
+                    tracing::warn!(error = %e, container = %c.name, "killing unhealthy container");
+                }
+                probes.container_stopped(&uid, &c.name);
+            }
+        }
     }
 
     fn runtime_info(&self) -> PodRuntimeInfo {
@@ -438,7 +495,15 @@ impl Worker {
 
     /// Computes the status and writes it when it changed.
     async fn report(&mut self, pod: &Pod, observed: &Observed) -> Result<(), SyncError> {
-        let readiness = HashMap::new();
+        let mut readiness = HashMap::new();
+        if let Some(probes) = &self.ctx.probes {
+            let uid = uid_of(pod);
+            for name in observed.containers.keys() {
+                if let Some(st) = probes.status(&uid, name) {
+                    readiness.insert(name.clone(), st.ready);
+                }
+            }
+        }
         let mut base = pod.clone();
         if let Some(last) = &self.last_status {
             // Keep our own transition times and startTime between syncs.
@@ -879,6 +944,9 @@ impl Worker {
             self.ctx.runtime.stop_pod_sandbox(&sb.id).await?;
         }
         self.terminated = true;
+        if let Some(p) = &self.ctx.probes {
+            p.remove_pod(&uid);
+        }
         self.ctx.crash_backoff.forget_prefix(&format!("{uid}/"));
         self.ctx.pull_backoff.forget_prefix(&format!("{uid}/"));
         Ok(())
@@ -1025,6 +1093,7 @@ mod tests {
             )),
             allocatable: NodeAllocatable::default(),
             memory_capacity: 1 << 30,
+            probes: None,
         });
         Env {
             worker: Worker::new(ctx),
