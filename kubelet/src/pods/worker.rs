@@ -385,7 +385,25 @@ impl Worker {
                 }
             }
         }
-        let observed = self.observe(&uid).await?;
+        let mut observed = self.observe(&uid).await?;
+        // Container GC: keep the running/latest attempt and the one before it (for
+        // lastState and `logs --previous`), like upstream's per-container dead limit.
+        let mut removed_any = false;
+        for attempts in observed.containers.values() {
+            for old in attempts
+                .iter()
+                .skip(2)
+                .filter(|a| a.state == RunState::Exited)
+            {
+                match self.ctx.runtime.remove_container(&old.id).await {
+                    Ok(()) => removed_any = true,
+                    Err(e) => tracing::debug!(error = %e, "removing old container"),
+                }
+            }
+        }
+        if removed_any {
+            observed = self.observe(&uid).await?;
+        }
         self.probe(pod, &observed).await;
         self.report(pod, &observed).await?;
         Ok(Outcome::Continue)
@@ -1123,6 +1141,13 @@ mod tests {
                 .cloned()
                 .expect(name)
         }
+        fn attempt(&self, name: &str) -> u32 {
+            self.rt
+                .container_config(&self.latest(name))
+                .and_then(|c| c.metadata)
+                .map(|m| m.attempt)
+                .unwrap()
+        }
         fn status(&self) -> PodStatus {
             self.worker.last_status().cloned().unwrap()
         }
@@ -1200,13 +1225,13 @@ mod tests {
         // First failure restarts at once.
         e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
         e.sync(&p).await;
-        assert_eq!(e.rt.container_ids_named("a").len(), 2);
+        assert_eq!(e.attempt("a"), 1);
         assert_eq!(e.cstatus("a").restart_count, 1);
         for window in [10u64, 20, 40] {
             e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
-            let before = e.rt.container_ids_named("a").len();
+            let before = e.attempt("a");
             e.sync(&p).await;
-            assert_eq!(e.rt.container_ids_named("a").len(), before, "held back");
+            assert_eq!(e.attempt("a"), before, "held back");
             assert_eq!(e.waiting_reason("a").as_deref(), Some("CrashLoopBackOff"));
             let msg = e
                 .cstatus("a")
@@ -1224,16 +1249,17 @@ mod tests {
             assert_eq!(last.exit_code, 1);
             e.clock.advance(Duration::from_secs(window - 1));
             e.sync(&p).await;
-            assert_eq!(
-                e.rt.container_ids_named("a").len(),
-                before,
-                "still held back"
-            );
+            assert_eq!(e.attempt("a"), before, "still held back");
             e.clock.advance(Duration::from_secs(2));
             e.sync(&p).await;
-            assert_eq!(e.rt.container_ids_named("a").len(), before + 1, "restarted");
+            assert_eq!(e.attempt("a"), before + 1, "restarted");
         }
         assert!(e.api.events.lock().iter().any(|(r, _)| r == "BackOff"));
+        e.sync(&p).await;
+        assert!(
+            e.rt.container_ids_named("a").len() <= 2,
+            "old attempts removed"
+        );
     }
 
     #[tokio::test]
