@@ -46,6 +46,9 @@ pub enum KubeletError {
     /// the container runtime is unreachable
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// the kubelet's HTTPS server could not start
+    #[error("starting the kubelet server: {0}")]
+    Server(String),
     /// a directory the kubelet needs could not be created
     #[error("creating {path:?}: {source}")]
     Dir {
@@ -85,7 +88,31 @@ pub async fn run(
         config.runtime_request_timeout,
     )
     .await?;
-    run_with(config, client, Arc::new(runtime), shutdown).await
+    // The HTTPS server (logs, exec, attach, port-forward, stats) on --address:--port.
+    let socket = runtime::cri::socket_path(&config.container_runtime_endpoint)?;
+    let channel = server::cri::connect(std::path::Path::new(&socket))
+        .await
+        .map_err(|e| KubeletError::Server(e.to_string()))?;
+    let machine = node::MachineInfo::read(&config.root_dir);
+    let settings = node::NodeSettings::from_config(&config, &machine);
+    let mut server_config = server::ServerConfig::new(settings.name.clone());
+    server_config.hosts = vec![settings.node_ip.to_string(), settings.hostname.clone()];
+    server_config.tls_cert_file = config.tls_cert_file.clone();
+    server_config.tls_private_key_file = config.tls_private_key_file.clone();
+    server_config.client_ca_file = config.client_ca_file.clone();
+    server_config.pod_logs_dir = config.pod_logs_dir.clone();
+    let server = server::bind_and_serve(
+        std::net::SocketAddr::new(config.address, config.port),
+        server_config,
+        Arc::new(server::cri::CriPods::new(channel.clone())),
+        Arc::new(server::cri::CriStreaming::new(channel)),
+    )
+    .await
+    .map_err(|e| KubeletError::Server(e.to_string()))?;
+    tracing::info!(addr = %server.addr, "kubelet server listening");
+    let result = run_with(config, client, Arc::new(runtime), shutdown).await;
+    server.stop();
+    result
 }
 
 /// [`run`] with the client and runtime given (tests pass a fake runtime).
@@ -120,7 +147,17 @@ pub async fn run_with(
         ));
         tasks.push(tokio::spawn(agent.run(stop_rx.clone())));
     }
+    let (probe_manager, mut probe_notices) =
+        probes::ProbeManager::new(Arc::new(probes::exec::RuntimeExec(runtime.clone())));
+    // Workers read probe results on their next relist (1 s); notices are only logged.
+    let notices = tokio::spawn(async move {
+        while let Some(n) = probe_notices.recv().await {
+            tracing::debug!(notice = ?n, "probe");
+        }
+    });
     let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
+    let objects: Arc<dyn container::ObjectSource> =
+        Arc::new(pods::KubeObjects::new(client.clone()));
     let ctx = Arc::new(pods::worker::PodContext {
         runtime: runtime.clone(),
         api: Arc::new(pods::KubePodApi::new(client.clone(), settings.name.clone())),
@@ -142,6 +179,19 @@ pub async fn run_with(
         cluster_dns: config.cluster_dns.clone(),
         cluster_domain: config.cluster_domain.clone(),
         resolv_conf: config.resolv_conf.clone(),
+        objects: objects.clone(),
+        volumes: Arc::new(volumes::VolumeManager::new(
+            config.root_dir.clone(),
+            Arc::new(volumes::mounter::CommandMounter),
+            objects,
+        )),
+        allocatable: container::NodeAllocatable {
+            cpu_millis: machine.num_cpus as i64 * 1000,
+            memory_bytes: machine.memory_bytes as i64,
+            ephemeral_storage_bytes: machine.ephemeral_storage_bytes as i64,
+        },
+        memory_capacity: machine.memory_bytes as i64,
+        probes: Some(Arc::new(probe_manager)),
     });
     let manager = pods::PodManager::new(ctx, client.clone());
     tasks.push(tokio::spawn(manager.run(stop_rx.clone())));
@@ -151,5 +201,6 @@ pub async fn run_with(
     for t in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
     }
+    notices.abort();
     Ok(())
 }

@@ -97,6 +97,10 @@ pub struct Options {
     /// File containing x509 private key matching --tls-cert-file.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
+    /// If set, any request presenting a client certificate signed by one of the
+    /// authorities in this file is authenticated (authentication.x509.clientCAFile).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
     /// Register the node with the apiserver (default true).
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub register_node: Option<bool>,
@@ -183,6 +187,7 @@ pub struct KubeletConfig {
     pub address: IpAddr,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_private_key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
     pub register_node: bool,
     pub node_labels: BTreeMap<String, String>,
     pub register_with_taints: Vec<Taint>,
@@ -224,6 +229,7 @@ impl Default for KubeletConfig {
             address: IpAddr::from([0, 0, 0, 0]),
             tls_cert_file: None,
             tls_private_key_file: None,
+            client_ca_file: None,
             register_node: true,
             node_labels: BTreeMap::new(),
             register_with_taints: vec![],
@@ -366,6 +372,7 @@ impl KubeletConfig {
             address: o.address.or(f.address).unwrap_or(d.address),
             tls_cert_file: o.tls_cert_file.clone().or(f.tls_cert_file),
             tls_private_key_file: o.tls_private_key_file.clone().or(f.tls_private_key_file),
+            client_ca_file: o.client_ca_file.clone(),
             register_node: o.register_node.or(f.register_node).unwrap_or(true),
             node_labels,
             register_with_taints,

@@ -150,6 +150,44 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
+/// ConfigMaps and Secrets read from the apiserver (env valueFrom/envFrom and volumes).
+pub struct KubeObjects {
+    client: kube::Client,
+}
+
+impl KubeObjects {
+    pub fn new(client: kube::Client) -> Self {
+        KubeObjects { client }
+    }
+}
+
+#[async_trait]
+impl crate::container::ObjectSource for KubeObjects {
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<k8s_openapi::api::core::v1::ConfigMap>, crate::container::ObjectSourceError>
+    {
+        Api::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| crate::container::ObjectSourceError(e.to_string()))
+    }
+
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<k8s_openapi::api::core::v1::Secret>, crate::container::ObjectSourceError>
+    {
+        Api::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| crate::container::ObjectSourceError(e.to_string()))
+    }
+}
+
 struct Handle {
     tx: watch::Sender<(Pod, bool)>,
 }

@@ -20,7 +20,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::backoff::{go_duration, Backoff, Clock};
 use super::config;
 use super::status::{self, Attempt, Observed, RunState, SandboxInfo, Waiting};
+use crate::container::env::{make_environment, ObjectSource, PodRuntimeInfo};
+use crate::container::{container_config_pieces, NodeAllocatable};
 use crate::runtime::{image_spec, Runtime, RuntimeError};
+use crate::volumes::{mounts::container_mounts, PodVolumes, VolumeManager};
 
 /// Label with the pod uid on every sandbox and container (upstream's).
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -78,6 +81,16 @@ pub struct PodContext {
     pub cluster_dns: Vec<String>,
     pub cluster_domain: String,
     pub resolv_conf: PathBuf,
+    /// ConfigMaps and Secrets for env and volumes.
+    pub objects: Arc<dyn ObjectSource>,
+    /// Pod volumes under the root dir.
+    pub volumes: Arc<VolumeManager>,
+    /// Node allocatable (resourceFieldRef defaults).
+    pub allocatable: NodeAllocatable,
+    /// Node memory capacity in bytes (oom_score_adj).
+    pub memory_capacity: i64,
+    /// Liveness, readiness and startup probes (None: no probing, as in unit tests).
+    pub probes: Option<Arc<crate::probes::ProbeManager>>,
 }
 
 /// What the caller should do after a sync.
@@ -95,6 +108,8 @@ pub struct Worker {
     waiting: HashMap<String, Waiting>,
     last_status: Option<PodStatus>,
     terminated: bool,
+    volumes: PodVolumes,
+    pod_ips: Vec<String>,
 }
 
 fn nanos_to_system_time(n: i64) -> SystemTime {
@@ -129,6 +144,8 @@ impl Worker {
             waiting: HashMap::new(),
             last_status: None,
             terminated: false,
+            volumes: PodVolumes::new(),
+            pod_ips: Vec::new(),
         }
     }
 
@@ -368,14 +385,143 @@ impl Worker {
                 }
             }
         }
-        let observed = self.observe(&uid).await?;
+        let mut observed = self.observe(&uid).await?;
+        // Container GC: keep the running/latest attempt and the one before it (for
+        // lastState and `logs --previous`), like upstream's per-container dead limit.
+        let mut removed_any = false;
+        for attempts in observed.containers.values() {
+            for old in attempts
+                .iter()
+                .skip(2)
+                .filter(|a| a.state == RunState::Exited)
+            {
+                match self.ctx.runtime.remove_container(&old.id).await {
+                    Ok(()) => removed_any = true,
+                    Err(e) => tracing::debug!(error = %e, "removing old container"),
+                }
+            }
+        }
+        if removed_any {
+            observed = self.observe(&uid).await?;
+        }
+        self.probe(pod, &observed).await;
         self.report(pod, &observed).await?;
         Ok(Outcome::Continue)
     }
 
+    /// Starts probe workers for running containers and kills those whose liveness or
+    /// startup probe failed (upstream restarts them through the normal restart path).
+    async fn probe(&mut self, pod: &Pod, observed: &Observed) {
+        let Some(probes) = self.ctx.probes.clone() else {
+            return;
+        };
+        let uid = uid_of(pod);
+        let pod_ip = self.pod_ips.first().cloned().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        for c in spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+        {
+            let Some(a) = observed.latest(&c.name) else {
+                continue;
+            };
+            if a.state != RunState::Running {
+                probes.container_stopped(&uid, &c.name);
+                continue;
+            }
+            probes.container_started(pod, c, &a.id, &pod_ip);
+            if probes.status(&uid, &c.name).is_some_and(|st| !st.live) {
+                let what = if probes.status(&uid, &c.name).is_some_and(|st| !st.started) {
+                    "startup"
+                } else {
+                    "liveness"
+                };
+                self.ctx
+                    .api
+                    .event(
+                        pod,
+                        container_field_path(pod, &c.name),
+                        "Normal",
+                        "Killing",
+                        &format!(
+                            "Container {} failed {what} probe, will be restarted",
+                            c.name
+                        ),
+                    )
+                    .await;
+                let grace = c
+                    .liveness_probe
+                    .as_ref()
+                    .and_then(|p| p.termination_grace_period_seconds)
+                    .unwrap_or_else(|| grace_period(pod));
+                if let Err(e) = self.ctx.runtime.stop_container(&a.id, grace).await {
+                    tracing::warn!(error = %e, container = %c.name, "killing unhealthy container");
+                }
+                probes.container_stopped(&uid, &c.name);
+            }
+        }
+    }
+
+    fn runtime_info(&self) -> PodRuntimeInfo {
+        PodRuntimeInfo {
+            node_name: self.ctx.node_name.clone(),
+            host_ips: vec![self.ctx.host_ip.clone()],
+            pod_ips: self.pod_ips.clone(),
+            allocatable: self.ctx.allocatable.clone(),
+        }
+    }
+
+    /// The full CRI container config: env, expansion, security context and resources from
+    /// the `container` module, mounts from `volumes`.
+    async fn build_config(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        image_ref: &str,
+    ) -> Result<cri::ContainerConfig, String> {
+        let env = make_environment(pod, c, &self.runtime_info(), &[], self.ctx.objects.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let pieces = container_config_pieces(pod, c, &env, self.ctx.memory_capacity);
+        let pod_dir = self.ctx.volumes.pod_dir(&uid_of(pod));
+        let mounts = container_mounts(pod, c, &pod_dir, &self.volumes, &env.as_map(), None)
+            .map_err(|e| e.to_string())?;
+        let mut cfg = config::container_config(pod, c, attempt, image_ref);
+        cfg.command = pieces.command;
+        cfg.args = pieces.args;
+        cfg.working_dir = pieces.working_dir;
+        cfg.envs = pieces.envs;
+        let mut linux = pieces.linux;
+        // Namespace options follow the sandbox's (hostNetwork/hostPID/hostIPC).
+        if let (Some(sc), Some(base)) = (
+            linux.security_context.as_mut(),
+            cfg.linux
+                .as_ref()
+                .and_then(|l| l.security_context.as_ref())
+                .and_then(|s| s.namespace_options.clone()),
+        ) {
+            if sc.namespace_options.is_none() {
+                sc.namespace_options = Some(base);
+            }
+        }
+        cfg.linux = Some(linux);
+        cfg.mounts = mounts.mounts;
+        Ok(cfg)
+    }
+
     /// Computes the status and writes it when it changed.
     async fn report(&mut self, pod: &Pod, observed: &Observed) -> Result<(), SyncError> {
-        let readiness = HashMap::new();
+        let mut readiness = HashMap::new();
+        if let Some(probes) = &self.ctx.probes {
+            let uid = uid_of(pod);
+            for name in observed.containers.keys() {
+                if let Some(st) = probes.status(&uid, name) {
+                    readiness.insert(name.clone(), st.ready);
+                }
+            }
+        }
         let mut base = pod.clone();
         if let Some(last) = &self.last_status {
             // Keep our own transition times and startTime between syncs.
@@ -474,7 +620,30 @@ impl Worker {
                 return;
             }
         };
-        let cfg = config::container_config(pod, c, attempt, &image_ref);
+        let cfg = match self.build_config(pod, c, attempt, &image_ref).await {
+            Ok(cfg) => cfg,
+            Err(msg) => {
+                // Upstream's CreateContainerConfigError (missing ConfigMap key, ...).
+                self.ctx
+                    .api
+                    .event(
+                        pod,
+                        field.clone(),
+                        "Warning",
+                        "Failed",
+                        &format!("Error: {msg}"),
+                    )
+                    .await;
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting {
+                        reason: "CreateContainerConfigError".into(),
+                        message: msg,
+                    },
+                );
+                return;
+            }
+        };
         let log_dir = PathBuf::from(&sandbox_config.log_directory).join(&c.name);
         if let Err(e) = std::fs::create_dir_all(&log_dir) {
             tracing::warn!(error = %e, dir = %log_dir.display(), "creating container log directory");
@@ -793,6 +962,9 @@ impl Worker {
             self.ctx.runtime.stop_pod_sandbox(&sb.id).await?;
         }
         self.terminated = true;
+        if let Some(p) = &self.ctx.probes {
+            p.remove_pod(&uid);
+        }
         self.ctx.crash_backoff.forget_prefix(&format!("{uid}/"));
         self.ctx.pull_backoff.forget_prefix(&format!("{uid}/"));
         Ok(())
@@ -812,6 +984,9 @@ impl Worker {
         {
             self.ctx.runtime.stop_pod_sandbox(&sb.id).await?;
             self.ctx.runtime.remove_pod_sandbox(&sb.id).await?;
+        }
+        if let Err(e) = self.ctx.volumes.teardown_pod(uid).await {
+            tracing::warn!(error = %e, %uid, "tearing down pod volumes");
         }
         Ok(())
     }
@@ -914,6 +1089,7 @@ mod tests {
         let api = Arc::new(FakeApi::default());
         let clock = FakeClock::new(SystemTime::now());
         let c: Arc<dyn Clock> = Arc::new(clock.clone());
+        let objects: Arc<dyn ObjectSource> = Arc::new(crate::container::FakeObjects::default());
         let ctx = Arc::new(PodContext {
             runtime: rt.clone(),
             api: api.clone(),
@@ -927,6 +1103,15 @@ mod tests {
             cluster_dns: vec!["10.96.0.10".into()],
             cluster_domain: "cluster.local".into(),
             resolv_conf: dir.path().join("resolv.conf"),
+            objects: objects.clone(),
+            volumes: Arc::new(VolumeManager::new(
+                dir.path().join("root"),
+                Arc::new(crate::volumes::mounter::FakeMounter::default()),
+                objects,
+            )),
+            allocatable: NodeAllocatable::default(),
+            memory_capacity: 1 << 30,
+            probes: None,
         });
         Env {
             worker: Worker::new(ctx),
@@ -955,6 +1140,13 @@ mod tests {
                 .last()
                 .cloned()
                 .expect(name)
+        }
+        fn attempt(&self, name: &str) -> u32 {
+            self.rt
+                .container_config(&self.latest(name))
+                .and_then(|c| c.metadata)
+                .map(|m| m.attempt)
+                .unwrap()
         }
         fn status(&self) -> PodStatus {
             self.worker.last_status().cloned().unwrap()
@@ -1033,13 +1225,13 @@ mod tests {
         // First failure restarts at once.
         e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
         e.sync(&p).await;
-        assert_eq!(e.rt.container_ids_named("a").len(), 2);
+        assert_eq!(e.attempt("a"), 1);
         assert_eq!(e.cstatus("a").restart_count, 1);
         for window in [10u64, 20, 40] {
             e.rt.exit_container_at(&e.latest("a"), 1, "Error", e.clock.now());
-            let before = e.rt.container_ids_named("a").len();
+            let before = e.attempt("a");
             e.sync(&p).await;
-            assert_eq!(e.rt.container_ids_named("a").len(), before, "held back");
+            assert_eq!(e.attempt("a"), before, "held back");
             assert_eq!(e.waiting_reason("a").as_deref(), Some("CrashLoopBackOff"));
             let msg = e
                 .cstatus("a")
@@ -1057,16 +1249,17 @@ mod tests {
             assert_eq!(last.exit_code, 1);
             e.clock.advance(Duration::from_secs(window - 1));
             e.sync(&p).await;
-            assert_eq!(
-                e.rt.container_ids_named("a").len(),
-                before,
-                "still held back"
-            );
+            assert_eq!(e.attempt("a"), before, "still held back");
             e.clock.advance(Duration::from_secs(2));
             e.sync(&p).await;
-            assert_eq!(e.rt.container_ids_named("a").len(), before + 1, "restarted");
+            assert_eq!(e.attempt("a"), before + 1, "restarted");
         }
         assert!(e.api.events.lock().iter().any(|(r, _)| r == "BackOff"));
+        e.sync(&p).await;
+        assert!(
+            e.rt.container_ids_named("a").len() <= 2,
+            "old attempts removed"
+        );
     }
 
     #[tokio::test]

@@ -118,17 +118,16 @@ async fn pods_run_log_restart_with_backoff_and_terminate_gracefully() {
 
     // A pod runs and its output lands in its CRI log file.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let web = pods
-        .create(
-            &PostParams::default(),
-            &pod(
-                "web",
-                "Always",
-                "echo hello from rudder; trap 'exit 0' TERM; while true; do sleep 1; done",
-            ),
-        )
-        .await
-        .unwrap();
+    // It has an exec readiness probe, so Ready comes from the probe manager.
+    let mut web_pod = pod(
+        "web",
+        "Always",
+        "echo hello from rudder; trap 'exit 0' TERM; while true; do sleep 1; done",
+    );
+    web_pod.spec.as_mut().unwrap().containers[0].readiness_probe = Some(
+        serde_json::from_value(json!({"exec": {"command": ["true"]}, "periodSeconds": 1})).unwrap(),
+    );
+    let web = pods.create(&PostParams::default(), &web_pod).await.unwrap();
     let web_uid = web.metadata.uid.clone().unwrap();
     let running = wait_for("web Running and Ready", 60, || async {
         let p = pods.get("web").await.ok()?;
