@@ -1201,8 +1201,25 @@ impl Ctx {
     async fn delete(&mut self, raw: &[u8]) -> ApiResult<Response<Body>> {
         let opts = self.delete_options(raw)?;
         let name = self.name().to_string();
-        let (obj, rev) = self.read_object(&name).await?;
-        self.delete_object(obj, rev, &opts).await
+        // A write between our read and the conditional delete (a controller's status
+        // update, say) is not the client's conflict: without a resourceVersion
+        // precondition, upstream's registry re-reads and retries (GuaranteedUpdate), so
+        // only a precondition the client set can turn into a 409 here.
+        let mut attempts = 0;
+        loop {
+            let (obj, rev) = self.read_object(&name).await?;
+            match self.delete_object(obj, rev, &opts).await {
+                Err(e)
+                    if e.code == 409
+                        && opts.precondition_rv.is_none()
+                        && e.message.contains("the object has been modified")
+                        && attempts < 16 =>
+                {
+                    attempts += 1;
+                }
+                r => return r,
+            }
+        }
     }
 
     fn delete_options(&self, raw: &[u8]) -> ApiResult<DeleteOptions> {

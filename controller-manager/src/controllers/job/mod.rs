@@ -133,8 +133,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         expectations: expectations.clone(),
         releasing: releasing.clone(),
     };
-    let pod_informer =
-        ctx.informers.subscribe::<Pod>(move |n| handler.handle(n));
+    let pod_informer = ctx.informers.subscribe::<Pod>(move |n| handler.handle(n));
     job_informer.synced().await;
     pod_informer.synced().await;
     let c = JobController {
