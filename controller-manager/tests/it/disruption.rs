@@ -158,8 +158,8 @@ async fn percentages_use_the_controller_scale() {
         &PostParams::default(),
         &serde_json::from_value(json!({
             "metadata": {"name": "web"},
-            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web", "tier": "rs"}},
+                "template": {"metadata": {"labels": {"app": "web", "tier": "rs"}},
                     "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}
         }))
         .unwrap(),
@@ -193,7 +193,8 @@ async fn percentages_use_the_controller_scale() {
         (4, 2, 2)
     );
 
-    // A pod without a controller makes a percentage budget fail safe.
+    // A pod without a controller makes a percentage budget fail safe. (It matches the
+    // budget's selector but not the ReplicaSet's, so the ReplicaSet does not adopt it.)
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), ns);
     pods.create(
         &PostParams::default(),
