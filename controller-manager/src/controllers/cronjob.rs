@@ -456,10 +456,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let q = queue.clone();
     let job_informer = ctx.informers.subscribe::<Job>(move |n| {
-        let job = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let job = n.object();
         if let (Some(r), Some(ns)) = (
             controller_of(&job.metadata).filter(|r| r.kind == "CronJob"),
             job.metadata.namespace.as_deref(),

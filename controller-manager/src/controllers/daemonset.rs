@@ -681,10 +681,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let expectations = Expectations::new();
     let q = queue.clone();
     let ds_informer = ctx.informers.subscribe::<DaemonSet>(move |n| {
-        let obj = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let obj = n.object();
         q.add(key_of(obj.as_ref()));
     });
     let ds_store = ds_informer.store.clone();
@@ -778,10 +775,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
 
     let (q, store) = (queue.clone(), ds_store.clone());
     let rev_informer = ctx.informers.subscribe::<ControllerRevision>(move |n| {
-        let obj = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let obj = n.object();
         if let Some(ds) = resolve_ds(&store, &obj.metadata) {
             q.add(key_of(ds.as_ref()));
         }

@@ -93,10 +93,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
     let d_informer = ctx.informers.subscribe::<Deployment>(move |n| {
-        let d = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let d = n.object();
         q.add(key_of(d.as_ref()));
     });
     let d_store = d_informer.store.clone();

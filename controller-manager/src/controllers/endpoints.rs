@@ -43,10 +43,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
     let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
-        let s = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let s = n.object();
         q.add(key_of(s.as_ref()));
     });
     let services = svc_informer.store.clone();

@@ -68,10 +68,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
     let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
-        let s = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let s = n.object();
         q.add(key_of(s.as_ref()));
     });
     let services = svc_informer.store.clone();
@@ -92,10 +89,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     });
     let q = queue.clone();
     let slice_informer = ctx.informers.subscribe::<EndpointSlice>(move |n| {
-        let s = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let s = n.object();
         let labels = s.metadata.labels.clone().unwrap_or_default();
         if labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY) {
             return;

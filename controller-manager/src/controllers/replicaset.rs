@@ -230,10 +230,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
     let rs_informer = ctx.informers.subscribe::<ReplicaSet>(move |n| {
-        let obj = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let obj = n.object();
         q.add(key_of(obj.as_ref()));
     });
     let store = rs_informer.store.clone();

@@ -596,10 +596,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let queue = WorkQueue::new();
     let q = queue.clone();
     let set_informer = ctx.informers.subscribe::<StatefulSet>(move |n| {
-        let obj = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let obj = n.object();
         q.add(key_of(obj.as_ref()));
     });
     let set_store = set_informer.store.clone();
@@ -651,10 +648,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let pvc_informer = ctx.informers.subscribe::<PersistentVolumeClaim>(|_| {});
     let (q, store) = (queue.clone(), set_store.clone());
     let rev_informer = ctx.informers.subscribe::<ControllerRevision>(move |n| {
-        let obj = match &n {
-            Notification::Added(o) | Notification::Deleted(o) => o,
-            Notification::Updated { new, .. } => new,
-        };
+        let obj = n.object();
         if let Some(set) = resolve_set(&store, &obj.metadata) {
             q.add(key_of(set.as_ref()));
         }
