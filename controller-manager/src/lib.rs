@@ -10,6 +10,8 @@
 //!   add/update/delete notifications to each subscribed controller),
 //!   [`queue`] (rate-limited, deduplicating work queue), [`expectations`] (no double
 //!   creates/deletes while the informer catches up).
+//! - [`metrics`] (work-queue and leader-election metrics) and [`server`] (`--secure-port`:
+//!   `/healthz`, `/livez`, `/readyz`, `/metrics` over HTTPS).
 //! - One file per controller under `controllers/`.
 #![forbid(unsafe_code)]
 
@@ -21,9 +23,12 @@ pub mod events;
 pub mod expectations;
 pub mod informer;
 pub mod leaderelection;
+pub mod metrics;
 pub mod queue;
+pub mod server;
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,6 +183,43 @@ pub struct Options {
     /// kube-root-ca.crt ConfigMap instead of the kubeconfig's certificate-authority-data.
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+
+    /// The port on which to serve HTTPS with authentication and authorization. If 0,
+    /// don't serve HTTPS at all.
+    #[arg(long, default_value_t = 10257)]
+    pub secure_port: u16,
+
+    /// The IP address on which to listen for the --secure-port port. If blank or an
+    /// unspecified address (0.0.0.0 or ::), all interfaces and IP address families will be
+    /// used.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// File containing the default x509 Certificate for HTTPS. If HTTPS serving is enabled,
+    /// and --tls-cert-file and --tls-private-key-file are not provided, a self-signed
+    /// certificate and key are generated for the public address.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The number of service endpoint syncing operations that will be done concurrently by
+    /// the endpointslice-mirroring-controller.
+    #[arg(long, default_value_t = 5)]
+    pub mirroring_concurrent_service_endpoint_syncs: usize,
+
+    /// The maximum number of endpoints that will be added to an EndpointSlice by the
+    /// endpointslice-mirroring-controller (between 1 and 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub mirroring_max_endpoints_per_subset: i32,
+
+    /// The length of EndpointSlice updates batching period for
+    /// endpointslice-mirroring-controller. Processing of EndpointSlice changes will be
+    /// delayed by this duration to join them with potential upcoming updates.
+    #[arg(long, default_value = "0s", value_parser = duration::parse)]
+    pub mirroring_endpointslice_updates_batch_period: Duration,
 }
 
 /// Errors building the configuration or running controllers.
@@ -216,6 +258,9 @@ pub enum ControllerManagerError {
     /// leader election failed or was lost
     #[error(transparent)]
     LeaderElection(#[from] leaderelection::LeaderElectionError),
+    /// setting up --secure-port failed
+    #[error(transparent)]
+    Serving(#[from] server::ServingError),
 }
 
 /// What every controller gets: the client, the options, the cluster CA.
@@ -229,6 +274,16 @@ pub struct ControllerContext {
     pub root_ca: Option<Arc<String>>,
     /// The process-wide informers: one list-watch and cache per resource type.
     pub informers: Arc<informer::SharedInformerFactory>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<metrics::Registry>,
+}
+
+impl ControllerContext {
+    /// A work queue reporting the work-queue metrics under `name` (upstream's queue name,
+    /// e.g. `replicaset`).
+    pub fn work_queue(&self, name: &str) -> queue::WorkQueue {
+        queue::WorkQueue::with_metrics(self.metrics.queue(name))
+    }
 }
 
 /// The built configuration: options plus a client.
@@ -240,6 +295,15 @@ pub struct Config {
     pub client: kube::Client,
     /// PEM bundle of the cluster CA.
     pub root_ca: Option<String>,
+    /// The bound `--secure-port`, unless it is 0.
+    pub serving: Option<server::SecureServing>,
+}
+
+impl Config {
+    /// The address `--secure-port` is bound to, if serving.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.serving.as_ref()?.local_addr()
+    }
 }
 
 impl Config {
@@ -281,10 +345,21 @@ impl Config {
         }
         let client = kube::Client::try_from(kube_config)
             .map_err(|e| ControllerManagerError::Client(e.to_string()))?;
+        // Upstream: `--secure-port 0` turns HTTPS serving off.
+        let serving = if options.secure_port == 0 {
+            None
+        } else {
+            Some(server::SecureServing::bind(
+                SocketAddr::new(options.bind_address, options.secure_port),
+                options.tls_cert_file.as_deref(),
+                options.tls_private_key_file.as_deref(),
+            )?)
+        };
         Ok(Config {
             options,
             client,
             root_ca,
+            serving,
         })
     }
 }
@@ -372,11 +447,24 @@ pub async fn run(
         options: Arc::new(config.options.clone()),
         root_ca: config.root_ca.map(Arc::new),
         informers: Arc::new(informer::SharedInformerFactory::new(config.client.clone())),
+        metrics: Arc::new(metrics::Registry::new()),
     };
     tokio::pin!(shutdown);
 
+    // Served while waiting for leadership too, as upstream; stops with `run`.
+    let _server = config.serving.clone().map(|serving| {
+        tracing::info!(addr = ?serving.local_addr(), "serving securely");
+        let registry = ctx.metrics.clone();
+        controllers::AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = server::serve(serving, registry).await {
+                tracing::error!(error = %e, "secure port stopped");
+            }
+        }))
+    });
+
     let mut lease = None;
     if config.options.leader_elect {
+        ctx.metrics.set_leader(false);
         let elector = leaderelection::LeaderElector::new(
             config.client.clone(),
             leaderelection::LeaderElectionConfig::from_options(&config.options),
@@ -385,6 +473,7 @@ pub async fn run(
             held = elector.acquire() => lease = Some(held?),
             () = &mut shutdown => return Ok(()),
         }
+        ctx.metrics.set_leader(true);
     }
 
     let mut set = tokio::task::JoinSet::new();
@@ -475,6 +564,14 @@ mod tests {
         assert_eq!(o.terminated_pod_gc_threshold, 12500);
         assert_eq!(o.pod_gc_period, Duration::from_secs(20));
         assert_eq!(o.pod_gc_orphan_quarantine, Duration::from_secs(40));
+        assert_eq!(o.secure_port, 10257);
+        assert_eq!(o.bind_address, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(o.mirroring_max_endpoints_per_subset, 1000);
+        assert_eq!(o.mirroring_concurrent_service_endpoint_syncs, 5);
+        assert_eq!(
+            o.mirroring_endpointslice_updates_batch_period,
+            Duration::ZERO
+        );
         let o = Options::parse_from([
             "kube-controller-manager",
             "--allocate-node-cidrs",

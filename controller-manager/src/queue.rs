@@ -7,6 +7,9 @@
 //!   `DefaultTypedControllerRateLimiter`'s per-item limiter (5 ms doubling up to 1000 s),
 //!   reset by [`WorkQueue::forget`].
 //!
+//! Every queue a controller makes through [`crate::ControllerContext::work_queue`] reports
+//! client-go's work-queue metrics under upstream's queue name (see [`crate::metrics`]).
+//!
 //! Upstream combines that per-item limiter with an overall 10 qps / 100 burst token bucket;
 //! that bucket is not implemented here.
 
@@ -16,6 +19,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+
+use crate::metrics::QueueMetrics;
 
 /// Base delay of the per-item backoff (upstream `5*time.Millisecond`).
 pub const BASE_DELAY: Duration = Duration::from_millis(5);
@@ -36,12 +41,21 @@ struct State {
 pub struct WorkQueue {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
+    metrics: Option<Arc<QueueMetrics>>,
 }
 
 impl WorkQueue {
-    /// An empty queue.
+    /// An empty queue without metrics.
     pub fn new() -> WorkQueue {
         WorkQueue::default()
+    }
+
+    /// An empty queue reporting to `metrics` (upstream `TypedRateLimitingQueueConfig.Name`).
+    pub fn with_metrics(metrics: Arc<QueueMetrics>) -> WorkQueue {
+        WorkQueue {
+            metrics: Some(metrics),
+            ..WorkQueue::default()
+        }
     }
 
     /// Queues `key` unless it is already waiting.
@@ -50,6 +64,9 @@ impl WorkQueue {
         let mut s = self.state.lock();
         if s.shutting_down || s.dirty.contains(&key) {
             return;
+        }
+        if let Some(m) = &self.metrics {
+            m.add(&key);
         }
         s.dirty.insert(key.clone());
         if s.processing.contains(&key) {
@@ -87,6 +104,9 @@ impl WorkQueue {
     /// Queues `key` after its per-item backoff (upstream `AddRateLimited`).
     pub fn add_rate_limited(&self, key: impl Into<String>) {
         let key = key.into();
+        if let Some(m) = &self.metrics {
+            m.retry();
+        }
         let delay = self.next_delay(&key);
         self.add_after(key, delay);
     }
@@ -120,6 +140,9 @@ impl WorkQueue {
                 if let Some(key) = s.queue.pop_front() {
                     s.dirty.remove(&key);
                     s.processing.insert(key.clone());
+                    if let Some(m) = &self.metrics {
+                        m.get(&key);
+                    }
                     return Some(key);
                 }
                 if s.shutting_down {
@@ -134,6 +157,9 @@ impl WorkQueue {
     pub fn done(&self, key: &str) {
         let mut s = self.state.lock();
         s.processing.remove(key);
+        if let Some(m) = &self.metrics {
+            m.done(key);
+        }
         if s.dirty.contains(key) {
             s.queue.push_back(key.to_string());
             drop(s);
@@ -223,6 +249,33 @@ mod tests {
         assert!(q.is_empty());
         let got = tokio::time::timeout(Duration::from_secs(10), q.get()).await;
         assert_eq!(got.unwrap().as_deref(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn reports_metrics() {
+        let registry = crate::metrics::Registry::new();
+        let q = WorkQueue::with_metrics(registry.queue("test"));
+        q.add("a");
+        q.add("a");
+        q.add("b");
+        let k = q.get().await.unwrap();
+        q.add_rate_limited("c");
+        q.done(&k);
+        let text = registry.render();
+        // The duplicate add of a waiting key is not counted (upstream `Add` returns early).
+        assert!(
+            text.contains("workqueue_adds_total{name=\"test\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("workqueue_depth{name=\"test\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("workqueue_retries_total{name=\"test\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("workqueue_work_duration_seconds_count{name=\"test\"} 1\n"));
     }
 
     #[tokio::test]

@@ -40,7 +40,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::cron::{load_zone, Schedule};
 use crate::events::EventSink;
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Controller name used for events.
@@ -447,7 +446,7 @@ pub struct CronJobController {
 
 /// Starts the informers and `--concurrent-cron-job-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("cronjob");
     let q = queue.clone();
     let cj_informer = ctx.informers.subscribe::<CronJob>(move |n| {
         if let Notification::Added(o) | Notification::Updated { new: o, .. } = n {

@@ -45,7 +45,6 @@ use super::{
 use crate::events::EventSink;
 use crate::expectations::Expectations;
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream name.
@@ -677,7 +676,7 @@ fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String
 
 /// Starts the informers and `--concurrent-daemonset-syncs` (upstream default 2) workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("daemonset");
     let expectations = Expectations::new();
     let q = queue.clone();
     let ds_informer = ctx.informers.subscribe::<DaemonSet>(move |n| {

@@ -43,7 +43,6 @@ use serde_json::json;
 use super::{controller_of, is_conflict, is_not_found, run_workers, ControllerError, Requeue};
 use crate::events::EventSink;
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Label carrying the template hash (upstream `DefaultDeploymentUniqueLabelKey`).
@@ -90,7 +89,7 @@ struct DeploymentController {
 
 /// Starts the informers and `--concurrent-deployment-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("deployment");
     let q = queue.clone();
     let d_informer = ctx.informers.subscribe::<Deployment>(move |n| {
         let d = n.object();

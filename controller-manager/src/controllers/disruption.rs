@@ -33,7 +33,6 @@ use rudder_api::labels::Selector;
 use super::{controller_of, is_conflict, pod_is_ready, run_workers, ControllerError, Requeue};
 use crate::events::EventSink;
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream name.
@@ -252,7 +251,7 @@ struct Controller {
 
 /// Starts the informers and workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("disruption");
     let q = queue.clone();
     let pdb_informer = ctx.informers.subscribe::<PodDisruptionBudget>(move |n| {
         q.add(key_of(n.object().as_ref()));

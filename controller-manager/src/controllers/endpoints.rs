@@ -24,7 +24,6 @@ use kube::Api;
 use super::endpointslice::desired_endpoints;
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream `discovery.LabelSkipMirror`.
@@ -40,7 +39,7 @@ struct Controller {
 
 /// Starts the informers and workers (upstream `--concurrent-endpoint-syncs`, 5).
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("endpoint");
     let q = queue.clone();
     let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
         let s = n.object();

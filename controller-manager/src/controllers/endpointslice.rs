@@ -33,7 +33,6 @@ use kube::Api;
 
 use super::{is_not_found, pod_is_ready, run_workers, ControllerError, Requeue};
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream `discovery.LabelServiceName`.
@@ -65,7 +64,7 @@ struct Controller {
 
 /// Starts the informers and workers (upstream `--concurrent-service-endpoint-syncs`, 5).
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("endpoint_slice");
     let q = queue.clone();
     let svc_informer = ctx.informers.subscribe::<Service>(move |n| {
         let s = n.object();

@@ -143,7 +143,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         graph: Arc::default(),
         kinds: Arc::default(),
     };
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("garbage_collector_attempt_to_delete");
     let mut watches = tokio::task::JoinSet::new();
     let mut watched: HashSet<String> = HashSet::new();
     // First discovery and initial lists before any decision, as upstream waits for the

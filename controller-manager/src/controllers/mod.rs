@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod garbagecollector;
 pub mod history;
 pub mod job;
@@ -130,6 +131,12 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
             aliases: &["endpointslice"],
             enabled_by_default: true,
             start: |ctx| Box::pin(endpointslice::run(ctx)),
+        },
+        ControllerDescriptor {
+            name: endpointslicemirroring::NAME,
+            aliases: &["endpointslicemirroring"],
+            enabled_by_default: true,
+            start: |ctx| Box::pin(endpointslicemirroring::run(ctx)),
         },
         ControllerDescriptor {
             name: "endpoints-controller",

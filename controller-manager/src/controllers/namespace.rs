@@ -31,7 +31,6 @@ use kube::Api;
 
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::informer::Notification;
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// The finalizer this controller owns (upstream `FinalizerKubernetes`).
@@ -50,7 +49,7 @@ pub enum NamespaceError {
 
 /// Starts the informer and `--concurrent-namespace-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("namespace");
     let q = queue.clone();
     let informer = ctx.informers.subscribe::<Namespace>(move |n| match n {
         Notification::Added(ns) | Notification::Updated { new: ns, .. } => {

@@ -27,7 +27,6 @@ use serde_json::json;
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::events::EventSink;
 use crate::informer::Notification;
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream controller name.
@@ -230,7 +229,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
     let set = CidrSet::new(&cluster, node_len)
         .map_err(|e| ControllerError::Config(format!("--cluster-cidr {cluster}: {e}")))?;
 
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("cidrallocator_node");
     let q = queue.clone();
     let released: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
     let r = released.clone();

@@ -43,7 +43,6 @@ use serde_json::json;
 use super::{is_not_found, run_workers, AbortOnDrop, ControllerError, Requeue};
 use crate::events::EventSink;
 use crate::informer::{Informer, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream controller name.
@@ -116,7 +115,7 @@ struct Controller {
 /// Starts the node, lease and pod informers, a ticker queueing every node each
 /// `--node-monitor-period`, and one worker per two nodes' worth of work (5 workers).
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("node_lifecycle_controller");
     let q = queue.clone();
     let nodes = ctx.informers.subscribe::<Node>(move |n| match n {
         Notification::Added(o) | Notification::Deleted(o) => q.add(node_name(&o)),

@@ -227,7 +227,7 @@ pub struct ReplicaSetController {
 
 /// Starts the informers and `--concurrent-replicaset-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("replicaset");
     let q = queue.clone();
     let rs_informer = ctx.informers.subscribe::<ReplicaSet>(move |n| {
         let obj = n.object();
@@ -244,7 +244,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
 /// Starts the ReplicationController informer (feeding a cache of converted ReplicaSets)
 /// and `--concurrent-rc-syncs` workers (upstream replication manager).
 pub async fn run_replication_controllers(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("replicationmanager");
     let q = queue.clone();
     let (store, writer) = kube::runtime::reflector::store::<ReplicaSet>();
     let writer = parking_lot::Mutex::new(writer);

@@ -118,7 +118,7 @@ fn needs_sync(old: Option<&ResourceQuota>, new: &ResourceQuota) -> bool {
 
 /// Starts the informers, the periodic full resync and the workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("resourcequota_primary");
     let q = queue.clone();
     let quota_informer = ctx.informers.subscribe::<ResourceQuota>(move |n| match &n {
         Notification::Added(rq) => q.add(key_of(rq.as_ref())),

@@ -17,7 +17,6 @@ use kube::Api;
 
 use super::{is_namespace_terminating, is_not_found, run_workers, ControllerError, Requeue};
 use crate::informer::Notification;
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream `RootCACertConfigMapName`.
@@ -35,7 +34,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
                 .into(),
         ));
     };
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("root_ca_cert_publisher");
     let q = queue.clone();
     let cm_informer = ctx.informers.subscribe::<ConfigMap>(move |n| {
         // Creation is ours; edits and deletions by others are repaired.

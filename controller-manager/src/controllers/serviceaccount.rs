@@ -11,7 +11,6 @@ use kube::Api;
 
 use super::{is_conflict, is_not_found, run_workers, ControllerError, Requeue};
 use crate::informer::Notification;
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// The accounts ensured in every namespace (upstream `DefaultServiceAccountsControllerOptions`).
@@ -19,7 +18,7 @@ pub const SERVICE_ACCOUNTS: &[&str] = &["default"];
 
 /// Starts the controller with one worker.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("serviceaccount");
     let q = queue.clone();
     let sa_informer = ctx.informers.subscribe::<ServiceAccount>(move |n| {
         // Only deletions matter: a removed `default` account is recreated.

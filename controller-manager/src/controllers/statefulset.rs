@@ -45,7 +45,6 @@ use super::{
 };
 use crate::events::EventSink;
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Upstream name.
@@ -593,7 +592,7 @@ fn resolve_set(store: &Store<StatefulSet>, meta: &ObjectMeta) -> Option<Arc<Stat
 
 /// Starts the informers and `--concurrent-statefulset-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("statefulset");
     let q = queue.clone();
     let set_informer = ctx.informers.subscribe::<StatefulSet>(move |n| {
         let obj = n.object();

@@ -21,7 +21,6 @@ use jiff::Timestamp;
 use super::{is_not_found, run_workers, ControllerError, Requeue};
 use crate::clock::{Clock, SystemClock};
 use crate::informer::{key_of, split_key, Notification};
-use crate::queue::WorkQueue;
 use crate::ControllerContext;
 
 /// Controller name.
@@ -86,7 +85,7 @@ pub struct TtlAfterFinishedController {
 
 /// Starts the job informer and `--concurrent-ttl-after-finished-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("ttl_jobs_to_delete");
     let q = queue.clone();
     let informer = ctx.informers.subscribe::<Job>(move |n| {
         if let Notification::Added(j) | Notification::Updated { new: j, .. } = n {

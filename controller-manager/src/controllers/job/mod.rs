@@ -114,7 +114,7 @@ pub type Releasing = Arc<parking_lot::Mutex<HashSet<String>>>;
 
 /// Starts the informers and `--concurrent-job-syncs` workers.
 pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
-    let queue = WorkQueue::new();
+    let queue = ctx.work_queue("job");
     let expectations = Expectations::new();
     let q = queue.clone();
     let e = expectations.clone();

@@ -13,6 +13,9 @@ use kube::Api;
 
 pub struct Cluster {
     pub client: kube::Client,
+    /// Where kube-controller-manager serves `--secure-port`, when a test asked for it
+    /// (every other test runs with `--secure-port=0`, so parallel tests never share a port).
+    pub cm_secure_addr: Option<std::net::SocketAddr>,
     apiserver: Option<rudder_apiserver::Running>,
     stop_cm: Option<tokio::sync::oneshot::Sender<()>>,
     cm: Option<
@@ -68,17 +71,22 @@ impl Cluster {
             "--kubeconfig".into(),
             running.kubeconfig.display().to_string(),
         ];
+        if !extra.iter().any(|a| a.starts_with("--secure-port")) {
+            args.push("--secure-port=0".into());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let cm_opts = <rudder_controller_manager::Options as clap::Parser>::parse_from(args);
         let config = rudder_controller_manager::Config::from_options(cm_opts)
             .await
             .expect("controller-manager config");
+        let cm_secure_addr = config.secure_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let cm = tokio::spawn(rudder_controller_manager::run(config, async {
             let _ = rx.await;
         }));
         Cluster {
             client,
+            cm_secure_addr,
             apiserver: Some(running),
             stop_cm: Some(tx),
             cm: Some(cm),
