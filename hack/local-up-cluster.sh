@@ -41,7 +41,7 @@ start_component() {
   nohup "$BIN/$name" "$@" >"$OUT/$name.log" 2>&1 &
   echo $! >"$OUT/$name.pid"
 }
-start_component kube-controller-manager --kubeconfig "$OUT/admin.kubeconfig"
+start_component kube-controller-manager --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1
 start_component kube-scheduler --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1
 # Both take a Lease in kube-system when they lead; wait for that as the sign they work.
 for lease in kube-controller-manager kube-scheduler; do

@@ -124,6 +124,8 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &CmOptions) -> R
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .arg("--leader-elect=false")
+        // No /healthz or /metrics needed; 10257 may be taken by a `make up` cluster.
+        .arg("--secure-port=0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
