@@ -243,4 +243,21 @@ mod tests {
         let s = SecureServing::bind(addr, None, None).unwrap();
         assert_ne!(s.local_addr().unwrap().port(), 0);
     }
+
+    #[test]
+    fn serves_given_certificate_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&crt, cert.cert.pem()).unwrap();
+        std::fs::write(&key, cert.signing_key.serialize_pem()).unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(SecureServing::bind(addr, Some(&crt), Some(&key)).is_ok());
+        // A key file without a key is refused with the file named.
+        let err = SecureServing::bind(addr, Some(&crt), Some(&crt)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("no private key found in {}", crt.display())
+        );
+    }
 }

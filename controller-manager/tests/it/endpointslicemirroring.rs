@@ -5,7 +5,7 @@
 //! cases upstream does not mirror.
 
 use crate::common::{wait_for, Cluster};
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
@@ -228,5 +228,23 @@ async fn addresses_over_the_subset_limit_are_not_mirrored() {
         by_type,
         vec![("IPv4".to_string(), 2), ("IPv6".to_string(), 1)]
     );
+    // Upstream's warning about the address left out.
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), ns);
+    let ev = wait_for("TooManyAddressesToMirror event", 20, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("TooManyAddressesToMirror"))
+    })
+    .await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        ev.message.as_deref(),
+        Some("A max of 2 addresses can be mirrored to EndpointSlices per Endpoints subset. 1 addresses were skipped")
+    );
+    assert_eq!(ev.involved_object.kind.as_deref(), Some("Endpoints"));
     cluster.stop().await;
 }
