@@ -197,6 +197,22 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         startup_grace: opts.node_startup_grace_period,
         period: opts.node_monitor_period.max(Duration::from_millis(10)),
     };
+    // Upstream's first monitor pass sees every node before judging zones: seed the zone
+    // picture from the synced cache so the first node synced is not taken for the whole
+    // cluster (which could wrongly enter master disruption mode).
+    {
+        let now = Instant::now();
+        let mut known = c.known.lock();
+        let mut zones = c.zones.lock();
+        for n in c.nodes.state() {
+            let view = node_view(&n);
+            zones.ensure_zone(&view.zone, now);
+            known.insert(node_name(&n), view);
+        }
+    }
+    if let Err(e) = c.recompute_disruption().await {
+        tracing::warn!(error = %e, "initial zone disruption pass failed");
+    }
     // Upstream `monitorNodeHealth` runs every --node-monitor-period over all nodes.
     let ticker = {
         let q = queue.clone();
@@ -236,6 +252,16 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
 
 fn node_name(n: &Node) -> String {
     n.metadata.name.clone().unwrap_or_default()
+}
+
+/// The node's zone, Ready status and disruption exclusion.
+fn node_view(node: &Node) -> NodeView {
+    let labels = node.metadata.labels.as_ref();
+    NodeView {
+        zone: nodezones::zone_key(labels),
+        ready: condition(node, "Ready").map(|c| c.status.clone()),
+        excluded: labels.is_some_and(|l| l.contains_key(nodezones::LABEL_EXCLUDE_DISRUPTION)),
+    }
 }
 
 fn pod_node(p: &Pod) -> Option<&str> {
@@ -459,12 +485,7 @@ impl Controller {
         // Zone bookkeeping (upstream `addPodEvictorForNewZone` + the zone conditions of
         // `monitorNodeHealth`), then `handleDisruption` if this node changed its zone's
         // picture, before the node is queued for tainting below.
-        let labels = node.metadata.labels.as_ref();
-        let view = NodeView {
-            zone: nodezones::zone_key(labels),
-            ready: now_ready.clone(),
-            excluded: labels.is_some_and(|l| l.contains_key(nodezones::LABEL_EXCLUDE_DISRUPTION)),
-        };
+        let view = node_view(&node);
         self.zones.lock().ensure_zone(&view.zone, Instant::now());
         let previous = self.known.lock().insert(name.to_string(), view.clone());
         if previous.as_ref() != Some(&view) {
@@ -615,6 +636,8 @@ impl Controller {
             Transition::EnterMasterDisruption => {
                 for node in self.nodes.state() {
                     let name = node_name(&node);
+                    // A fresh read per node (not the cache): a taint the queue added a
+                    // moment ago must go too. Rare, so the reads are affordable.
                     self.mark_node_as_reachable(&name).await?;
                     let zone = nodezones::zone_key(node.metadata.labels.as_ref());
                     self.zones.lock().mark_reachable(&zone, &name);
