@@ -267,9 +267,14 @@ impl ApiError {
                 Value::Array(
                     self.causes
                         .iter()
-                        .map(
-                            |c| json!({"reason": c.reason, "message": c.message, "field": c.field}),
-                        )
+                        .map(|c| {
+                            // StatusCause's fields are all omitempty upstream.
+                            let mut o = json!({"reason": c.reason, "message": c.message});
+                            if !c.field.is_empty() {
+                                o["field"] = json!(c.field);
+                            }
+                            o
+                        })
                         .collect(),
                 ),
             );

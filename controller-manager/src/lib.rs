@@ -147,6 +147,31 @@ pub struct Options {
     #[arg(long, default_value = "1m0s", value_parser = duration::parse)]
     pub node_startup_grace_period: Duration,
 
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is healthy (see --unhealthy-zone-threshold for definition of healthy/unhealthy).
+    /// Zone refers to entire cluster in non-multizone clusters.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is unhealthy (see --unhealthy-zone-threshold for definition of
+    /// healthy/unhealthy). Zone refers to entire cluster in non-multizone clusters. This
+    /// value is implicitly overridden to 0 if the cluster size is smaller than
+    /// --large-cluster-size-threshold.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+
+    /// Number of nodes from which node-lifecycle-controller treats the cluster as large for
+    /// the eviction logic purposes. --secondary-node-eviction-rate is implicitly overridden
+    /// to 0 for clusters this size or smaller.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub large_cluster_size_threshold: i32,
+
+    /// Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be
+    /// treated as unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
+
     /// Should CIDRs for Pods be allocated and set on the cloud provider.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allocate_node_cidrs: bool,
@@ -560,6 +585,10 @@ mod tests {
         assert_eq!(o.namespace_sync_period, Duration::from_secs(300));
         assert_eq!(o.node_monitor_period, Duration::from_secs(5));
         assert_eq!(o.node_startup_grace_period, Duration::from_secs(60));
+        assert_eq!(o.node_eviction_rate, 0.1);
+        assert_eq!(o.secondary_node_eviction_rate, 0.01);
+        assert_eq!(o.large_cluster_size_threshold, 50);
+        assert_eq!(o.unhealthy_zone_threshold, 0.55);
         assert!(!o.allocate_node_cidrs);
         assert_eq!(o.terminated_pod_gc_threshold, 12500);
         assert_eq!(o.pod_gc_period, Duration::from_secs(20));

@@ -4,5 +4,6 @@
 mod api;
 mod common;
 mod default_tolerations;
+mod eviction;
 mod quota;
 mod semantics;

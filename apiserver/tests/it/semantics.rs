@@ -154,7 +154,15 @@ async fn eviction_respects_disruption_budgets() {
     }))
     .unwrap();
     pdbs.create(&PostParams::default(), &pdb).await.unwrap();
-    // disruptionsAllowed is 0 until the disruption controller computes it: eviction is 429.
+    // A Pending pod would be deleted whatever the budget (upstream canIgnorePDB).
+    pods.patch_status(
+        "e1",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await
+    .unwrap();
+    // The budget is not computed until the disruption controller does it: eviction is 429.
     let e = pods.evict("e1", &Default::default()).await.unwrap_err();
     assert_eq!(status_code(&e), 429);
     assert!(pods.get("e1").await.is_ok());

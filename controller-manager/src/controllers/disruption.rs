@@ -137,15 +137,29 @@ pub fn expected_pod_count(
     }
 }
 
+/// What [`live_disrupted_pods`] keeps of `status.disruptedPods`.
+#[derive(Debug, Default)]
+pub struct DisruptedPods {
+    /// Entries of pods still expected to be deleted.
+    pub live: BTreeMap<String, Time>,
+    /// When the earliest live entry expires (to recheck then).
+    pub recheck: Option<Timestamp>,
+    /// Pods whose entry expired without them being deleted (upstream's `NotDeleted`).
+    pub expired: Vec<Arc<Pod>>,
+}
+
 /// Upstream `buildDisruptedPodMap`: keeps entries of live, not-deleted pods whose deletion
-/// is still expected; returns them and the earliest time one expires (to recheck then).
+/// is still expected (the eviction subresource adds them; within [`DELETION_TIMEOUT`] they
+/// do not count as healthy); entries of pods gone or being deleted are dropped, and so are
+/// expired ones, reported in `expired`.
 pub fn live_disrupted_pods(
     disrupted: &BTreeMap<String, Time>,
     pods: &[Arc<Pod>],
     now: Timestamp,
-) -> (BTreeMap<String, Time>, Option<Timestamp>) {
+) -> DisruptedPods {
     let mut out = BTreeMap::new();
     let mut recheck: Option<Timestamp> = None;
+    let mut expired = Vec::new();
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
@@ -160,13 +174,17 @@ pub fn live_disrupted_pods(
         };
         let expires = expiry(&t.1 .0);
         if expires < now {
-            // Upstream records a NotDeleted event on the pod; the entry is dropped.
+            expired.push(pod.clone());
             continue;
         }
         recheck = Some(recheck.map_or(expires, |r| r.min(expires)));
         out.insert(t.0.clone(), t.1.clone());
     }
-    (out, recheck)
+    DisruptedPods {
+        live: out,
+        recheck,
+        expired,
+    }
 }
 
 fn expiry(t: &Timestamp) -> Timestamp {
@@ -362,8 +380,21 @@ impl Controller {
         )?;
         let now = Timestamp::now();
         let old = pdb.status.clone().unwrap_or_default();
-        let (disrupted, recheck) =
-            live_disrupted_pods(&old.disrupted_pods.clone().unwrap_or_default(), &pods, now);
+        let DisruptedPods {
+            live: disrupted,
+            recheck,
+            expired,
+        } = live_disrupted_pods(&old.disrupted_pods.clone().unwrap_or_default(), &pods, now);
+        for pod in &expired {
+            self.events.warning(
+                pod.as_ref(),
+                "NotDeleted",
+                format!(
+                    "Pod was expected by PDB {ns}/{} to be deleted but it wasn't",
+                    pdb.metadata.name.as_deref().unwrap_or_default()
+                ),
+            );
+        }
         let healthy = count_healthy(&pods, &disrupted, now);
         let mut allowed = healthy - budget.desired_healthy;
         if budget.expected <= 0 || allowed <= 0 {
@@ -632,10 +663,21 @@ mod tests {
             ("gone".to_string(), recent.clone()),
         ]
         .into();
-        let (live, recheck) = live_disrupted_pods(&disrupted, &pods, now);
+        let DisruptedPods {
+            live,
+            recheck,
+            expired,
+        } = live_disrupted_pods(&disrupted, &pods, now);
         // Expired (e) and vanished (gone) entries are dropped; b stays until its timeout.
         assert_eq!(live.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(recheck, Some(expiry(&recent.0)));
+        assert_eq!(
+            expired
+                .iter()
+                .map(|p| p.metadata.name.as_deref().unwrap())
+                .collect::<Vec<_>>(),
+            ["e"]
+        );
         // a and e are healthy: b is being disrupted, c deleted, d not ready.
         assert_eq!(count_healthy(&pods, &live, now), 2);
     }

@@ -16,6 +16,7 @@ pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod nodezones;
 pub mod podclaim;
 pub mod podgc;
 pub mod replicaset;

@@ -19,12 +19,22 @@
 //! skew between kubelet and controller clocks does not matter). Every node is re-checked
 //! each `--node-monitor-period`; node, lease and pod changes queue the node at once.
 //!
-//! Differences from upstream: no zone disruption states and no eviction rate limiting
-//! (`--node-eviction-rate`, `--secondary-node-eviction-rate`, `--large-cluster-size-threshold`,
-//! `--unhealthy-zone-threshold`): NoExecute taints are applied as soon as a node is judged
-//! unhealthy, even when a whole zone goes down at once (upstream then stops tainting that
-//! zone, and with every zone down removes the taints: a single-node cluster's pods are not
-//! evicted upstream, but are here).
+//! NoExecute taints are rate limited per zone as upstream (`processTaintBaseEviction`,
+//! `doNoExecuteTaintingPass`, `handleDisruption`; the logic is in [`super::nodezones`]): a
+//! node that stops being ready is queued in its zone (`topology.kubernetes.io/region` +
+//! `zone`) and a pass every 100 ms taints the queued nodes through the zone's token bucket
+//! (`--node-eviction-rate`; in PartialDisruption `--secondary-node-eviction-rate` for zones
+//! over `--large-cluster-size-threshold` nodes, else none; a zone in FullDisruption keeps the
+//! normal rate). When every zone is fully disrupted the controller enters "master
+//! disruption mode": tainting stops and the NoExecute taints are removed from every node
+//! (so a single-node cluster's pods are not evicted); leaving it resets the limiters and
+//! gives every node a fresh grace period. A not-ready taint is swapped for an unreachable
+//! one (and back) at once, without the queue. Nodes labelled
+//! `node.kubernetes.io/exclude-disruption` do not count in zone states.
+//!
+//! Zone states are recomputed whenever a sync sees a node's zone, Ready status or exclusion
+//! change, or a node go away (upstream recomputes once per `--node-monitor-period` pass),
+//! so the limiter is switched before the node that caused the change is queued.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -40,7 +50,8 @@ use kube::Api;
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::{is_not_found, run_workers, AbortOnDrop, ControllerError, Requeue};
+use super::nodezones::{self, EvictionRates, Transition, Zones};
+use super::{is_conflict, is_not_found, run_workers, AbortOnDrop, ControllerError, Requeue};
 use crate::events::EventSink;
 use crate::informer::{Informer, Notification};
 use crate::ControllerContext;
@@ -99,6 +110,17 @@ struct Health {
     lease_renew: Option<String>,
 }
 
+/// What the zone computation needs of one node, as last synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeView {
+    zone: String,
+    ready: Option<String>,
+    excluded: bool,
+}
+
+/// Upstream `scheduler.NodeEvictionPeriod`: how often the tainting queues are drained.
+const NODE_EVICTION_PERIOD: Duration = Duration::from_millis(100);
+
 #[derive(Clone)]
 struct Controller {
     client: kube::Client,
@@ -106,6 +128,8 @@ struct Controller {
     leases: Store<Lease>,
     pods: Store<Pod>,
     health: Arc<Mutex<HashMap<String, Health>>>,
+    known: Arc<Mutex<HashMap<String, NodeView>>>,
+    zones: Arc<Mutex<Zones>>,
     events: EventSink,
     grace: Duration,
     startup_grace: Duration,
@@ -160,11 +184,34 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         leases: leases.store.clone(),
         pods: pods.store.clone(),
         health: Arc::default(),
+        known: Arc::default(),
+        zones: Arc::new(Mutex::new(Zones::new(EvictionRates {
+            normal: opts.node_eviction_rate,
+            secondary: opts.secondary_node_eviction_rate,
+            large_cluster_threshold: opts.large_cluster_size_threshold,
+            unhealthy_zone_threshold: opts.unhealthy_zone_threshold,
+        }))),
         events: EventSink::new(ctx.client.clone(), NAME),
         grace: opts.node_monitor_grace_period,
         startup_grace: opts.node_startup_grace_period,
         period: opts.node_monitor_period.max(Duration::from_millis(10)),
     };
+    // Upstream's first monitor pass sees every node before judging zones: seed the zone
+    // picture from the synced cache so the first node synced is not taken for the whole
+    // cluster (which could wrongly enter master disruption mode).
+    {
+        let now = Instant::now();
+        let mut known = c.known.lock();
+        let mut zones = c.zones.lock();
+        for n in c.nodes.state() {
+            let view = node_view(&n);
+            zones.ensure_zone(&view.zone, now);
+            known.insert(node_name(&n), view);
+        }
+    }
+    if let Err(e) = c.recompute_disruption().await {
+        tracing::warn!(error = %e, "initial zone disruption pass failed");
+    }
     // Upstream `monitorNodeHealth` runs every --node-monitor-period over all nodes.
     let ticker = {
         let q = queue.clone();
@@ -181,17 +228,39 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
             }
         }))
     };
+    // Upstream `doNoExecuteTaintingPass` every NodeEvictionPeriod.
+    let tainter = {
+        let c = c.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(NODE_EVICTION_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                c.no_execute_tainting_pass().await;
+            }
+        }))
+    };
     run_workers(NAME, queue, 5, move |key| {
         let c = c.clone();
         async move { c.sync(&key).await }
     })
     .await;
-    drop((ticker, nodes, leases, pods));
+    drop((ticker, tainter, nodes, leases, pods));
     Ok(())
 }
 
 fn node_name(n: &Node) -> String {
     n.metadata.name.clone().unwrap_or_default()
+}
+
+/// The node's zone, Ready status and disruption exclusion.
+fn node_view(node: &Node) -> NodeView {
+    let labels = node.metadata.labels.as_ref();
+    NodeView {
+        zone: nodezones::zone_key(labels),
+        ready: condition(node, "Ready").map(|c| c.status.clone()),
+        excluded: labels.is_some_and(|l| l.contains_key(nodezones::LABEL_EXCLUDE_DISRUPTION)),
+    }
 }
 
 fn pod_node(p: &Pod) -> Option<&str> {
@@ -268,10 +337,31 @@ fn managed(t: &Taint) -> bool {
     }
 }
 
-/// The taints the node should carry: its foreign taints unchanged, plus the managed
-/// NoSchedule taints from conditions and `spec.unschedulable` (upstream
-/// `doNoScheduleTaintingPass`) and the NoExecute taint for its Ready status (upstream
-/// `processTaintBaseEviction`). Managed taints already present keep their `timeAdded`;
+/// Whether the node carries the NoExecute taint `key`.
+fn has_no_execute(node: &Node, key: &str) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == key && t.effect == "NoExecute"))
+}
+
+/// The NoExecute taint matching a Ready status (upstream `NotReadyTaintTemplate` /
+/// `UnreachableTaintTemplate`) and its opposite.
+fn no_execute_taint_for(ready: Option<&str>) -> Option<(&'static str, &'static str)> {
+    match ready {
+        Some("False") => Some((TAINT_NOT_READY, TAINT_UNREACHABLE)),
+        Some("Unknown") => Some((TAINT_UNREACHABLE, TAINT_NOT_READY)),
+        _ => None,
+    }
+}
+
+/// The taints the node should carry outside the rate-limited queue: its foreign taints
+/// unchanged, the managed NoSchedule taints from conditions and `spec.unschedulable`
+/// (upstream `doNoScheduleTaintingPass`), and of the NoExecute ones (upstream
+/// `processTaintBaseEviction`): none when Ready is True; the one matching Ready=False/Unknown
+/// kept, or swapped in at once when the node carries the opposite one; untouched without a
+/// Ready condition. Adding a NoExecute taint to an untainted node is the zone queue's job
+/// ([`with_no_execute_taint`]). Managed taints already present keep their `timeAdded`;
 /// new NoExecute taints get `timeAdded = now` as upstream's `AddOrUpdateTaintOnNode`.
 pub fn desired_taints(node: &Node, now: Timestamp) -> Vec<Taint> {
     let existing: Vec<Taint> = node
@@ -288,30 +378,70 @@ pub fn desired_taints(node: &Node, now: Timestamp) -> Vec<Taint> {
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         want.push((TAINT_UNSCHEDULABLE, "NoSchedule"));
     }
-    // No NoExecute taint for a node whose kubelet never reported Ready at all until the
-    // status rewrite adds the Unknown condition, mirroring upstream's `currentReadyCondition
-    // != nil` guard.
     match condition(node, "Ready").map(|c| c.status.as_str()) {
-        Some("False") => want.push((TAINT_NOT_READY, "NoExecute")),
-        Some("Unknown") => want.push((TAINT_UNREACHABLE, "NoExecute")),
-        _ => {}
+        Some("True") => {}
+        ready @ (Some("False") | Some("Unknown")) => {
+            let (add, opposite) = no_execute_taint_for(ready).expect("false or unknown");
+            if has_no_execute(node, add) || has_no_execute(node, opposite) {
+                want.push((add, "NoExecute"));
+            }
+        }
+        // No (or an odd) Ready condition: upstream skips the node's NoExecute handling.
+        _ => {
+            for key in [TAINT_NOT_READY, TAINT_UNREACHABLE] {
+                if has_no_execute(node, key) {
+                    want.push((key, "NoExecute"));
+                }
+            }
+        }
     }
+    merge_managed(&existing, &want, now)
+}
+
+/// `existing` without the managed taints not in `want`, plus the missing ones of `want`.
+fn merge_managed(existing: &[Taint], want: &[(&str, &str)], now: Timestamp) -> Vec<Taint> {
     let mut out: Vec<Taint> = existing
         .iter()
         .filter(|t| !managed(t) || want.contains(&(t.key.as_str(), t.effect.as_str())))
         .cloned()
         .collect();
     for (key, effect) in want {
-        if !out.iter().any(|t| t.key == key && t.effect == effect) {
+        if !out.iter().any(|t| t.key == *key && t.effect == *effect) {
             out.push(Taint {
                 key: key.to_string(),
                 effect: effect.to_string(),
                 value: None,
-                time_added: (effect == "NoExecute").then_some(Time(now)),
+                time_added: (*effect == "NoExecute").then_some(Time(now)),
             });
         }
     }
     out
+}
+
+/// Upstream `SwapNodeControllerTaint` as the tainting queue applies it: the NoExecute
+/// taint matching the node's Ready status added and the opposite one removed; `None` when
+/// Ready is True or missing (nothing to taint).
+pub fn with_no_execute_taint(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
+    let ready = condition(node, "Ready").map(|c| c.status.as_str());
+    let (add, opposite) = no_execute_taint_for(ready)?;
+    let existing: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let mut out: Vec<Taint> = existing
+        .into_iter()
+        .filter(|t| !(t.key == opposite && t.effect == "NoExecute"))
+        .collect();
+    if !out.iter().any(|t| t.key == add && t.effect == "NoExecute") {
+        out.push(Taint {
+            key: add.to_string(),
+            effect: "NoExecute".into(),
+            value: None,
+            time_added: Some(Time(now)),
+        });
+    }
+    Some(out)
 }
 
 /// Whether a heartbeat last seen at `probe` is older than `grace` at `now`.
@@ -325,6 +455,9 @@ impl Controller {
     async fn sync(&self, name: &str) -> Result<Requeue, NodeLifecycleError> {
         let Some(node) = self.nodes.get(&ObjectRef::new(name)) else {
             self.health.lock().remove(name);
+            if self.known.lock().remove(name).is_some() {
+                self.recompute_disruption().await?;
+            }
             return Ok(Requeue::No);
         };
         let mut node = (*node).clone();
@@ -348,6 +481,19 @@ impl Controller {
         }
         let now_ready = condition(&node, "Ready").map(|c| c.status.clone());
 
+        // Zone bookkeeping (upstream `addPodEvictorForNewZone` + the zone conditions of
+        // `monitorNodeHealth`), then `handleDisruption` if this node changed its zone's
+        // picture, before the node is queued for tainting below.
+        let view = node_view(&node);
+        self.zones.lock().ensure_zone(&view.zone, Instant::now());
+        let previous = self.known.lock().insert(name.to_string(), view.clone());
+        if previous.as_ref() != Some(&view) {
+            if let Some(prev) = previous.filter(|p| p.zone != view.zone) {
+                self.zones.lock().mark_reachable(&prev.zone, name);
+            }
+            self.recompute_disruption().await?;
+        }
+
         // Taints.
         let want = desired_taints(&node, Timestamp::now());
         let have = node
@@ -369,6 +515,20 @@ impl Controller {
                 Err(e) if is_not_found(&e) => return Ok(Requeue::No),
                 Err(e) => return Err(e.into()),
             }
+        }
+        // Upstream `processTaintBaseEviction`'s queue side: a not-ready node goes to its
+        // zone's rate-limited queue, a ready one leaves it.
+        match no_execute_taint_for(now_ready.as_deref()) {
+            Some((key, _)) => {
+                let tainted = has_no_execute(&node, key);
+                self.zones
+                    .lock()
+                    .mark_for_tainting(&view.zone, name, tainted, Instant::now());
+            }
+            None if now_ready.as_deref() == Some("True") => {
+                self.zones.lock().mark_reachable(&view.zone, name);
+            }
+            None => {}
         }
 
         // Upstream records NodeNotReady on the node and marks its pods not ready once, when
@@ -453,6 +613,156 @@ impl Controller {
         conditions_for_silent_node(&conds, Timestamp::now())
     }
 
+    /// Upstream `handleDisruption` over the nodes as last synced, and what its transition
+    /// asks for: entering master disruption mode removes every node's NoExecute
+    /// not-ready/unreachable taints; leaving it gives every node a fresh grace period.
+    async fn recompute_disruption(&self) -> Result<(), NodeLifecycleError> {
+        let transition = {
+            let known = self.known.lock();
+            let mut by_zone: HashMap<String, Vec<Option<&str>>> = HashMap::new();
+            for v in known.values().filter(|v| !v.excluded) {
+                by_zone
+                    .entry(v.zone.clone())
+                    .or_default()
+                    .push(v.ready.as_deref());
+            }
+            self.zones
+                .lock()
+                .handle_disruption(&by_zone, Instant::now())
+        };
+        match transition {
+            Transition::None => {}
+            Transition::EnterMasterDisruption => {
+                for node in self.nodes.state() {
+                    let name = node_name(&node);
+                    // A fresh read per node (not the cache): a taint the queue added a
+                    // moment ago must go too. Rare, so the reads are affordable.
+                    self.mark_node_as_reachable(&name).await?;
+                    let zone = nodezones::zone_key(node.metadata.labels.as_ref());
+                    self.zones.lock().mark_reachable(&zone, &name);
+                }
+            }
+            Transition::ExitMasterDisruption => {
+                let now = Instant::now();
+                for h in self.health.lock().values_mut() {
+                    h.probe = now;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Upstream `markNodeAsReachable`'s API side: removes the NoExecute not-ready and
+    /// unreachable taints, re-reading the node on conflicts (`RemoveTaintOffNode`).
+    async fn mark_node_as_reachable(&self, name: &str) -> Result<(), NodeLifecycleError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        for attempt in 0.. {
+            let node = match api.get_opt(name).await? {
+                Some(n) => n,
+                None => return Ok(()),
+            };
+            let have = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.clone())
+                .unwrap_or_default();
+            let want: Vec<Taint> = have
+                .iter()
+                .filter(|t| {
+                    !(t.effect == "NoExecute"
+                        && (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE))
+                })
+                .cloned()
+                .collect();
+            if want.len() == have.len() {
+                return Ok(());
+            }
+            let patch = json!({
+                "metadata": {"resourceVersion": node.metadata.resource_version},
+                "spec": {"taints": if want.is_empty() { serde_json::Value::Null } else { json!(want) }},
+            });
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) if is_conflict(&e) && attempt < 5 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Upstream `doNoExecuteTaintingPass`: drains every zone's queue through its limiter.
+    async fn no_execute_tainting_pass(&self) {
+        let zones = self.zones.lock().zones();
+        for zone in zones {
+            loop {
+                let now = Instant::now();
+                let Some(name) = self
+                    .zones
+                    .lock()
+                    .tainter(&zone)
+                    .and_then(|q| q.next_due(now))
+                else {
+                    break;
+                };
+                let (done, wait) = self.taint_queued_node(&name).await;
+                let mut z = self.zones.lock();
+                if let Some(q) = z.tainter(&zone) {
+                    if done {
+                        q.done(&name);
+                    } else {
+                        q.retry(&name, Instant::now(), wait);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Taints one queued node as its Ready status says; `(true, _)` when nothing is left
+    /// to do, `(false, wait)` to try again after `wait` (upstream's `Try` callback).
+    async fn taint_queued_node(&self, name: &str) -> (bool, Duration) {
+        let Some(node) = self.nodes.get(&ObjectRef::new(name)) else {
+            return (true, Duration::ZERO);
+        };
+        if condition(&node, "Ready").is_none() {
+            return (false, Duration::from_millis(50));
+        }
+        // Ready again: nothing to taint.
+        let Some(want) = with_no_execute_taint(&node, Timestamp::now()) else {
+            return (true, Duration::ZERO);
+        };
+        let have = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        if same_taints(&want, &have) {
+            return (true, Duration::ZERO);
+        }
+        let api: Api<Node> = Api::all(self.client.clone());
+        let patch = json!({
+            "metadata": {"resourceVersion": node.metadata.resource_version},
+            "spec": {"taints": want},
+        });
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(node = name, "tainted node with NoExecute taint");
+                (true, Duration::ZERO)
+            }
+            Err(e) if is_not_found(&e) => (true, Duration::ZERO),
+            Err(e) => {
+                tracing::debug!(node = name, error = %e, "tainting failed; retrying");
+                (false, Duration::ZERO)
+            }
+        }
+    }
+
     /// Upstream `MarkPodsNotReady`: sets the Ready condition of the node's pods to False.
     async fn mark_pods_not_ready(&self, node: &str) -> Result<(), NodeLifecycleError> {
         let pods = self
@@ -535,8 +845,18 @@ mod tests {
     fn desired_taints_table() {
         let cases: Vec<(Node, Vec<(&str, &str)>)> = vec![
             (node(&[("Ready", "True")], false, &[]), vec![]),
+            // Not ready and untainted: the NoExecute taint is the zone queue's job.
             (
                 node(&[("Ready", "False")], false, &[]),
+                vec![(TAINT_NOT_READY, "NoSchedule")],
+            ),
+            // Already tainted: kept.
+            (
+                node(
+                    &[("Ready", "False")],
+                    false,
+                    &[(TAINT_NOT_READY, "NoExecute")],
+                ),
                 vec![
                     (TAINT_NOT_READY, "NoExecute"),
                     (TAINT_NOT_READY, "NoSchedule"),
@@ -590,8 +910,12 @@ mod tests {
                     (TAINT_NOT_READY, "PreferNoSchedule"),
                 ],
             ),
-            // No Ready condition at all: nothing yet.
+            // No Ready condition at all: nothing yet, and NoExecute taints left alone.
             (node(&[], false, &[]), vec![]),
+            (
+                node(&[], false, &[(TAINT_UNREACHABLE, "NoExecute")]),
+                vec![(TAINT_UNREACHABLE, "NoExecute")],
+            ),
         ];
         for (i, (n, want)) in cases.into_iter().enumerate() {
             let mut want: Vec<(String, String)> = want
@@ -611,25 +935,44 @@ mod tests {
     fn new_noexecute_taints_get_time_added_and_keep_it() {
         let now = Timestamp::now();
         let n = node(&[("Ready", "Unknown")], false, &[]);
-        let t = desired_taints(&n, now);
-        let ne = t.iter().find(|t| t.effect == "NoExecute").unwrap();
-        assert_eq!(ne.time_added, Some(Time(now)));
-        assert!(t
+        assert!(desired_taints(&n, now)
             .iter()
-            .filter(|t| t.effect == "NoSchedule")
-            .all(|t| t.time_added.is_none()));
+            .all(|t| t.effect == "NoSchedule" && t.time_added.is_none()));
+        // The queue adds it with timeAdded.
+        let t = with_no_execute_taint(&n, now).unwrap();
+        let ne = t.iter().find(|t| t.effect == "NoExecute").unwrap();
+        assert_eq!(ne.key, TAINT_UNREACHABLE);
+        assert_eq!(ne.time_added, Some(Time(now)));
         let mut n2 = n.clone();
-        n2.spec.as_mut().unwrap().taints = Some(t.clone());
+        n2.spec.as_mut().unwrap().taints = Some(desired_taints(&n, now));
+        n2.spec
+            .as_mut()
+            .unwrap()
+            .taints
+            .as_mut()
+            .unwrap()
+            .push(ne.clone());
         let later = Timestamp::from_second(now.as_second() + 100).unwrap();
-        assert!(same_taints(&desired_taints(&n2, later), &t));
+        let kept = desired_taints(&n2, later);
         assert_eq!(
-            desired_taints(&n2, later)
-                .iter()
+            kept.iter()
                 .find(|t| t.effect == "NoExecute")
                 .unwrap()
                 .time_added,
             Some(Time(now))
         );
+        // Ready=False now: swapped at once for not-ready, with a new timeAdded.
+        let mut n3 = n2.clone();
+        n3.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "False".into();
+        let swapped = desired_taints(&n3, later);
+        let ne = swapped.iter().find(|t| t.effect == "NoExecute").unwrap();
+        assert_eq!(
+            (ne.key.as_str(), ne.time_added.clone()),
+            (TAINT_NOT_READY, Some(Time(later)))
+        );
+        // Ready: no queue work.
+        let ok = node(&[("Ready", "True")], false, &[]);
+        assert!(with_no_execute_taint(&ok, now).is_none());
     }
 
     #[test]

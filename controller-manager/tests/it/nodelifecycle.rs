@@ -3,11 +3,12 @@
 //! without a toleration at once, pods with tolerationSeconds after them, removing the taint
 //! cancels the eviction) and upstream's node lifecycle behaviour: a node whose kubelet stops
 //! renewing its Lease becomes Ready=Unknown with the unreachable taints, its pods are marked
-//! not ready and evicted per their tolerations, and recovery removes the taints.
+//! not ready and evicted per their tolerations, and recovery removes the taints; zone
+//! disruption states with rate-limited tainting and master disruption mode.
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Taint};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
@@ -61,6 +62,9 @@ async fn unreachable_node_is_tainted_its_pods_evicted_per_tolerations_and_recove
     let nodes: Api<Node> = Api::all(cluster.client.clone());
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let mut node = FakeNode::start(&cluster.client, "worker-1", Duration::from_millis(300)).await;
+    // A second, healthy node: with worker-1 alone down the (single) zone would be fully
+    // disrupted and upstream's master disruption mode would keep the NoExecute taint off.
+    let _healthy = FakeNode::start(&cluster.client, "worker-2", Duration::from_millis(300)).await;
 
     let unreachable = "node.kubernetes.io/unreachable";
     // Default tolerations from admission (300 s): stays for this test's lifetime.
@@ -297,5 +301,142 @@ async fn no_execute_taint_evicts_untolerating_pods_and_removal_cancels() {
     .await;
     assert!(t0.elapsed() >= Duration::from_millis(2500));
     assert!(!evicted(&pods, "always").await);
+    cluster.stop().await;
+}
+
+fn no_execute(n: &Node) -> Option<Taint> {
+    n.spec
+        .as_ref()?
+        .taints
+        .as_ref()?
+        .iter()
+        .find(|t| t.effect == "NoExecute")
+        .cloned()
+}
+
+fn ready_status(n: &Node) -> Option<String> {
+    n.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.clone())
+}
+
+/// Upstream's zone handling: zone-a (two nodes) goes fully down while zone-b stays
+/// normal, so zone-a's nodes are tainted one per token of `--node-eviction-rate`; then
+/// zone-b goes down too, every zone is fully disrupted, and the controller enters master
+/// disruption mode (no NoExecute taints anywhere); when zone-b's node returns it leaves the
+/// mode and zone-a's nodes are tainted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_full_disruption_rate_limits_taints_and_master_disruption_mode_lifts_them() {
+    let cluster = Cluster::start_with_args(&[
+        "--controllers=nodelifecycle",
+        "--leader-elect=false",
+        "--node-monitor-grace-period=1s",
+        "--node-monitor-period=100ms",
+        "--node-eviction-rate=1",
+    ])
+    .await;
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let renew = Duration::from_millis(200);
+    let zone = |z: &'static str| {
+        [
+            ("topology.kubernetes.io/region", "r"),
+            ("topology.kubernetes.io/zone", z),
+        ]
+    };
+    let mut a1 = FakeNode::start_with_labels(&cluster.client, "a1", renew, &zone("a")).await;
+    let mut a2 = FakeNode::start_with_labels(&cluster.client, "a2", renew, &zone("a")).await;
+    let mut b1 = FakeNode::start_with_labels(&cluster.client, "b1", renew, &zone("b")).await;
+
+    // Zone a goes down entirely; zone b is fine: a's nodes are tainted, rate limited.
+    a1.stop();
+    a2.stop();
+    let taints = wait_for("a1 and a2 tainted unreachable", 20, || async {
+        let mut out = Vec::new();
+        for n in ["a1", "a2"] {
+            let node = nodes.get(n).await.unwrap();
+            let t = no_execute(&node)?;
+            out.push(t);
+        }
+        Some(out)
+    })
+    .await;
+    for t in &taints {
+        assert_eq!(t.key, "node.kubernetes.io/unreachable");
+    }
+    let added: Vec<i64> = taints
+        .iter()
+        .map(|t| t.time_added.as_ref().unwrap().0.as_second())
+        .collect();
+    assert!(
+        (added[0] - added[1]).abs() >= 1,
+        "one node per second (--node-eviction-rate=1): {added:?}"
+    );
+    assert!(no_execute(&nodes.get("b1").await.unwrap()).is_none());
+
+    // Zone b goes down too: master disruption mode removes every NoExecute taint, and
+    // b1 (down now) gets none.
+    b1.stop();
+    wait_for(
+        "b1 unknown and no NoExecute taints anywhere",
+        20,
+        || async {
+            let b = nodes.get("b1").await.unwrap();
+            if ready_status(&b).as_deref() != Some("Unknown") {
+                return None;
+            }
+            for n in ["a1", "a2", "b1"] {
+                if no_execute(&nodes.get(n).await.unwrap()).is_some() {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    // It stays that way (several monitor periods and tainting passes).
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for n in ["a1", "a2", "b1"] {
+            let node = nodes.get(n).await.unwrap();
+            assert!(
+                no_execute(&node).is_none(),
+                "{n} tainted in master disruption mode"
+            );
+            // The NoSchedule unreachable taint is not part of the eviction logic: it stays.
+            assert!(taint_keys(&node).contains(&(
+                "node.kubernetes.io/unreachable".to_string(),
+                "NoSchedule".to_string()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // b1 is back: the mode ends, limiters reset, zone a's nodes are tainted again.
+    b1.resume().await;
+    wait_for("a1 and a2 tainted again", 20, || async {
+        for n in ["a1", "a2"] {
+            no_execute(&nodes.get(n).await.unwrap())?;
+        }
+        Some(())
+    })
+    .await;
+    assert!(no_execute(&nodes.get("b1").await.unwrap()).is_none());
+
+    // Recovery of zone a removes its taints.
+    a1.resume().await;
+    a2.resume().await;
+    wait_for("a1 and a2 untainted", 20, || async {
+        for n in ["a1", "a2"] {
+            if !taint_keys(&nodes.get(n).await.unwrap()).is_empty() {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
     cluster.stop().await;
 }

@@ -196,9 +196,23 @@ pub struct FakeNode {
 
 impl FakeNode {
     pub async fn start(client: &kube::Client, name: &str, renew: Duration) -> FakeNode {
+        Self::start_with_labels(client, name, renew, &[]).await
+    }
+
+    /// As [`FakeNode::start`], with extra node labels (e.g. `topology.kubernetes.io/zone`).
+    pub async fn start_with_labels(
+        client: &kube::Client,
+        name: &str,
+        renew: Duration,
+        labels: &[(&str, &str)],
+    ) -> FakeNode {
         use k8s_openapi::api::core::v1::Node;
+        let mut l = serde_json::json!({"kubernetes.io/hostname": name});
+        for (k, v) in labels {
+            l[*k] = serde_json::json!(v);
+        }
         let node: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "metadata": {"name": name, "labels": l},
         }))
         .unwrap();
         Api::<Node>::all(client.clone())
