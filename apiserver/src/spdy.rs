@@ -331,9 +331,16 @@ impl HeaderCompressor {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // End with an empty stored block, as a zlib sync flush does: Go's flate reader
+        // hands out a stored block's data only when it reaches the next block header,
+        // and would otherwise read past the frame's end and fail for good.
+        out.extend_from_slice(&SYNC_FLUSH);
         out
     }
 }
+
+/// The empty non-final stored block a zlib sync flush ends with.
+const SYNC_FLUSH: [u8; 5] = [0, 0, 0, 0xFF, 0xFF];
 
 /// Adler-32 (RFC 1950 section 8.2): the zlib dictionary id.
 pub fn adler32(data: &[u8]) -> u32 {
@@ -441,6 +448,10 @@ mod tests {
         );
         let z1 = c.compress(&first);
         assert_eq!(inflate_stored(&z1, true), first);
+        assert!(
+            z1.ends_with(&SYNC_FLUSH),
+            "each block ends with a sync flush"
+        );
         let second = header_block(&[("streamtype", "stdout"), ("port", "8080")]);
         let z2 = c.compress(&second);
         assert_eq!(inflate_stored(&z2, false), second, "no zlib header again");

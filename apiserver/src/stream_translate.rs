@@ -178,6 +178,21 @@ pub fn switching_protocols(
 /// (upstream's translator writes Success when the SPDY executor returns no error).
 const SUCCESS: &[u8] = br#"{"metadata":{},"status":"Success"}"#;
 
+/// A metav1.Status as upstream's `apierrors.NewInternalError` builds it.
+fn internal_error(msg: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("Internal error occurred: {msg}"),
+        "reason": "InternalError",
+        "details": {"causes": [{"message": msg}]},
+        "code": 500,
+    }))
+    .unwrap_or_default()
+}
+
 /// Spawns the writer of one side: frames queued on the returned sender are written in
 /// order; dropping every sender shuts the write half down.
 fn writer<W: AsyncWrite + Unpin + Send + 'static>(mut w: W) -> mpsc::Sender<Vec<u8>> {
@@ -333,15 +348,30 @@ pub async fn exec_streams<CR, CW, KR, KW>(
             .into_iter()
             .flatten()
             .collect();
+        // Streams the kubelet has not accepted (SYN_REPLY) yet.
+        let mut unanswered: HashSet<u32> = [
+            Some(ids.error),
+            ids.stdin,
+            ids.stdout,
+            ids.stderr,
+            ids.resize,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         while !open.is_empty() {
             let frame = match spdy::read_frame(&mut kubelet_r).await {
                 Ok(Some(f)) => f,
-                Ok(None) => break,
+                Ok(None) => {
+                    tracing::debug!("kubelet closed the spdy connection");
+                    break;
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "kubelet spdy read");
                     break;
                 }
             };
+            tracing::trace!(?frame, "kubelet spdy frame");
             match frame {
                 Frame::Data {
                     stream_id,
@@ -366,6 +396,9 @@ pub async fn exec_streams<CR, CW, KR, KW>(
                         open.remove(&stream_id);
                     }
                 }
+                Frame::SynReply { stream_id, .. } => {
+                    unanswered.remove(&stream_id);
+                }
                 Frame::RstStream { stream_id, .. } => {
                     open.remove(&stream_id);
                 }
@@ -382,6 +415,14 @@ pub async fn exec_streams<CR, CW, KR, KW>(
                 Frame::GoAway { .. } => break,
                 _ => {}
             }
+        }
+        if !unanswered.is_empty() {
+            // Upstream's SPDY executor fails stream creation in this case, and the
+            // translator reports it as an internal error.
+            return Some(internal_error(
+                "error streaming to/from SPDY executor: the kubelet closed the connection \
+                 before accepting every stream",
+            ));
         }
         Some(status)
     };
@@ -586,7 +627,8 @@ mod tests {
             let plain = spdy::header_block(&[("streamtype", kind)]);
             let skip = if first { 6 } else { 0 };
             first = false;
-            assert!(header_block[skip..].ends_with(&plain), "{kind}");
+            let inner = &header_block[skip..header_block.len() - 5];
+            assert!(inner.ends_with(&plain), "{kind}");
         }
         // The empty hello on stdout.
         let hello = next_ws(&mut client).await;
@@ -628,6 +670,26 @@ mod tests {
         let status = br#"{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#;
         let mut wire = Vec::new();
         for f in [
+            Frame::SynReply {
+                stream_id: 1,
+                flags: 0,
+                header_block: vec![],
+            },
+            Frame::SynReply {
+                stream_id: 3,
+                flags: 0,
+                header_block: vec![],
+            },
+            Frame::SynReply {
+                stream_id: 5,
+                flags: 0,
+                header_block: vec![],
+            },
+            Frame::SynReply {
+                stream_id: 7,
+                flags: 0,
+                header_block: vec![],
+            },
             Frame::Data {
                 stream_id: 5,
                 fin: false,
@@ -690,12 +752,25 @@ mod tests {
             ));
         }
         assert_eq!(next_ws(&mut client).await.payload, b"1");
-        let mut wire = Frame::Data {
-            stream_id: 3,
-            fin: false,
-            data: b"out".to_vec(),
+        let mut wire = Vec::new();
+        for stream_id in [1, 3] {
+            wire.extend(
+                Frame::SynReply {
+                    stream_id,
+                    flags: 0,
+                    header_block: vec![],
+                }
+                .encode(),
+            );
         }
-        .encode();
+        wire.extend(
+            Frame::Data {
+                stream_id: 3,
+                fin: false,
+                data: b"out".to_vec(),
+            }
+            .encode(),
+        );
         wire.extend(
             Frame::GoAway {
                 last_good: 0,
@@ -709,6 +784,32 @@ mod tests {
         let err = next_ws(&mut client).await;
         let decoded = ChannelProtocol::V4Base64.decode(&err.payload).unwrap();
         assert_eq!(decoded, (3, SUCCESS.to_vec()));
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn exec_reports_an_internal_error_when_the_kubelet_refuses_streams() {
+        let (client_side, mut client) = duplex(1 << 16);
+        let (kubelet_side, mut kubelet) = duplex(1 << 16);
+        let (cr, cw) = tokio::io::split(client_side);
+        let (kr, kw) = tokio::io::split(kubelet_side);
+        let opts = StreamOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let task = tokio::spawn(exec_streams(cr, cw, kr, kw, ChannelProtocol::V4, opts));
+        for _ in 0..2 {
+            next_spdy(&mut kubelet).await;
+        }
+        drop(kubelet);
+        assert_eq!(next_ws(&mut client).await.payload, [1], "hello");
+        let err = next_ws(&mut client).await;
+        assert_eq!(err.payload[0], 3);
+        let status: serde_json::Value = serde_json::from_slice(&err.payload[1..]).unwrap();
+        assert_eq!(
+            (&status["reason"], &status["code"]),
+            (&serde_json::json!("InternalError"), &serde_json::json!(500))
+        );
         task.await.unwrap();
     }
 
