@@ -395,7 +395,8 @@ mod tests {
     fn inflate_stored(mut z: &[u8], first: bool) -> Vec<u8> {
         if first {
             assert_eq!(&z[..2], [0x78, 0x20]);
-            assert_eq!((0x78u32 * 256 + 0x20) % 31, 0, "FCHECK");
+            let (cmf, flg) = (z[0] as u32, z[1] as u32);
+            assert_eq!((cmf * 256 + flg) % 31, 0, "FCHECK");
             assert_eq!(z[2..6], adler32(DICTIONARY).to_be_bytes());
             z = &z[6..];
         }
