@@ -4,17 +4,11 @@
 //! `pkg/registry/core/node/strategy.go` (ResourceLocation): validate against the pod,
 //! find its node's kubelet (address from `status.addresses`, port from
 //! `status.daemonEndpoints.kubeletEndpoint.Port`), and proxy the request there over TLS with
-//! the kubelet client certificate. Upgraded connections (SPDY/3.1, WebSocket) are spliced
-//! through unchanged.
-//!
-//! Gap: upstream ≥1.30 translates kubectl's WebSocket exec/attach (v5.channel.k8s.io) and
-//! port-forward tunnel (SPDY/3.1+portforward.k8s.io) into SPDY toward the kubelet. Here the
-//! WebSocket handshake reaches the runtime's streaming server, which supports only the
-//! channel protocols up to v4 and no tunnelling, and refuses it without switching
-//! protocols; kubectl sees that as an upgrade failure and falls back to SPDY, as it does
-//! against an upstream apiserver with the translation feature off. Kubelet serving
-//! certificates are not verified (upstream's default without
-//! `--kubelet-certificate-authority`).
+//! the kubelet client certificate. SPDY/3.1 upgrades are spliced through unchanged;
+//! WebSocket exec/attach (channel protocols v4/v5) and kubectl's port-forward tunnel are
+//! served by [`crate::stream_translate`] over a SPDY connection to the kubelet, as
+//! upstream's translating handlers do. Kubelet serving certificates are not verified
+//! (upstream's default without `--kubelet-certificate-authority`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +24,10 @@ use tokio::sync::mpsc;
 use crate::http::Body;
 use crate::resources::Ctx;
 use crate::status::{ApiError, ApiResult};
+use crate::stream_translate::{
+    self, ChannelProtocol, StreamOptions, SPDY_PORTFORWARD, SPDY_REMOTECOMMAND, TUNNEL_PORTFORWARD,
+};
+use crate::websocket;
 
 /// Accepts any kubelet serving certificate, still checking the handshake signatures:
 /// upstream connects to kubelets without verifying them unless
@@ -376,6 +374,9 @@ pub async fn proxy(
             "no preferred addresses found; known addresses: []; node {node_name:?}"
         )));
     };
+    if let Some(mode) = translation(ctx, sub)? {
+        return translate(ctx, tls, &host, port, &path, mode).await;
+    }
     let body = if sub == "proxy" {
         crate::http::read_body(body).await?
     } else {
@@ -395,28 +396,13 @@ async fn forward(
     body: Bytes,
     sub: &str,
 ) -> ApiResult<Response<Body>> {
+    let mut sender = dial(tls, host, port).await?;
     let unreachable = |e: &dyn std::fmt::Display| {
         ApiError::unavailable(format!(
             "error dialing backend: dial tcp {}: {e}",
             host_port(host, port)
         ))
     };
-    let tcp = tokio::net::TcpStream::connect(host_port(host, port))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let _ = tcp.set_nodelay(true);
-    let server_name = rustls_pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| ApiError::internal(format!("kubelet address {host:?}: {e}")))?;
-    let tls = tokio_rustls::TlsConnector::from(tls)
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
     let mut req = Request::builder()
         .method(method.clone())
         .uri(path)
@@ -459,22 +445,7 @@ async fn forward(
         return Ok(answer);
     }
     if !status.is_success() && sub != "proxy" {
-        // Upstream's GenericHttpResponseChecker: the kubelet's text becomes the message of
-        // a Status with the kubelet's code.
-        let text = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let msg = String::from_utf8_lossy(&text).trim().to_string();
-        let code = status.as_u16();
-        let msg = if msg.is_empty() {
-            format!("the server responded with the status code {code} but did not return more information")
-        } else {
-            msg
-        };
-        return Err(ApiError::new(code, reason_for(code), msg));
+        return Err(kubelet_error(resp).await);
     }
     // Stream the body back as it arrives (logs -f).
     let headers = resp.headers().clone();
@@ -497,6 +468,166 @@ async fn forward(
         out.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
     }
     Ok(out)
+}
+
+/// Upstream's GenericHttpResponseChecker: the kubelet's text becomes the message of a
+/// Status with the kubelet's code.
+async fn kubelet_error(resp: Response<Incoming>) -> ApiError {
+    let code = resp.status().as_u16();
+    let text = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let msg = String::from_utf8_lossy(&text).trim().to_string();
+    let msg = if msg.is_empty() {
+        format!(
+            "the server responded with the status code {code} but did not return more information"
+        )
+    } else {
+        msg
+    };
+    ApiError::new(code, reason_for(code), msg)
+}
+
+/// An HTTP/1.1 connection (with upgrades) to a kubelet over TLS.
+async fn dial(
+    tls: Arc<rustls::ClientConfig>,
+    host: &str,
+    port: u16,
+) -> ApiResult<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::unavailable(format!(
+            "error dialing backend: dial tcp {}: {e}",
+            host_port(host, port)
+        ))
+    };
+    let tcp = tokio::net::TcpStream::connect(host_port(host, port))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let server_name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| ApiError::internal(format!("kubelet address {host:?}: {e}")))?;
+    let tls = tokio_rustls::TlsConnector::from(tls)
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
+}
+
+/// How a WebSocket request is served in the apiserver instead of being passed through.
+#[derive(Debug, Clone, Copy)]
+enum Translation {
+    /// exec/attach over a channel protocol, SPDY remotecommand toward the kubelet.
+    Exec(ChannelProtocol, StreamOptions),
+    /// kubectl's SPDY-over-WebSocket port-forward tunnel.
+    Tunnel,
+}
+
+/// Whether the request is a WebSocket this apiserver translates; other upgrades (SPDY,
+/// WebSockets with protocols not listed here) are passed to the kubelet unchanged.
+fn translation(ctx: &Ctx, sub: &str) -> ApiResult<Option<Translation>> {
+    if !websocket::is_websocket_request(&ctx.headers) {
+        return Ok(None);
+    }
+    let offered = websocket::offered_protocols(&ctx.headers);
+    match sub {
+        "exec" | "attach" => {
+            let Some(protocol) = ChannelProtocol::choose(&offered) else {
+                return Ok(None);
+            };
+            let q = &ctx.query;
+            let opts = StreamOptions {
+                stdin: q.bool("stdin")?,
+                stdout: q.bool("stdout")?,
+                stderr: q.bool("stderr")?,
+                tty: q.bool("tty")?,
+            };
+            Ok(Some(Translation::Exec(protocol, opts)))
+        }
+        "portforward" if offered.iter().any(|p| p == TUNNEL_PORTFORWARD) => {
+            Ok(Some(Translation::Tunnel))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Opens the SPDY upgrade to the kubelet, then accepts the client's WebSocket and runs
+/// the translation. Kubelet refusals come back before the WebSocket is accepted, as the
+/// HTTP error they are.
+async fn translate(
+    ctx: &mut Ctx,
+    tls: Arc<rustls::ClientConfig>,
+    host: &str,
+    port: u16,
+    path: &str,
+    mode: Translation,
+) -> ApiResult<Response<Body>> {
+    let mut sender = dial(tls, host, port).await?;
+    let (spdy_protocol, ws_protocol) = match mode {
+        Translation::Exec(p, _) => (SPDY_REMOTECOMMAND, p.name()),
+        Translation::Tunnel => (SPDY_PORTFORWARD, TUNNEL_PORTFORWARD),
+    };
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, host_port(host, port))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", spdy_protocol)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| ApiError::internal(format!("building the kubelet request: {e}")))?;
+    let mut resp = sender.send_request(req).await.map_err(|e| {
+        ApiError::unavailable(format!(
+            "error dialing backend: dial tcp {}: {e}",
+            host_port(host, port)
+        ))
+    })?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(kubelet_error(resp).await);
+    }
+    let negotiated = resp
+        .headers()
+        .get("X-Stream-Protocol-Version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if negotiated != spdy_protocol {
+        // Upstream's SPDY client fails the same way when the server picks another
+        // protocol than the ones offered.
+        return Err(ApiError::internal(format!(
+            "error streaming to/from SPDY executor: unable to upgrade streaming request: \
+             protocol {negotiated:?} negotiated with the kubelet, {spdy_protocol:?} requested"
+        )));
+    }
+    let answer = stream_translate::switching_protocols(&ctx.headers, ws_protocol)
+        .map_err(ApiError::bad_request)?;
+    let Some(client_upgrade) = ctx.upgrade.take() else {
+        return Err(ApiError::internal("the request cannot be upgraded"));
+    };
+    let kubelet_upgrade = hyper::upgrade::on(&mut resp);
+    tokio::spawn(async move {
+        let (client, kubelet) = match tokio::try_join!(client_upgrade, kubelet_upgrade) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "stream upgrade failed");
+                return;
+            }
+        };
+        match mode {
+            Translation::Exec(p, opts) => {
+                stream_translate::run_exec(client, kubelet, p, opts).await
+            }
+            Translation::Tunnel => stream_translate::run_tunnel(client, kubelet).await,
+        }
+    });
+    Ok(answer)
 }
 
 fn host_port(host: &str, port: u16) -> String {

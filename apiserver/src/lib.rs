@@ -25,11 +25,14 @@ pub mod request;
 pub mod resources;
 pub mod selectors;
 pub mod server;
+pub mod spdy;
 pub mod status;
+pub mod stream_translate;
 pub mod subresources;
 pub mod tables;
 pub mod watch;
 pub mod watchcache;
+pub mod websocket;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -96,6 +96,94 @@ async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String
     )
 }
 
+async fn kubectl_stdin(
+    kubeconfig: &Path,
+    cache: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(KUBECTL)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBECACHEDIR", cache)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running kubectl");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("kubectl exec -i ends after its stdin")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the official Python client's `stream(connect_get_namespaced_pod_exec, ...)`
+/// (WebSocket, v4.channel.k8s.io) against the apiserver: the preloaded form returns the
+/// output, the streaming form also reports the exit code from the error channel.
+async fn python_exec(kubeconfig: &Path, pod: &str) {
+    const SCRIPT: &str = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.stream import stream
+config.load_kube_config(sys.argv[1])
+api = client.CoreV1Api()
+out = stream(api.connect_get_namespaced_pod_exec, sys.argv[2], "default",
+             command=["sh", "-c", "echo py-out"], stderr=True, stdin=False,
+             stdout=True, tty=False)
+print("preloaded=%r" % out)
+ws = stream(api.connect_get_namespaced_pod_exec, sys.argv[2], "default",
+            command=["sh", "-c", "echo py-stdout; echo py-stderr >&2; exit 4"],
+            stderr=True, stdin=False, stdout=True, tty=False,
+            _preload_content=False)
+ws.run_forever(timeout=20)
+print("stdout=%r" % ws.read_stdout())
+print("stderr=%r" % ws.read_stderr())
+print("returncode=%r" % ws.returncode)
+"#;
+    let has_client = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        has_client,
+        "the Python kubernetes client is missing: run hack/install-deps.sh --python"
+    );
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("python3")
+            .args(["-c", SCRIPT, kubeconfig.to_str().unwrap(), pod])
+            .output(),
+    )
+    .await
+    .expect("the Python exec ends")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python exec: {stdout} {stderr}");
+    for line in [
+        "preloaded='py-out\\n'",
+        "stdout='py-stdout\\n'",
+        "stderr='py-stderr\\n'",
+        "returncode=4",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line} missing in {stdout:?} ({stderr})"
+        );
+    }
+}
+
 fn curl(url: &str) -> String {
     let out = Command::new("curl")
         .args(["-ksS", "--max-time", "10", url])
@@ -106,6 +194,10 @@ fn curl(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_and_exec_through_the_apiserver_reach_containerd() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("rudder_apiserver::stream_translate=trace")
+        .with_test_writer()
+        .try_init();
     let ctd = Containerd::start();
     let work = tempfile::tempdir().unwrap();
     let logs_dir = work.path().join("pods");
@@ -329,6 +421,50 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
     let (code, _, _) = kubectl(&kc, &cache, &["exec", name, "--", "sh", "-c", "exit 3"]).await;
     assert_eq!(code, 3, "the remote exit code is kubectl's");
 
+    // The apiserver translates kubectl's WebSocket (v5.channel.k8s.io) into SPDY toward
+    // the kubelet: kubectl logs "RemoteCommand fallback" at -v=4 when it has to use SPDY.
+    let (code, out, err) = kubectl(
+        &kc,
+        &cache,
+        &[
+            "-v=4",
+            "exec",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    )
+    .await;
+    eprintln!("kubectl exec -v=4 stderr:\n{err}");
+    assert_eq!((code, out.as_str()), (3, "out\n"), "{err}");
+    assert!(err.lines().any(|l| l == "err"), "{err}");
+    assert!(
+        !err.contains("fallback"),
+        "kubectl fell back to SPDY: {err}"
+    );
+    assert!(
+        err.contains("The subprotocol is v5.channel.k8s.io"),
+        "kubectl negotiated v5.channel.k8s.io: {err}"
+    );
+    // stdin, closed with the v5 close signal.
+    let (code, out, err) = kubectl_stdin(
+        &kc,
+        &cache,
+        &["-v=4", "exec", "-i", name, "--", "cat"],
+        b"hi\n",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
+    assert!(
+        !err.contains("fallback"),
+        "kubectl fell back to SPDY: {err}"
+    );
+
+    // The Python client's kubernetes.stream (v4.channel.k8s.io).
+    python_exec(&kc, name).await;
+
     // logs -f and attach: both keep delivering the container's new output.
     for args in [
         &["logs", "-f", name, "--tail=1"][..],
@@ -361,7 +497,7 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
 
     // port-forward (SPDY portforward.k8s.io) to busybox httpd in the pod.
     let mut pf = tokio::process::Command::new(KUBECTL)
-        .args(["port-forward", name, ":8080"])
+        .args(["-v=4", "port-forward", name, ":8080"])
         .env("KUBECONFIG", &kc)
         .env("KUBECACHEDIR", &cache)
         .stdin(std::process::Stdio::null())
@@ -395,6 +531,19 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         .unwrap();
     assert_eq!(page, "hi-from-pod\n");
     let _ = pf.kill().await;
+    let mut pf_log = String::new();
+    let _ = tokio::io::AsyncReadExt::read_to_string(&mut pf_err, &mut pf_log).await;
+    eprintln!("kubectl port-forward -v=4 stderr:\n{pf_log}");
+    assert!(
+        !pf_log.contains("fallback"),
+        "kubectl port-forward fell back to SPDY: {pf_log}"
+    );
+    // tunneling_dialer.go logs the tunnel's subprotocol without its "SPDY/3.1+" prefix.
+    assert!(
+        pf_log.contains("Before WebSocket Upgrade Connection")
+            && pf_log.contains("negotiated protocol: portforward.k8s.io"),
+        "kubectl tunnelled SPDY over WebSocket: {pf_log}"
+    );
 
     // Clean up the pod on the runtime; the containerd guard removes the rest.
     kubelet.stop();
