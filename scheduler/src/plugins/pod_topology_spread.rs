@@ -292,6 +292,22 @@ struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: matching pods per topology value.
     counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_match: Vec<i64>,
+    /// Per constraint: the global minimum over the eligible domains; zero when fewer
+    /// domains than minDomains exist (upstream `minMatchNum`). Computed once in PreFilter
+    /// rather than for every node.
+    min: Vec<i64>,
+}
+
+/// Adds `n` to the count of `value` without allocating when it is already counted.
+fn bump(m: &mut HashMap<String, i64>, value: &str, n: i64) {
+    match m.get_mut(value) {
+        Some(c) => *c += n,
+        None => {
+            m.insert(value.to_string(), n);
+        }
+    }
 }
 
 impl PreFilterPlugin for PodTopologySpread {
@@ -303,7 +319,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let counts = cs
+        let counts: Vec<HashMap<String, i64>> = cs
             .iter()
             .map(|c| {
                 let mut m: HashMap<String, i64> = HashMap::new();
@@ -311,10 +327,26 @@ impl PreFilterPlugin for PodTopologySpread {
                     if !node_eligible(c, pod, &n.node) {
                         continue;
                     }
-                    let v = label(&n.node, &c.key).unwrap_or_default().to_string();
-                    *m.entry(v).or_insert(0) += count_matching(c, pod, n);
+                    let v = label(&n.node, &c.key).unwrap_or_default();
+                    bump(&mut m, v, count_matching(c, pod, n));
                 }
                 m
+            })
+            .collect();
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let self_match = cs
+            .iter()
+            .map(|c| i64::from(c.selector.matches(&labels)))
+            .collect();
+        let min = cs
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                if c.min_domains.is_some_and(|d| (counts.len() as i64) < d) {
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                }
             })
             .collect();
         state.write(
@@ -322,6 +354,8 @@ impl PreFilterPlugin for PodTopologySpread {
             Arc::new(FilterState {
                 constraints: cs,
                 counts,
+                self_match,
+                min,
             }),
         );
         Status::success()
@@ -329,22 +363,15 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Status {
         let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
             return Status::error(format!("reading {FILTER_KEY:?} from cycleState"));
         };
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        for (c, counts) in st.constraints.iter().zip(&st.counts) {
+        for (i, (c, counts)) in st.constraints.iter().zip(&st.counts).enumerate() {
             let Some(value) = label(&node.node, &c.key) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&labels));
-            // The global minimum over the eligible domains; zero when fewer domains than
-            // minDomains exist (upstream `minMatchNum`).
-            let mut min = counts.values().copied().min().unwrap_or(0);
-            if c.min_domains.is_some_and(|d| (counts.len() as i64) < d) {
-                min = 0;
-            }
+            let (self_match, min) = (st.self_match[i], st.min[i]);
             let matched = counts.get(value).copied().unwrap_or(0);
             if matched + self_match - min > c.max_skew {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
@@ -393,17 +420,12 @@ impl PreScorePlugin for PodTopologySpread {
             let mut m: HashMap<String, i64> = HashMap::new();
             // Upstream counts matching pods on every node of the snapshot, not only the
             // feasible ones.
-            let all = if state.all_nodes.is_empty() {
-                nodes
-            } else {
-                &state.all_nodes[..]
-            };
-            for n in all {
+            for n in state.all_nodes(nodes) {
                 if !node_eligible(c, pod, &n.node) {
                     continue;
                 }
-                let v = label(&n.node, &c.key).unwrap_or_default().to_string();
-                *m.entry(v).or_insert(0) += count_matching(c, pod, n);
+                let v = label(&n.node, &c.key).unwrap_or_default();
+                bump(&mut m, v, count_matching(c, pod, n));
             }
             counts.push(m);
         }
