@@ -251,6 +251,8 @@ pub struct PodInfo {
     pub requests: ResourceList,
     /// cpu/memory requests with upstream's non-zero defaults, for scoring.
     pub non_zero: (i64, i64),
+    /// `requests` of the [`resources::CORE`] resources.
+    pub requests_core: [i64; 4],
     /// Its pod (anti-)affinity terms, parsed.
     pub terms: Arc<PodTerms>,
 }
@@ -258,12 +260,15 @@ pub struct PodInfo {
 impl PodInfo {
     /// Precomputes a pod's requests.
     pub fn new(pod: Arc<Pod>) -> PodInfo {
-        PodInfo {
+        let mut pi = PodInfo {
             requests: resources::pod_requests(&pod),
             non_zero: resources::pod_non_zero_requests(&pod),
             terms: Arc::new(PodTerms::new(&pod)),
+            requests_core: [0; 4],
             pod,
-        }
+        };
+        pi.requests_core = resources::core_of(&pi.requests);
+        pi
     }
 }
 
@@ -280,6 +285,10 @@ pub struct NodeInfo {
     pub pods: Vec<Arc<PodInfo>>,
     /// Sum of the pods' requests.
     pub requested: ResourceList,
+    /// `requested` of the [`resources::CORE`] resources.
+    pub requested_core: [i64; 4],
+    /// `allocatable` of the [`resources::CORE`] resources.
+    pub allocatable_core: [i64; 4],
     /// Sum of the pods' non-zero cpu/memory requests.
     pub non_zero_requested: (i64, i64),
     /// The node's allocatable resources.
@@ -314,11 +323,27 @@ impl NodeInfo {
             node,
             pods: Vec::new(),
             requested: ResourceList::new(),
+            requested_core: [0; 4],
+            allocatable_core: resources::core_of(&allocatable),
             non_zero_requested: (0, 0),
             allocatable,
             used_ports: Vec::new(),
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
+        }
+    }
+    /// Allocatable amount of a resource (0 when the node does not report it).
+    pub fn allocatable_of(&self, name: &str) -> i64 {
+        match resources::core_index(name) {
+            Some(i) => self.allocatable_core[i],
+            None => self.allocatable.get(name).copied().unwrap_or(0),
+        }
+    }
+    /// Requested amount of a resource over the node's pods.
+    pub fn requested_of(&self, name: &str) -> i64 {
+        match resources::core_index(name) {
+            Some(i) => self.requested_core[i],
+            None => self.requested.get(name).copied().unwrap_or(0),
         }
     }
     /// The node's name.
@@ -343,6 +368,8 @@ impl NodeInfo {
             node: self.node.clone(),
             pods: Vec::new(),
             requested: ResourceList::new(),
+            requested_core: [0; 4],
+            allocatable_core: self.allocatable_core,
             non_zero_requested: (0, 0),
             allocatable: self.allocatable.clone(),
             used_ports: Vec::new(),
@@ -356,6 +383,9 @@ impl NodeInfo {
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
         for (k, v) in &p.requests {
             *self.requested.entry(k.clone()).or_insert(0) += v;
+        }
+        for (r, v) in self.requested_core.iter_mut().zip(p.requests_core) {
+            *r += v;
         }
         self.non_zero_requested.0 += p.non_zero.0;
         self.non_zero_requested.1 += p.non_zero.1;
@@ -493,7 +523,9 @@ pub struct CycleState {
     pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
     /// Plugins that returned a PreFilter node set, in order.
     pub pre_filter_node_plugins: Vec<String>,
-    data: HashMap<String, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries, read for every node by Filter and Score: a short list
+    /// compared by name is cheaper than hashing the key each time.
+    data: Vec<(String, Box<dyn Any + Send + Sync>)>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
     /// Per Filter plugin of the framework, whether PreFilter answered Skip; computed once
@@ -514,7 +546,10 @@ impl CycleState {
 
     /// Stores a value.
     pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
-        self.data.insert(key.to_string(), Box::new(v));
+        match self.data.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = Box::new(v),
+            None => self.data.push((key.to_string(), Box::new(v))),
+        }
     }
     /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
     /// plugin returning a `PreFilterResult` does upstream.
@@ -528,7 +563,10 @@ impl CycleState {
 
     /// Reads a value stored by an earlier extension point.
     pub fn read<T: Any + Send + Sync>(&self, key: &str) -> Option<&T> {
-        self.data.get(key).and_then(|b| b.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, b)| b.downcast_ref())
     }
 }
 
