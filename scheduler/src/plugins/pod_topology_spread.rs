@@ -411,21 +411,37 @@ impl PreScorePlugin for PodTopologySpread {
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         for c in &cs {
-            let domains: BTreeSet<&str> = nodes
-                .iter()
-                .filter(|n| !ignored.contains(n.name()))
-                .filter_map(|n| label(&n.node, &c.key))
-                .collect();
-            weights.push(((domains.len() + 2) as f64).ln());
+            // Upstream `initPreScoreState`: the domains are those of the feasible nodes,
+            // and only their pairs are counted over all nodes. Per-host counts are read
+            // from the node itself in Score, so the hostname constraint builds no map.
+            let hostname = c.key == LABEL_HOSTNAME;
             let mut m: HashMap<String, i64> = HashMap::new();
-            // Upstream counts matching pods on every node of the snapshot, not only the
-            // feasible ones.
-            for n in state.all_nodes(nodes) {
-                if !node_eligible(c, pod, &n.node) {
+            let mut domains = 0usize;
+            for n in nodes {
+                if !ignored.is_empty() && ignored.contains(n.name()) {
                     continue;
                 }
-                let v = label(&n.node, &c.key).unwrap_or_default();
-                bump(&mut m, v, count_matching(c, pod, n));
+                if let Some(v) = label(&n.node, &c.key) {
+                    if hostname {
+                        domains += 1;
+                    } else if !m.contains_key(v) {
+                        m.insert(v.to_string(), 0);
+                        domains += 1;
+                    }
+                }
+            }
+            weights.push(((domains + 2) as f64).ln());
+            if !m.is_empty() {
+                // Upstream counts matching pods on every node of the snapshot, not only
+                // the feasible ones.
+                for n in state.all_nodes(nodes) {
+                    let Some(cnt) = label(&n.node, &c.key).and_then(|v| m.get_mut(v)) else {
+                        continue;
+                    };
+                    if node_eligible(c, pod, &n.node) {
+                        *cnt += count_matching(c, pod, n);
+                    }
+                }
             }
             counts.push(m);
         }
@@ -443,7 +459,7 @@ impl PreScorePlugin for PodTopologySpread {
 }
 
 impl ScorePlugin for PodTopologySpread {
-    fn score(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let st = state
             .read::<Arc<ScoreState>>(SCORE_KEY)
             .ok_or_else(|| Status::error(format!("reading {SCORE_KEY:?} from cycleState")))?;
@@ -453,7 +469,12 @@ impl ScorePlugin for PodTopologySpread {
         let mut score = 0.0;
         for ((c, counts), w) in st.constraints.iter().zip(&st.counts).zip(&st.weights) {
             if let Some(v) = label(&node.node, &c.key) {
-                let cnt = counts.get(v).copied().unwrap_or(0);
+                let cnt = if c.key == LABEL_HOSTNAME {
+                    // Upstream counts a host's pods in Score.
+                    count_matching(c, pod, node)
+                } else {
+                    counts.get(v).copied().unwrap_or(0)
+                };
                 // Upstream `scoreForCount`.
                 score += cnt as f64 * w + (c.max_skew - 1) as f64;
             }
