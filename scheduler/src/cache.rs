@@ -1,13 +1,20 @@
 //! The scheduler cache (upstream `internal/cache`): nodes and the pods assigned to them,
 //! including pods the scheduler has *assumed* onto a node before the binding is confirmed
 //! by the watch, so the next cycle already counts their resources.
+//!
+//! The scheduling loop keeps its own [`Snapshot`] and brings it up to date with
+//! [`Cache::update_snapshot`] at the start of each cycle (upstream `Cache.UpdateSnapshot`):
+//! only the nodes changed since the previous update are replaced, so a cycle costs
+//! nothing per unchanged node, and the cache lock is not held while the cycle runs.
+//! Upstream finds the changed nodes by generation numbers; here the cache records their
+//! names as it changes them, which amounts to the same for the one snapshot it feeds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::framework::{NodeInfo, PodInfo};
+use crate::framework::{NodeInfo, PodInfo, Snapshot};
 use crate::queue::pod_key;
 
 struct PodState {
@@ -23,6 +30,14 @@ pub struct Cache {
     pods: HashMap<String, PodState>,
     by_node: HashMap<String, Vec<String>>,
     infos: BTreeMap<String, Arc<NodeInfo>>,
+    /// Per normalized image name, how many nodes have it (upstream `imageStates`).
+    image_nodes: Arc<HashMap<String, usize>>,
+    /// Nodes whose view changed since the last [`Cache::update_snapshot`].
+    dirty: HashSet<String>,
+    /// Set when a node was added or removed: the next update rebuilds the node list.
+    structure_changed: bool,
+    /// Each node's position in the snapshot last updated.
+    pos: HashMap<String, usize>,
 }
 
 /// Errors of cache bookkeeping.
@@ -35,18 +50,55 @@ pub enum CacheError {
 
 impl Cache {
     fn rebuild(&mut self, node: &str) {
+        let old = self.infos.get(node).cloned();
         match self.nodes.get(node) {
             None => {
-                self.infos.remove(node);
+                if let Some(old) = self.infos.remove(node) {
+                    self.count_images(&old, -1);
+                    self.structure_changed = true;
+                }
             }
             Some(n) => {
-                let mut ni = NodeInfo::new(n.clone());
+                // A pod change keeps the node object; reuse what was derived from it.
+                let mut ni = match &old {
+                    Some(o) if Arc::ptr_eq(&o.node, n) => o.empty_copy(),
+                    _ => NodeInfo::new(n.clone()),
+                };
                 for k in self.by_node.get(node).into_iter().flatten() {
                     if let Some(p) = self.pods.get(k) {
                         ni.add_pod(p.info.clone());
                     }
                 }
+                match &old {
+                    None => self.structure_changed = true,
+                    Some(o) => {
+                        if o.images != ni.images {
+                            self.count_images(o, -1);
+                        } else {
+                            // Same images: the counts stay.
+                            self.dirty.insert(node.to_string());
+                            self.infos.insert(node.to_string(), Arc::new(ni));
+                            return;
+                        }
+                        self.dirty.insert(node.to_string());
+                    }
+                }
+                self.count_images(&ni, 1);
                 self.infos.insert(node.to_string(), Arc::new(ni));
+            }
+        }
+    }
+
+    fn count_images(&mut self, ni: &NodeInfo, delta: isize) {
+        if ni.images.is_empty() {
+            return;
+        }
+        let m = Arc::make_mut(&mut self.image_nodes);
+        for name in ni.images.keys() {
+            let c = m.entry(name.clone()).or_insert(0);
+            *c = c.saturating_add_signed(delta);
+            if *c == 0 {
+                m.remove(name);
             }
         }
     }
@@ -151,9 +203,43 @@ impl Cache {
         self.pods.get(key).is_some_and(|p| p.assumed)
     }
 
-    /// The nodes for a scheduling cycle, in name order.
+    /// The nodes in name order, freshly collected (tests and one-off readers; the
+    /// scheduling loop uses [`Cache::update_snapshot`]).
     pub fn snapshot(&self) -> Vec<Arc<NodeInfo>> {
         self.infos.values().cloned().collect()
+    }
+
+    /// Brings the scheduling loop's snapshot up to date: the changed nodes are replaced
+    /// in place, or the whole list is rebuilt when nodes were added or removed. Meant for
+    /// one snapshot: the record of changes is consumed.
+    pub fn update_snapshot(&mut self, snap: &mut Snapshot) {
+        if self.structure_changed || snap.nodes.len() != self.infos.len() {
+            *snap = Snapshot {
+                nodes: self.infos.values().cloned().collect(),
+                ..Default::default()
+            };
+            self.pos = self
+                .infos
+                .keys()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i))
+                .collect();
+            for i in 0..snap.nodes.len() {
+                snap.index(i);
+            }
+            self.structure_changed = false;
+            self.dirty.clear();
+        } else {
+            for name in self.dirty.drain() {
+                if let (Some(i), Some(ni)) = (self.pos.get(&name), self.infos.get(&name)) {
+                    snap.nodes[*i] = ni.clone();
+                    snap.index(*i);
+                }
+            }
+        }
+        if !Arc::ptr_eq(&snap.image_nodes, &self.image_nodes) {
+            snap.image_nodes = self.image_nodes.clone();
+        }
     }
 }
 
@@ -196,6 +282,65 @@ mod tests {
         c.assume(&p, "n1").unwrap();
         c.forget("default/p");
         assert!(c.snapshot()[0].requested.values().all(|v| *v == 0));
+    }
+
+    #[test]
+    fn update_snapshot_replaces_only_changed_nodes() {
+        let mut c = Cache::default();
+        let img = |name: &str, images: serde_json::Value| {
+            let mut n = alloc_node(name, json!({"cpu": "2", "pods": "10"}));
+            n.status.as_mut().unwrap().images = Some(serde_json::from_value(images).unwrap());
+            Arc::new(n)
+        };
+        c.upsert_node(img("a", json!([{"names": ["app"], "sizeBytes": 1}])));
+        c.upsert_node(img(
+            "b",
+            json!([{"names": ["app:latest", "db:1"], "sizeBytes": 1}]),
+        ));
+        let mut snap = Snapshot::default();
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.nodes.len(), 2);
+        assert_eq!(snap.image_nodes.get("app:latest"), Some(&2));
+        assert_eq!(snap.image_nodes.get("db:1"), Some(&1));
+        let (a0, b0) = (snap.nodes[0].clone(), snap.nodes[1].clone());
+
+        // A pod on b: only b's view is replaced.
+        let mut p = pod_req(json!({"cpu": "1"}));
+        p.spec.as_mut().unwrap().affinity = Some(
+            serde_json::from_value(json!({"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"x": "y"}}, "topologyKey": "k"}]}}))
+            .unwrap(),
+        );
+        c.assume(&p, "b").unwrap();
+        c.update_snapshot(&mut snap);
+        assert!(Arc::ptr_eq(&snap.nodes[0], &a0));
+        assert!(!Arc::ptr_eq(&snap.nodes[1], &b0));
+        assert_eq!(snap.nodes[1].requested["cpu"], 1000);
+        assert_eq!(snap.nodes[1].pods[0].terms.required_anti.len(), 1);
+        let names = |it: &mut dyn Iterator<Item = &Arc<NodeInfo>>| -> Vec<String> {
+            it.map(|n| n.name().to_string()).collect()
+        };
+        assert_eq!(names(&mut snap.nodes_with_required_anti_affinity()), ["b"]);
+        assert_eq!(names(&mut snap.nodes_with_affinity()), ["b"]);
+
+        // A new node rebuilds the list; a node losing its image drops the count.
+        c.upsert_node(img("0", json!([])));
+        c.upsert_node(img("b", json!([])));
+        c.update_snapshot(&mut snap);
+        let got: Vec<&str> = snap.nodes.iter().map(|n| n.name()).collect();
+        assert_eq!(got, ["0", "a", "b"]);
+        assert_eq!(snap.image_nodes.get("app:latest"), Some(&1));
+        assert_eq!(snap.image_nodes.get("db:1"), None);
+        assert_eq!(names(&mut snap.nodes_with_required_anti_affinity()), ["b"]);
+        c.forget("default/p");
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.nodes_with_affinity().count(), 0);
+        assert_eq!(snap.nodes[2].pods.len(), 0);
+        c.remove_node("a");
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.nodes.len(), 2);
+        assert!(snap.image_nodes.is_empty());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm};
+use rudder_api::labels::Selector;
 
 use crate::resources::{self, ResourceList};
 
@@ -99,6 +100,148 @@ impl Status {
     }
 }
 
+/// A pod (anti-)affinity term with its selector and namespaces resolved against the pod
+/// that owns it (upstream `framework.AffinityTerm`), parsed once per pod.
+#[derive(Debug, Clone)]
+pub struct AffinityTerm {
+    /// The label selector, with matchLabelKeys / mismatchLabelKeys applied.
+    pub selector: Selector,
+    /// The namespaces it covers; None for all.
+    pub namespaces: Option<Vec<String>>,
+    /// The topology key.
+    pub topology_key: String,
+}
+
+impl AffinityTerm {
+    /// Resolves a term of `owner`.
+    pub fn new(owner: &Pod, t: &PodAffinityTerm) -> Result<AffinityTerm, String> {
+        let mut sel = serde_json::to_value(&t.label_selector).unwrap_or_default();
+        let labels = owner.metadata.labels.clone().unwrap_or_default();
+        // matchLabelKeys / mismatchLabelKeys add In / NotIn on the owner's own values.
+        let extra = t
+            .match_label_keys
+            .iter()
+            .flatten()
+            .map(|k| (k, "In"))
+            .chain(t.mismatch_label_keys.iter().flatten().map(|k| (k, "NotIn")));
+        for (k, op) in extra {
+            if let Some(v) = labels.get(k) {
+                if sel.is_null() {
+                    sel = serde_json::json!({});
+                }
+                if let Some(o) = sel.as_object_mut() {
+                    let e = o.entry("matchExpressions").or_insert(serde_json::json!([]));
+                    if let Some(a) = e.as_array_mut() {
+                        a.push(serde_json::json!({"key": k, "operator": op, "values": [v]}));
+                    }
+                }
+            }
+        }
+        let selector = Selector::from_label_selector(&sel).map_err(|e| e.to_string())?;
+        let all_namespaces = t.namespace_selector.as_ref().is_some_and(|s| {
+            s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+                && s.match_expressions.as_ref().is_none_or(|m| m.is_empty())
+        });
+        let namespaces = if all_namespaces {
+            None
+        } else {
+            let mut ns = t.namespaces.clone().unwrap_or_default();
+            if ns.is_empty() && t.namespace_selector.is_none() {
+                ns.push(owner.metadata.namespace.clone().unwrap_or_default());
+            }
+            Some(ns)
+        };
+        Ok(AffinityTerm {
+            selector,
+            namespaces,
+            topology_key: t.topology_key.clone(),
+        })
+    }
+
+    /// Whether the term selects `pod` (namespace and labels).
+    pub fn matches(&self, pod: &Pod) -> bool {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+        if let Some(list) = &self.namespaces {
+            if !list.iter().any(|n| n == ns) {
+                return false;
+            }
+        }
+        self.selector.matches_with(|k| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(k))
+                .map(String::as_str)
+        })
+    }
+}
+
+/// A pod's own pod (anti-)affinity terms, parsed once when it enters the cache
+/// (upstream `PodInfo.RequiredAffinityTerms` and friends). Terms that do not parse are
+/// left out, as InterPodAffinity ignored them on existing pods before.
+#[derive(Debug, Clone, Default)]
+pub struct PodTerms {
+    /// requiredDuringScheduling pod affinity.
+    pub required_affinity: Vec<AffinityTerm>,
+    /// requiredDuringScheduling pod anti-affinity.
+    pub required_anti: Vec<AffinityTerm>,
+    /// preferred pod affinity with its weight.
+    pub preferred_affinity: Vec<(AffinityTerm, i64)>,
+    /// preferred pod anti-affinity with its weight negated.
+    pub preferred_anti: Vec<(AffinityTerm, i64)>,
+}
+
+impl PodTerms {
+    fn new(pod: &Pod) -> PodTerms {
+        let Some(a) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else {
+            return PodTerms::default();
+        };
+        let req = |ts: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
+            ts.into_iter()
+                .flatten()
+                .filter_map(|t| AffinityTerm::new(pod, t).ok())
+                .collect()
+        };
+        let pref = |ts: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>,
+                    sign: i64|
+         -> Vec<(AffinityTerm, i64)> {
+            ts.into_iter()
+                .flatten()
+                .filter_map(|w| {
+                    AffinityTerm::new(pod, &w.pod_affinity_term)
+                        .ok()
+                        .map(|t| (t, sign * i64::from(w.weight)))
+                })
+                .collect()
+        };
+        let (pa, pan) = (a.pod_affinity.as_ref(), a.pod_anti_affinity.as_ref());
+        PodTerms {
+            required_affinity: req(pa.and_then(|x| {
+                x.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            required_anti: req(pan.and_then(|x| {
+                x.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            preferred_affinity: pref(
+                pa.and_then(|x| {
+                    x.preferred_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+                1,
+            ),
+            preferred_anti: pref(
+                pan.and_then(|x| {
+                    x.preferred_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+                -1,
+            ),
+        }
+    }
+}
+
 /// A pod with what the plugins need precomputed.
 #[derive(Debug, Clone)]
 pub struct PodInfo {
@@ -108,16 +251,24 @@ pub struct PodInfo {
     pub requests: ResourceList,
     /// cpu/memory requests with upstream's non-zero defaults, for scoring.
     pub non_zero: (i64, i64),
+    /// `requests` of the [`resources::CORE`] resources.
+    pub requests_core: [i64; 4],
+    /// Its pod (anti-)affinity terms, parsed.
+    pub terms: Arc<PodTerms>,
 }
 
 impl PodInfo {
     /// Precomputes a pod's requests.
     pub fn new(pod: Arc<Pod>) -> PodInfo {
-        PodInfo {
+        let mut pi = PodInfo {
             requests: resources::pod_requests(&pod),
             non_zero: resources::pod_non_zero_requests(&pod),
+            terms: Arc::new(PodTerms::new(&pod)),
+            requests_core: [0; 4],
             pod,
-        }
+        };
+        pi.requests_core = resources::core_of(&pi.requests);
+        pi
     }
 }
 
@@ -134,6 +285,10 @@ pub struct NodeInfo {
     pub pods: Vec<Arc<PodInfo>>,
     /// Sum of the pods' requests.
     pub requested: ResourceList,
+    /// `requested` of the [`resources::CORE`] resources.
+    pub requested_core: [i64; 4],
+    /// `allocatable` of the [`resources::CORE`] resources.
+    pub allocatable_core: [i64; 4],
     /// Sum of the pods' non-zero cpu/memory requests.
     pub non_zero_requested: (i64, i64),
     /// The node's allocatable resources.
@@ -145,6 +300,10 @@ pub struct NodeInfo {
     pub pods_with_affinity: usize,
     /// Pods with required anti-affinity (upstream `PodsWithRequiredAntiAffinity`).
     pub pods_with_required_anti_affinity: usize,
+    /// The node's images by normalized name (`name:latest` for untagged names) with their
+    /// size (upstream `NodeInfo.ImageStates`), computed once per node object so
+    /// ImageLocality does not re-parse `status.images` for every pod.
+    pub images: HashMap<String, i64>,
 }
 
 impl NodeInfo {
@@ -152,15 +311,39 @@ impl NodeInfo {
     pub fn new(node: Arc<Node>) -> NodeInfo {
         let allocatable =
             resources::to_list(node.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+        let mut images = HashMap::new();
+        for img in node.status.iter().flat_map(|s| s.images.iter().flatten()) {
+            let size = img.size_bytes.unwrap_or(0);
+            for name in img.names.iter().flatten() {
+                images.insert(normalized_image_name(name), size);
+            }
+        }
         NodeInfo {
+            images,
             node,
             pods: Vec::new(),
             requested: ResourceList::new(),
+            requested_core: [0; 4],
+            allocatable_core: resources::core_of(&allocatable),
             non_zero_requested: (0, 0),
             allocatable,
             used_ports: Vec::new(),
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
+        }
+    }
+    /// Allocatable amount of a resource (0 when the node does not report it).
+    pub fn allocatable_of(&self, name: &str) -> i64 {
+        match resources::core_index(name) {
+            Some(i) => self.allocatable_core[i],
+            None => self.allocatable.get(name).copied().unwrap_or(0),
+        }
+    }
+    /// Requested amount of a resource over the node's pods.
+    pub fn requested_of(&self, name: &str) -> i64 {
+        match resources::core_index(name) {
+            Some(i) => self.requested_core[i],
+            None => self.requested.get(name).copied().unwrap_or(0),
         }
     }
     /// The node's name.
@@ -169,7 +352,7 @@ impl NodeInfo {
     }
     /// A copy without the pods `drop` selects (for preemption's what-if runs).
     pub fn without(&self, drop: impl Fn(&PodInfo) -> bool) -> NodeInfo {
-        let mut ni = NodeInfo::new(self.node.clone());
+        let mut ni = self.empty_copy();
         for p in &self.pods {
             if !drop(p) {
                 ni.add_pod(p.clone());
@@ -178,10 +361,31 @@ impl NodeInfo {
         ni
     }
 
+    /// The same node with no pods; the per-node precomputation (allocatable, images) is
+    /// kept rather than recomputed from the node object.
+    pub fn empty_copy(&self) -> NodeInfo {
+        NodeInfo {
+            node: self.node.clone(),
+            pods: Vec::new(),
+            requested: ResourceList::new(),
+            requested_core: [0; 4],
+            allocatable_core: self.allocatable_core,
+            non_zero_requested: (0, 0),
+            allocatable: self.allocatable.clone(),
+            used_ports: Vec::new(),
+            pods_with_affinity: 0,
+            pods_with_required_anti_affinity: 0,
+            images: self.images.clone(),
+        }
+    }
+
     /// Adds a pod and its requests and ports.
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
         for (k, v) in &p.requests {
             *self.requested.entry(k.clone()).or_insert(0) += v;
+        }
+        for (r, v) in self.requested_core.iter_mut().zip(p.requests_core) {
+            *r += v;
         }
         self.non_zero_requested.0 += p.non_zero.0;
         self.non_zero_requested.1 += p.non_zero.1;
@@ -201,6 +405,83 @@ impl NodeInfo {
             self.pods_with_required_anti_affinity += 1;
         }
         self.pods.push(p);
+    }
+}
+
+/// Upstream `normalizedImageName`: an image without a tag gets ":latest".
+pub fn normalized_image_name(name: &str) -> String {
+    let colon = name.rfind(':');
+    let slash = name.rfind('/');
+    if colon.map(|c| c as i64).unwrap_or(-1) <= slash.map(|s| s as i64).unwrap_or(-1) {
+        format!("{name}:latest")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The nodes one scheduling cycle sees (upstream `internal/cache.Snapshot`), kept by the
+/// scheduling loop and brought up to date from the [`crate::cache::Cache`] at the start
+/// of each cycle, copying only the nodes that changed. Node views are shared `Arc`s, so a
+/// cycle never copies a node.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every node, in name order.
+    pub nodes: Vec<Arc<NodeInfo>>,
+    /// Indices into `nodes` of the nodes running a pod with pod (anti-)affinity terms
+    /// (upstream `havePodsWithAffinityNodeInfoList`).
+    pub with_affinity: std::collections::BTreeSet<usize>,
+    /// Indices of the nodes running a pod with required anti-affinity (upstream
+    /// `havePodsWithRequiredAntiAffinityNodeInfoList`).
+    pub with_required_anti_affinity: std::collections::BTreeSet<usize>,
+    /// For each normalized image name, how many nodes have it (upstream
+    /// `ImageStateSummary.NumNodes`, kept by the cache).
+    pub image_nodes: Arc<HashMap<String, usize>>,
+}
+
+impl Snapshot {
+    /// A snapshot of the given nodes, with the derived lists computed (tests and
+    /// preemption's what-if runs).
+    pub fn from_nodes(nodes: Vec<Arc<NodeInfo>>) -> Snapshot {
+        let mut s = Snapshot {
+            nodes,
+            ..Default::default()
+        };
+        let mut images: HashMap<String, usize> = HashMap::new();
+        for i in 0..s.nodes.len() {
+            s.index(i);
+            for name in s.nodes[i].images.keys() {
+                *images.entry(name.clone()).or_insert(0) += 1;
+            }
+        }
+        s.image_nodes = Arc::new(images);
+        s
+    }
+
+    /// Updates the derived lists for the node at `i` after it changed.
+    pub fn index(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        if n.pods_with_affinity > 0 {
+            self.with_affinity.insert(i);
+        } else {
+            self.with_affinity.remove(&i);
+        }
+        if n.pods_with_required_anti_affinity > 0 {
+            self.with_required_anti_affinity.insert(i);
+        } else {
+            self.with_required_anti_affinity.remove(&i);
+        }
+    }
+
+    /// Nodes running pods with pod (anti-)affinity terms.
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Nodes running pods with required anti-affinity.
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_required_anti_affinity
+            .iter()
+            .map(|i| &self.nodes[*i])
     }
 }
 
@@ -229,9 +510,10 @@ pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
 /// `CycleState`), keyed by the plugin's own key.
 #[derive(Default)]
 pub struct CycleState {
-    /// Every node of the cycle's snapshot (PreScore gets only the feasible ones, but
-    /// upstream's InterPodAffinity and PodTopologySpread count pods on all of them).
-    pub all_nodes: Vec<Arc<NodeInfo>>,
+    /// The cycle's snapshot: every node (PreScore gets only the feasible ones, but
+    /// upstream's InterPodAffinity, PodTopologySpread and ImageLocality count over all of
+    /// them), shared with the scheduling loop rather than copied.
+    pub snapshot: Arc<Snapshot>,
     /// Pods nominated to a node (by preemption) with at least this pod's priority, by
     /// node: Filter counts them as if they ran there (upstream
     /// `RunFilterPluginsWithNominatedPods`).
@@ -241,15 +523,33 @@ pub struct CycleState {
     pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
     /// Plugins that returned a PreFilter node set, in order.
     pub pre_filter_node_plugins: Vec<String>,
-    data: HashMap<String, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries, read for every node by Filter and Score: a short list
+    /// compared by name is cheaper than hashing the key each time.
+    data: Vec<(String, Box<dyn Any + Send + Sync>)>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
+    /// Per Filter plugin of the framework, whether PreFilter answered Skip; computed once
+    /// after PreFilter so the per-node loop compares no names.
+    filter_skipped: Vec<bool>,
 }
 
 impl CycleState {
+    /// Every node of the cycle: the snapshot's, or `fallback` when the state has no
+    /// snapshot (plugins run directly in unit tests).
+    pub fn all_nodes<'a>(&'a self, fallback: &'a [Arc<NodeInfo>]) -> &'a [Arc<NodeInfo>] {
+        if self.snapshot.nodes.is_empty() {
+            fallback
+        } else {
+            &self.snapshot.nodes
+        }
+    }
+
     /// Stores a value.
     pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
-        self.data.insert(key.to_string(), Box::new(v));
+        match self.data.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = Box::new(v),
+            None => self.data.push((key.to_string(), Box::new(v))),
+        }
     }
     /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
     /// plugin returning a `PreFilterResult` does upstream.
@@ -263,7 +563,10 @@ impl CycleState {
 
     /// Reads a value stored by an earlier extension point.
     pub fn read<T: Any + Send + Sync>(&self, key: &str) -> Option<&T> {
-        self.data.get(key).and_then(|b| b.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, b)| b.downcast_ref())
     }
 }
 
@@ -488,6 +791,11 @@ impl Framework {
                 return Status::unresolvable(msg).with_plugin(p.name());
             }
         }
+        state.filter_skipped = self
+            .filter
+            .iter()
+            .map(|f| state.skip_filter.iter().any(|n| n == f.name()))
+            .collect();
         Status::success()
     }
 
@@ -501,7 +809,13 @@ impl Framework {
         pod: &Pod,
         node: &NodeInfo,
     ) -> Status {
-        if let Some(extra) = state.nominated.get(node.name()).filter(|v| !v.is_empty()) {
+        // The map is empty unless preemption nominated pods; skip hashing the name then.
+        let extra = if state.nominated.is_empty() {
+            None
+        } else {
+            state.nominated.get(node.name()).filter(|v| !v.is_empty())
+        };
+        if let Some(extra) = extra {
             let mut ni = node.clone();
             for p in extra {
                 ni.add_pod(p.clone());
@@ -516,8 +830,13 @@ impl Framework {
 
     /// Runs Filter plugins on one node, stopping at the first rejection as upstream does.
     pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.iter().any(|n| n == p.name()) {
+        for (i, p) in self.filter.iter().enumerate() {
+            let skipped = match state.filter_skipped.get(i) {
+                Some(s) => *s,
+                // PreFilter did not run through this framework (unit tests).
+                None => state.skip_filter.iter().any(|n| n == p.name()),
+            };
+            if skipped {
                 continue;
             }
             let s = p.filter(state, pod, node);
@@ -554,26 +873,24 @@ impl Framework {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> Result<Vec<NodeScore>, Status> {
-        let mut total: Vec<NodeScore> = nodes
+        // One name per node for the whole cycle: every plugin's raw scores reuse `scores`,
+        // and the weighted sums go to `total`.
+        let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
                 name: n.name().to_string(),
                 score: 0,
             })
             .collect();
+        let mut total = vec![0i64; nodes.len()];
         for (p, weight) in &self.score {
             if state.skip_score.iter().any(|n| n == p.name()) {
                 continue;
             }
-            let mut scores = Vec::with_capacity(nodes.len());
-            for n in nodes {
-                let score = p
+            for (s, n) in scores.iter_mut().zip(nodes) {
+                s.score = p
                     .score(state, pod, n)
                     .map_err(|s| s.with_plugin(p.name()))?;
-                scores.push(NodeScore {
-                    name: n.name().to_string(),
-                    score,
-                });
             }
             let s = p.normalize(state, pod, &mut scores);
             if !s.is_success() {
@@ -589,10 +906,13 @@ impl Framework {
                         MAX_NODE_SCORE
                     )));
                 }
-                t.score += s.score * weight;
+                *t += s.score * weight;
             }
         }
-        Ok(total)
+        for (s, t) in scores.iter_mut().zip(total) {
+            s.score = t;
+        }
+        Ok(scores)
     }
 
     /// Runs Reserve plugins; on failure the ones already run are unreserved in reverse.

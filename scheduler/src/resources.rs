@@ -114,6 +114,26 @@ pub const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 /// The pods resource name.
 pub const PODS: &str = "pods";
 
+/// The resources every Filter and Score call reads, in the order of [`core_index`]:
+/// kept in arrays beside the maps so the per-node checks compare no names.
+pub const CORE: [&str; 4] = [CPU, MEMORY, EPHEMERAL_STORAGE, PODS];
+
+/// The position of a resource in [`CORE`].
+pub fn core_index(name: &str) -> Option<usize> {
+    match name {
+        CPU => Some(0),
+        MEMORY => Some(1),
+        EPHEMERAL_STORAGE => Some(2),
+        PODS => Some(3),
+        _ => None,
+    }
+}
+
+/// The [`CORE`] amounts of a list.
+pub fn core_of(l: &ResourceList) -> [i64; 4] {
+    CORE.map(|k| l.get(k).copied().unwrap_or(0))
+}
+
 /// Converts an API resource list; unparsable quantities count as zero (the apiserver
 /// validates them, so this only guards against foreign data).
 pub fn to_list(src: Option<&BTreeMap<String, Quantity>>) -> ResourceList {

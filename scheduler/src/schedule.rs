@@ -9,7 +9,9 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 use rand::Rng;
 
-use crate::framework::{CycleState, Framework, NodeInfo, NodeScore, NodeToStatus, Status};
+use crate::framework::{
+    CycleState, Framework, NodeInfo, NodeScore, NodeToStatus, Snapshot, Status,
+};
 
 /// Upstream `minFeasibleNodesToFind`.
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -130,7 +132,9 @@ pub struct ScheduleResult {
 
 /// Runs PreFilter, Filter (stopping once enough feasible nodes are found, starting where
 /// the previous attempt stopped), PreScore, Score, and picks the best node, breaking ties
-/// at random. `next_start` carries the rotation between attempts.
+/// at random. `next_start` carries the rotation between attempts. `nodes` are the
+/// snapshot's nodes: the caller sets `state.snapshot` to the snapshot they come from, or
+/// leaves it empty and one is built from `nodes`.
 pub fn schedule_pod(
     fw: &Framework,
     state: &mut CycleState,
@@ -143,7 +147,9 @@ pub fn schedule_pod(
     if nodes.is_empty() {
         return Err(ScheduleError::NoNodes);
     }
-    state.all_nodes = nodes.to_vec();
+    if state.snapshot.nodes.is_empty() {
+        state.snapshot = Arc::new(Snapshot::from_nodes(nodes.to_vec()));
+    }
     let s = fw.run_pre_filter(state, pod, nodes);
     if !s.is_success() {
         if !s.is_rejected() {

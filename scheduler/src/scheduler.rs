@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::cache::Cache;
 use crate::events;
-use crate::framework::{CycleState, Framework, QueuedPodInfo};
+use crate::framework::{CycleState, Framework, QueuedPodInfo, Snapshot};
 use crate::queue::{pod_key, ClusterEvent, NodeChange, SharedQueue};
 use crate::schedule::{schedule_pod, ScheduleError};
 
@@ -412,13 +412,21 @@ impl Loop {
             }
         }
         let mut next_start = 0usize;
+        // The loop's own snapshot, updated from the cache at the start of each cycle.
+        let mut snapshot = Arc::new(Snapshot::default());
         loop {
             let (qp, cycle) = this.shared.queue.pop().await;
-            this.schedule_one(qp, cycle, &mut next_start);
+            this.schedule_one(qp, cycle, &mut next_start, &mut snapshot);
         }
     }
 
-    fn schedule_one(self: &Arc<Self>, mut qp: QueuedPodInfo, cycle: u64, next_start: &mut usize) {
+    fn schedule_one(
+        self: &Arc<Self>,
+        mut qp: QueuedPodInfo,
+        cycle: u64,
+        next_start: &mut usize,
+        snapshot: &mut Arc<Snapshot>,
+    ) {
         let pod = qp.pod.clone();
         let key = pod_key(&pod);
         let name = pod
@@ -434,21 +442,23 @@ impl Loop {
         let mut state = CycleState::default();
         state.nominated = self.shared.nominator.lock().for_pod(&pod);
         let mut rng = rand::rng();
-        let result = {
-            let cache = self.shared.cache.lock();
-            let nodes = cache.snapshot();
-            let r = schedule_pod(
-                &fw,
-                &mut state,
-                &pod,
-                &nodes,
-                next_start,
-                self.percentage,
-                &mut rng,
-            );
-            drop(cache);
-            r
-        };
+        // The cache lock is held only to copy the changed nodes; the informers keep
+        // running while the cycle filters and scores. The previous cycle's state is gone,
+        // so the snapshot is not shared and `make_mut` copies nothing.
+        self.shared
+            .cache
+            .lock()
+            .update_snapshot(Arc::make_mut(snapshot));
+        state.snapshot = snapshot.clone();
+        let result = schedule_pod(
+            &fw,
+            &mut state,
+            &pod,
+            &snapshot.nodes,
+            next_start,
+            self.percentage,
+            &mut rng,
+        );
         let node = match result {
             Ok(r) => r.node,
             Err(e) => {

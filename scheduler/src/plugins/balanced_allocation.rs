@@ -81,17 +81,33 @@ impl ScorePlugin for BalancedAllocation {
             }
         };
         // Actual requests, not the non-zero defaults (upstream `useRequested: true`).
-        let mut requested = Vec::new();
-        let mut allocatable = Vec::new();
-        for r in &self.resources {
-            requested.push(
-                node.requested.get(&r.name).copied().unwrap_or(0)
-                    + req.get(&r.name).copied().unwrap_or(0),
-            );
-            allocatable.push(node.allocatable.get(&r.name).copied().unwrap_or(0));
+        // Two resources by default: on the stack, no allocation per node.
+        let mut requested = smallvec_like::<8>();
+        let mut allocatable = smallvec_like::<8>();
+        let n = self.resources.len().min(8);
+        for (i, r) in self.resources.iter().take(n).enumerate() {
+            requested[i] = node.requested_of(&r.name) + req.get(&r.name).copied().unwrap_or(0);
+            allocatable[i] = node.allocatable_of(&r.name);
         }
-        Ok(balanced_score(&requested, &allocatable))
+        if self.resources.len() > 8 {
+            let requested: Vec<i64> = self
+                .resources
+                .iter()
+                .map(|r| node.requested_of(&r.name) + req.get(&r.name).copied().unwrap_or(0))
+                .collect();
+            let allocatable: Vec<i64> = self
+                .resources
+                .iter()
+                .map(|r| node.allocatable_of(&r.name))
+                .collect();
+            return Ok(balanced_score(&requested, &allocatable));
+        }
+        Ok(balanced_score(&requested[..n], &allocatable[..n]))
     }
+}
+
+fn smallvec_like<const N: usize>() -> [i64; N] {
+    [0; N]
 }
 
 /// Builds the plugin from `NodeResourcesBalancedAllocationArgs` (`resources`).

@@ -2,9 +2,10 @@
 //! would make room, deletes those victims and nominates the node for the pod (upstream
 //! `plugins/defaultpreemption` and `framework/preemption`).
 //!
-//! Differences from upstream, on purpose and documented: every potential node is dry-run
-//! (no candidate sampling), and pods nominated to a node are not reserved against later
-//! cycles.
+//! Candidates are sampled as upstream: the dry runs start at a random potential node and
+//! stop once `max(minCandidateNodesAbsolute, minCandidateNodesPercentage% of the potential
+//! nodes)` candidates are found, at least one of them without PodDisruptionBudget
+//! violations (`DefaultPreemptionArgs`, defaults 10% and 100).
 
 use std::sync::Arc;
 
@@ -32,6 +33,35 @@ pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 pub struct DefaultPreemption {
     client: Option<kube::Client>,
     pdbs: Arc<parking_lot::RwLock<Vec<PodDisruptionBudget>>>,
+    sampling: Sampling,
+}
+
+/// How many candidates preemption looks for (upstream `DefaultPreemptionArgs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    /// `minCandidateNodesPercentage` (default 10).
+    pub min_candidate_nodes_percentage: i32,
+    /// `minCandidateNodesAbsolute` (default 100).
+    pub min_candidate_nodes_absolute: i32,
+}
+
+impl Default for Sampling {
+    fn default() -> Sampling {
+        Sampling {
+            min_candidate_nodes_percentage: 10,
+            min_candidate_nodes_absolute: 100,
+        }
+    }
+}
+
+impl Sampling {
+    /// Upstream `calculateNumCandidates`: the percentage of the potential nodes, at least
+    /// the absolute number, at most all of them.
+    pub fn num_candidates(&self, num_nodes: usize) -> usize {
+        let n = num_nodes as i64 * i64::from(self.min_candidate_nodes_percentage) / 100;
+        let n = n.max(i64::from(self.min_candidate_nodes_absolute));
+        (n.max(0) as usize).min(num_nodes)
+    }
 }
 
 impl Plugin for DefaultPreemption {
@@ -262,29 +292,54 @@ pub fn preempt(
     nodes: &[Arc<NodeInfo>],
     statuses: &NodeToStatus,
     pdbs: &[PodDisruptionBudget],
+    sampling: Sampling,
 ) -> Result<Candidate, Status> {
     if let Err(msg) = eligible(pod, nodes) {
         return Err(Status::unschedulable(msg));
     }
     let mut out = NodeToStatus::new();
-    let mut candidates = Vec::new();
-    let mut first_error: Option<Status> = None;
+    // Only nodes that failed with a resolvable reason might be helped.
+    let mut potential = Vec::new();
     for n in nodes {
-        let name = n.name().to_string();
-        // Only nodes that failed with a resolvable reason might be helped.
         if statuses
-            .get(&name)
+            .get(n.name())
             .is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable)
         {
-            out.insert(name, Status::unresolvable(NOT_HELPFUL));
-            continue;
+            out.insert(n.name().to_string(), Status::unresolvable(NOT_HELPFUL));
+        } else {
+            potential.push(n);
         }
+    }
+    // Upstream `GetOffsetAndNumCandidates`: start at a random potential node. When every
+    // potential node is dry-run anyway, start at the first so ties are broken by node
+    // order, as before sampling.
+    let want = sampling.num_candidates(potential.len());
+    let offset = if want < potential.len() {
+        rand::Rng::random_range(&mut rand::rng(), 0..potential.len())
+    } else {
+        0
+    };
+    let mut candidates = Vec::new();
+    let (mut non_violating, mut first_error) = (0usize, None::<Status>);
+    for i in 0..potential.len() {
+        // Upstream `DryRunPreemption` stops once enough candidates are found and at least
+        // one of them violates no budget.
+        if non_violating > 0 && candidates.len() >= want {
+            break;
+        }
+        let n = potential[(offset + i) % potential.len()];
+        let name = n.name().to_string();
         match select_victims(fw, state, pod, n, pdbs) {
-            Ok((victims, violations)) => candidates.push(Candidate {
-                node: name,
-                victims,
-                violations,
-            }),
+            Ok((victims, violations)) => {
+                if violations == 0 {
+                    non_violating += 1;
+                }
+                candidates.push(Candidate {
+                    node: name,
+                    victims,
+                    violations,
+                })
+            }
             // Upstream `DryRunPreemption` keeps going past a node's error and reports
             // errors only when no node is a candidate.
             Err(s) if s.code == Code::Error => {
@@ -375,7 +430,7 @@ impl PostFilterPlugin for DefaultPreemption {
         statuses: &NodeToStatus,
     ) -> (Option<String>, Status) {
         let pdbs = self.pdbs.read().clone();
-        match preempt(fw, state, pod, nodes, statuses, &pdbs) {
+        match preempt(fw, state, pod, nodes, statuses, &pdbs, self.sampling) {
             Ok(c) => {
                 if let Some(client) = self.client.clone() {
                     if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -402,13 +457,53 @@ impl PostFilterPlugin for DefaultPreemption {
     }
 }
 
-/// Builds the plugin; DefaultPreemptionArgs are accepted but candidate sampling is not
-/// implemented (every node is evaluated).
-pub fn factory(_args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet, RegistryError> {
+/// Builds the plugin from `DefaultPreemptionArgs` (`minCandidateNodesPercentage`,
+/// `minCandidateNodesAbsolute`), validated as upstream `ValidateDefaultPreemptionArgs`.
+pub fn factory(args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet, RegistryError> {
+    let mut sampling = Sampling::default();
+    let int = |key: &str| args.and_then(|a| a.get(key)).and_then(|v| v.as_i64());
+    if let Some(v) = int("minCandidateNodesPercentage") {
+        sampling.min_candidate_nodes_percentage = v.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+    }
+    if let Some(v) = int("minCandidateNodesAbsolute") {
+        sampling.min_candidate_nodes_absolute = v.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+    }
+    let (pct, abs) = (
+        sampling.min_candidate_nodes_percentage,
+        sampling.min_candidate_nodes_absolute,
+    );
+    let mut errs = Vec::new();
+    if !(0..=100).contains(&pct) {
+        errs.push(format!(
+            "minCandidateNodesPercentage: Invalid value: {pct}: not in valid range [0, 100]"
+        ));
+    }
+    if abs < 0 {
+        errs.push(format!(
+            "minCandidateNodesAbsolute: Invalid value: {abs}: not in valid range [0, inf)"
+        ));
+    }
+    if pct == 0 && abs == 0 {
+        errs.push("minCandidateNodesPercentage: Invalid value: 0: cannot be zero at the same time as minCandidateNodesAbsolute".into());
+        errs.push("minCandidateNodesAbsolute: Invalid value: 0: cannot be zero at the same time as minCandidateNodesPercentage".into());
+    }
+    if !errs.is_empty() {
+        // Upstream aggregates field errors as "[a, b]" when there are several.
+        let message = if errs.len() == 1 {
+            errs.remove(0)
+        } else {
+            format!("[{}]", errs.join(", "))
+        };
+        return Err(RegistryError::Args {
+            plugin: NAME.into(),
+            message,
+        });
+    }
     Ok(PluginSet {
         post_filter: Some(Arc::new(DefaultPreemption {
             client: h.client.clone(),
             pdbs: h.pdbs.clone(),
+            sampling,
         })),
         ..Default::default()
     })
@@ -432,6 +527,7 @@ mod tests {
         fw.post_filter.push(Arc::new(DefaultPreemption {
             client: None,
             pdbs: Default::default(),
+            sampling: Sampling::default(),
         }));
         fw
     }
@@ -460,6 +556,96 @@ mod tests {
             Err(ScheduleError::Fit(f)) => *f,
             other => panic!("expected a fit error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn sampling_args() {
+        // Mirrors upstream TestCalculateNumCandidates and ValidateDefaultPreemptionArgs.
+        let s = |pct, abs| Sampling {
+            min_candidate_nodes_percentage: pct,
+            min_candidate_nodes_absolute: abs,
+        };
+        for (sampling, nodes, want) in [
+            (s(10, 100), 1000, 100),
+            (s(10, 100), 5000, 500),
+            (s(10, 100), 50, 50),
+            (s(0, 100), 5000, 100),
+            (s(40, 0), 1000, 400),
+        ] {
+            assert_eq!(sampling.num_candidates(nodes), want, "{sampling:?} {nodes}");
+        }
+        let h = Handle::default();
+        assert!(factory(Some(&json!({"minCandidateNodesPercentage": 20})), &h).is_ok());
+        let err = |args: Value| match factory(Some(&args), &h) {
+            Err(RegistryError::Args { message, .. }) => message,
+            _ => panic!("{args} accepted"),
+        };
+        assert_eq!(
+            err(json!({"minCandidateNodesPercentage": 101})),
+            "minCandidateNodesPercentage: Invalid value: 101: not in valid range [0, 100]"
+        );
+        assert_eq!(
+            err(json!({"minCandidateNodesAbsolute": -1})),
+            "minCandidateNodesAbsolute: Invalid value: -1: not in valid range [0, inf)"
+        );
+        assert!(
+            err(json!({"minCandidateNodesPercentage": 0, "minCandidateNodesAbsolute": 0}))
+                .contains("cannot be zero at the same time")
+        );
+    }
+
+    #[test]
+    fn sampling_stops_early() {
+        // 5 equal full nodes, 2 candidates wanted: the dry runs start at a random node and
+        // stop after 2, so the pick varies; evaluating every node would always pick the
+        // same one of the tie.
+        let fw = fw();
+        let low = |i: usize| {
+            let mut p = prio_pod(&format!("low{i}"), 1, "2", json!({}));
+            p.spec.as_mut().unwrap().node_name = Some(format!("n{i}"));
+            p
+        };
+        let nodes: Vec<Arc<NodeInfo>> = (0..5)
+            .map(|i| {
+                Arc::new(node_info(
+                    alloc_node(&format!("n{i}"), json!({"cpu": "2", "pods": "10"})),
+                    vec![low(i)],
+                ))
+            })
+            .collect();
+        let p = prio_pod("high", 100, "1", json!({}));
+        let mut st = CycleState::default();
+        fw.run_pre_filter(&mut st, &p, &nodes);
+        let statuses: NodeToStatus = nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.name().to_string(),
+                    Status::unschedulable("Insufficient cpu"),
+                )
+            })
+            .collect();
+        let sampling = Sampling {
+            min_candidate_nodes_percentage: 0,
+            min_candidate_nodes_absolute: 2,
+        };
+        let mut picked = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let c = preempt(&fw, &st, &p, &nodes, &statuses, &[], sampling).unwrap();
+            assert_eq!(c.victims.len(), 1);
+            picked.insert(c.node);
+        }
+        assert!(picked.len() > 1, "{picked:?}");
+        let all = Sampling::default();
+        let mut picked = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            picked.insert(
+                preempt(&fw, &st, &p, &nodes, &statuses, &[], all)
+                    .unwrap()
+                    .node,
+            );
+        }
+        assert_eq!(picked.len(), 1, "{picked:?}");
     }
 
     #[test]
@@ -559,11 +745,13 @@ mod tests {
         }
         // Without the budget the lower-priority victim on n1 is cheaper.
         assert_eq!(
-            preempt(&fw, &st, &p, &nodes, &statuses, &[]).unwrap().node,
+            preempt(&fw, &st, &p, &nodes, &statuses, &[], Sampling::default())
+                .unwrap()
+                .node,
             "n1"
         );
         // With it, n1 would violate the budget.
-        let c = preempt(&fw, &st, &p, &nodes, &statuses, &[pdb]).unwrap();
+        let c = preempt(&fw, &st, &p, &nodes, &statuses, &[pdb], Sampling::default()).unwrap();
         assert_eq!((c.node.as_str(), c.violations), ("n2", 0));
     }
 

@@ -30,32 +30,15 @@ impl Plugin for ImageLocality {
     }
 }
 
-/// Upstream `normalizedImageName`: an image without a tag gets ":latest".
-pub fn normalized_image_name(name: &str) -> String {
-    let colon = name.rfind(':');
-    let slash = name.rfind('/');
-    if colon.map(|c| c as i64).unwrap_or(-1) <= slash.map(|s| s as i64).unwrap_or(-1) {
-        format!("{name}:latest")
-    } else {
-        name.to_string()
-    }
-}
+pub use crate::framework::normalized_image_name;
 
-/// Image name to (size, number of nodes that have it), over every node.
-type ImageStates = HashMap<String, (i64, usize)>;
-
-fn node_images(n: &NodeInfo) -> impl Iterator<Item = (String, i64)> + '_ {
-    n.node
-        .status
-        .iter()
-        .flat_map(|s| s.images.iter().flatten())
-        .flat_map(|img| {
-            let size = img.size_bytes.unwrap_or(0);
-            img.names
-                .iter()
-                .flatten()
-                .map(move |name| (normalized_image_name(name), size))
-        })
+/// What PreScore leaves for Score: the pod's normalized image names, and per image how
+/// many of all the nodes have it (shared with the snapshot, which the cache keeps up to
+/// date as nodes change, rather than counted again for every pod).
+struct PreScoreState {
+    wanted: Vec<String>,
+    image_nodes: Arc<HashMap<String, usize>>,
+    total: usize,
 }
 
 fn pod_images(pod: &Pod) -> Vec<String> {
@@ -81,45 +64,52 @@ pub fn calculate_priority(sum: i64, num_containers: usize) -> i64 {
 }
 
 impl PreScorePlugin for ImageLocality {
-    fn pre_score(&self, state: &mut CycleState, _pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
-        let all: &[Arc<NodeInfo>] = if state.all_nodes.is_empty() {
-            nodes
-        } else {
-            &state.all_nodes
-        };
-        let mut images: ImageStates = HashMap::new();
-        for n in all {
-            let mut seen = std::collections::BTreeSet::new();
-            for (name, size) in node_images(n) {
-                if seen.insert(name.clone()) {
-                    let e = images.entry(name).or_insert((size, 0));
-                    e.1 += 1;
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
+        let (image_nodes, total) = if state.snapshot.nodes.is_empty() {
+            // No snapshot (plugin unit tests): count over the given nodes.
+            let mut m: HashMap<String, usize> = HashMap::new();
+            for n in nodes {
+                for name in n.images.keys() {
+                    *m.entry(name.clone()).or_insert(0) += 1;
                 }
             }
-        }
-        let total = all.len();
-        state.write(STATE_KEY, Arc::new((images, total)));
+            (Arc::new(m), nodes.len())
+        } else {
+            (
+                state.snapshot.image_nodes.clone(),
+                state.snapshot.nodes.len(),
+            )
+        };
+        state.write(
+            STATE_KEY,
+            Arc::new(PreScoreState {
+                wanted: pod_images(pod),
+                image_nodes,
+                total,
+            }),
+        );
         Status::success()
     }
 }
 
 impl ScorePlugin for ImageLocality {
-    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+    fn score(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let st = state
-            .read::<Arc<(ImageStates, usize)>>(STATE_KEY)
+            .read::<Arc<PreScoreState>>(STATE_KEY)
             .ok_or_else(|| Status::error(format!("reading {STATE_KEY:?} from cycleState")))?;
-        let (images, total) = (&st.0, st.1.max(1));
-        let on_node: std::collections::BTreeSet<String> =
-            node_images(node).map(|(n, _)| n).collect();
-        let wanted = pod_images(pod);
-        let sum: i64 = wanted
-            .iter()
-            .filter(|i| on_node.contains(*i))
-            .filter_map(|i| images.get(i))
-            // Upstream `scaledImageScore`: size times the fraction of nodes with the image.
-            .map(|(size, n)| (*size as f64 * (*n as f64 / total as f64)) as i64)
-            .sum();
-        Ok(calculate_priority(sum, wanted.len()))
+        let total = st.total.max(1);
+        let sum: i64 = if node.images.is_empty() {
+            0
+        } else {
+            st.wanted
+                .iter()
+                .filter_map(|i| Some((node.images.get(i)?, st.image_nodes.get(i)?)))
+                // Upstream `scaledImageScore`: size times the fraction of nodes with the
+                // image.
+                .map(|(size, n)| (*size as f64 * (*n as f64 / total as f64)) as i64)
+                .sum()
+        };
+        Ok(calculate_priority(sum, st.wanted.len()))
     }
 }
 

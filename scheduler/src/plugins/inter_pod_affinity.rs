@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
-use rudder_api::labels::Selector;
 
 use crate::framework::{
     CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PreFilterPlugin,
@@ -41,74 +40,7 @@ impl Plugin for InterPodAffinity {
     }
 }
 
-/// A term with its selector and namespaces resolved against the pod that owns it.
-struct Term {
-    selector: Selector,
-    namespaces: Option<Vec<String>>,
-    topology_key: String,
-}
-
-impl Term {
-    fn new(owner: &Pod, t: &PodAffinityTerm) -> Result<Term, String> {
-        let mut sel = serde_json::to_value(&t.label_selector).unwrap_or_default();
-        let labels = owner.metadata.labels.clone().unwrap_or_default();
-        // matchLabelKeys / mismatchLabelKeys add In / NotIn on the owner's own values.
-        let extra = t
-            .match_label_keys
-            .iter()
-            .flatten()
-            .map(|k| (k, "In"))
-            .chain(t.mismatch_label_keys.iter().flatten().map(|k| (k, "NotIn")));
-        for (k, op) in extra {
-            if let Some(v) = labels.get(k) {
-                if sel.is_null() {
-                    sel = serde_json::json!({});
-                }
-                if let Some(o) = sel.as_object_mut() {
-                    let e = o.entry("matchExpressions").or_insert(serde_json::json!([]));
-                    if let Some(a) = e.as_array_mut() {
-                        a.push(serde_json::json!({"key": k, "operator": op, "values": [v]}));
-                    }
-                }
-            }
-        }
-        let selector = Selector::from_label_selector(&sel).map_err(|e| e.to_string())?;
-        let all_namespaces = t.namespace_selector.as_ref().is_some_and(|s| {
-            s.match_labels.as_ref().is_none_or(|m| m.is_empty())
-                && s.match_expressions.as_ref().is_none_or(|m| m.is_empty())
-        });
-        let namespaces = if all_namespaces {
-            None
-        } else {
-            let mut ns = t.namespaces.clone().unwrap_or_default();
-            if ns.is_empty() && t.namespace_selector.is_none() {
-                ns.push(owner.metadata.namespace.clone().unwrap_or_default());
-            }
-            Some(ns)
-        };
-        Ok(Term {
-            selector,
-            namespaces,
-            topology_key: t.topology_key.clone(),
-        })
-    }
-
-    fn matches(&self, pod: &Pod) -> bool {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-        if let Some(list) = &self.namespaces {
-            if !list.iter().any(|n| n == ns) {
-                return false;
-            }
-        }
-        self.selector.matches_with(|k| {
-            pod.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(k))
-                .map(String::as_str)
-        })
-    }
-}
+use crate::framework::AffinityTerm as Term;
 
 fn affinity(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::Affinity> {
     pod.spec.as_ref().and_then(|s| s.affinity.as_ref())
@@ -166,18 +98,61 @@ fn node_label<'a>(n: &'a NodeInfo, key: &str) -> Option<&'a String> {
     n.node.metadata.labels.as_ref().and_then(|l| l.get(key))
 }
 
-type Pair = (String, String);
+/// Counts per topology key, then per topology value; looked up by `&str` without
+/// building a key.
+#[derive(Default)]
+struct TopoCounts(HashMap<String, HashMap<String, i64>>);
+
+impl TopoCounts {
+    fn add(&mut self, key: &str, value: &str, n: i64) {
+        let m = match self.0.get_mut(key) {
+            Some(m) => m,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match m.get_mut(value) {
+            Some(c) => *c += n,
+            None => {
+                m.insert(value.to_string(), n);
+            }
+        }
+    }
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0
+            .get(key)
+            .and_then(|m| m.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+    fn is_empty(&self) -> bool {
+        self.0.values().all(|m| m.is_empty())
+    }
+    /// The sum over the node's labels of their counts.
+    fn sum_for(&self, node: &NodeInfo) -> i64 {
+        self.0
+            .iter()
+            .filter_map(|(k, m)| m.get(node_label(node, k)?))
+            .sum()
+    }
+    /// Whether any of the node's labels has a positive count.
+    fn any_positive(&self, node: &NodeInfo) -> bool {
+        self.0.iter().any(|(k, m)| {
+            node_label(node, k)
+                .and_then(|v| m.get(v))
+                .is_some_and(|c| *c > 0)
+        })
+    }
+}
 
 #[derive(Default)]
 struct FilterState {
     affinity: Vec<Term>,
     anti: Vec<Term>,
     /// Pods matching all of the incoming pod's affinity terms, per topology pair.
-    affinity_counts: HashMap<Pair, i64>,
+    affinity_counts: TopoCounts,
     /// Pods matching one of the incoming pod's anti-affinity terms, per topology pair.
-    anti_counts: HashMap<Pair, i64>,
+    anti_counts: TopoCounts,
     /// Existing pods whose anti-affinity terms match the incoming pod, per topology pair.
-    existing_anti_counts: HashMap<Pair, i64>,
+    existing_anti_counts: TopoCounts,
     pod_matches_own_affinity: bool,
 }
 
@@ -196,43 +171,48 @@ impl PreFilterPlugin for InterPodAffinity {
             ..Default::default()
         };
         let mut any_existing_anti = false;
-        for n in nodes {
-            // Without terms of its own, only nodes running pods with required
-            // anti-affinity matter (upstream walks `HavePodsWithRequiredAntiAffinityList`).
-            if aff.is_empty() && anti.is_empty() && n.pods_with_required_anti_affinity == 0 {
+        // Without terms of its own, only nodes running pods with required anti-affinity
+        // matter (upstream walks `HavePodsWithRequiredAntiAffinityList`); the snapshot
+        // keeps that list.
+        let own_terms = !aff.is_empty() || !anti.is_empty();
+        let walk: Box<dyn Iterator<Item = &Arc<NodeInfo>>> = if own_terms {
+            Box::new(state.all_nodes(nodes).iter())
+        } else if state.snapshot.nodes.is_empty() {
+            Box::new(
+                nodes
+                    .iter()
+                    .filter(|n| n.pods_with_required_anti_affinity > 0),
+            )
+        } else {
+            Box::new(state.snapshot.nodes_with_required_anti_affinity())
+        };
+        for n in walk {
+            if !own_terms && n.pods_with_required_anti_affinity == 0 {
                 continue;
             }
             for p in &n.pods {
                 let existing = &p.pod;
-                // Existing pods' required anti-affinity against the incoming pod.
-                for t in required_anti(existing) {
+                // Existing pods' required anti-affinity against the incoming pod (terms
+                // parsed once, when the pod entered the cache).
+                for term in &p.terms.required_anti {
                     any_existing_anti = true;
-                    let Ok(term) = Term::new(existing, t) else {
-                        continue;
-                    };
                     if term.matches(pod) {
                         if let Some(v) = node_label(n, &term.topology_key) {
-                            *st.existing_anti_counts
-                                .entry((term.topology_key.clone(), v.clone()))
-                                .or_insert(0) += 1;
+                            st.existing_anti_counts.add(&term.topology_key, v, 1);
                         }
                     }
                 }
                 if !aff.is_empty() && aff.iter().all(|t| t.matches(existing)) {
                     for t in &aff {
                         if let Some(v) = node_label(n, &t.topology_key) {
-                            *st.affinity_counts
-                                .entry((t.topology_key.clone(), v.clone()))
-                                .or_insert(0) += 1;
+                            st.affinity_counts.add(&t.topology_key, v, 1);
                         }
                     }
                 }
                 for t in &anti {
                     if t.matches(existing) {
                         if let Some(v) = node_label(n, &t.topology_key) {
-                            *st.anti_counts
-                                .entry((t.topology_key.clone(), v.clone()))
-                                .or_insert(0) += 1;
+                            st.anti_counts.add(&t.topology_key, v, 1);
                         }
                     }
                 }
@@ -261,13 +241,7 @@ impl FilterPlugin for InterPodAffinity {
                 match node_label(node, &t.topology_key) {
                     None => return Status::unresolvable(ERR_AFFINITY),
                     Some(v) => {
-                        if st
-                            .affinity_counts
-                            .get(&(t.topology_key.clone(), v.clone()))
-                            .copied()
-                            .unwrap_or(0)
-                            <= 0
-                        {
+                        if st.affinity_counts.get(&t.topology_key, v) <= 0 {
                             pods_exist = false;
                         }
                     }
@@ -280,29 +254,13 @@ impl FilterPlugin for InterPodAffinity {
         }
         for t in &st.anti {
             if let Some(v) = node_label(node, &t.topology_key) {
-                if st
-                    .anti_counts
-                    .get(&(t.topology_key.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-                {
+                if st.anti_counts.get(&t.topology_key, v) > 0 {
                     return Status::unschedulable(ERR_ANTI_AFFINITY);
                 }
             }
         }
-        if let Some(labels) = node.node.metadata.labels.as_ref() {
-            for (k, v) in labels {
-                if st
-                    .existing_anti_counts
-                    .get(&(k.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-                {
-                    return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
-                }
-            }
+        if st.existing_anti_counts.any_positive(node) {
+            return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
     }
@@ -328,16 +286,18 @@ impl PreScorePlugin for InterPodAffinity {
             Ok(t) => own.extend(t),
             Err(s) => return s,
         }
-        let all: &[Arc<NodeInfo>] = if state.all_nodes.is_empty() {
-            nodes
-        } else {
-            &state.all_nodes
-        };
-        let mut scores: HashMap<Pair, i64> = HashMap::new();
+        let mut scores = TopoCounts::default();
         let mut any = !own.is_empty();
-        for n in all {
-            // Without preferred terms of its own, only nodes running pods with affinity
-            // terms matter (upstream `HavePodsWithAffinityList`).
+        // Without preferred terms of its own, only nodes running pods with affinity terms
+        // matter (upstream `HavePodsWithAffinityList`, kept by the snapshot).
+        let walk: Box<dyn Iterator<Item = &Arc<NodeInfo>>> = if !own.is_empty() {
+            Box::new(state.all_nodes(nodes).iter())
+        } else if state.snapshot.nodes.is_empty() {
+            Box::new(nodes.iter().filter(|n| n.pods_with_affinity > 0))
+        } else {
+            Box::new(state.snapshot.nodes_with_affinity())
+        };
+        for n in walk {
             if own.is_empty() && n.pods_with_affinity == 0 {
                 continue;
             }
@@ -345,7 +305,7 @@ impl PreScorePlugin for InterPodAffinity {
                 let existing = &p.pod;
                 let mut add = |key: &str, w: i64| {
                     if let Some(v) = node_label(n, key) {
-                        *scores.entry((key.to_string(), v.clone())).or_insert(0) += w;
+                        scores.add(key, v, w);
                     }
                 };
                 for (t, w) in &own {
@@ -353,28 +313,18 @@ impl PreScorePlugin for InterPodAffinity {
                         add(&t.topology_key, *w);
                     }
                 }
-                // Existing pods' terms that match the incoming pod.
-                for t in required_affinity(existing) {
+                // Existing pods' terms that match the incoming pod, parsed once per pod.
+                let terms = &p.terms;
+                for term in &terms.required_affinity {
                     any = true;
-                    if self.hard_pod_affinity_weight > 0 {
-                        if let Ok(term) = Term::new(existing, t) {
-                            if term.matches(pod) {
-                                add(&term.topology_key, self.hard_pod_affinity_weight);
-                            }
-                        }
+                    if self.hard_pod_affinity_weight > 0 && term.matches(pod) {
+                        add(&term.topology_key, self.hard_pod_affinity_weight);
                     }
                 }
-                for (ts, sign) in [
-                    (preferred_affinity(existing), 1),
-                    (preferred_anti(existing), -1),
-                ] {
-                    for w in ts {
-                        any = true;
-                        if let Ok(term) = Term::new(existing, &w.pod_affinity_term) {
-                            if term.matches(pod) {
-                                add(&term.topology_key, sign * i64::from(w.weight));
-                            }
-                        }
+                for (term, w) in terms.preferred_affinity.iter().chain(&terms.preferred_anti) {
+                    any = true;
+                    if term.matches(pod) {
+                        add(&term.topology_key, *w);
                     }
                 }
             }
@@ -390,16 +340,9 @@ impl PreScorePlugin for InterPodAffinity {
 impl ScorePlugin for InterPodAffinity {
     fn score(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let scores = state
-            .read::<Arc<HashMap<Pair, i64>>>(SCORE_KEY)
+            .read::<Arc<TopoCounts>>(SCORE_KEY)
             .ok_or_else(|| Status::error(format!("reading {SCORE_KEY:?} from cycleState")))?;
-        Ok(node
-            .node
-            .metadata
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| scores.get(&(k.clone(), v.clone())).copied().unwrap_or(0))
-            .sum())
+        Ok(scores.sum_for(node))
     }
 
     fn normalize(&self, _s: &CycleState, _p: &Pod, scores: &mut [NodeScore]) -> Status {

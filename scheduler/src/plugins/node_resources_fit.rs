@@ -135,6 +135,16 @@ pub struct InsufficientResource {
     pub unresolvable: bool,
 }
 
+/// The pod's requests as Filter reads them (PreFilter state).
+struct FitRequest {
+    /// cpu, memory, ephemeral-storage, pods.
+    core: [i64; 4],
+    /// Whether the pod requests nothing at all.
+    all_zero: bool,
+    /// Requested extended resources that are not ignored, by name.
+    extended: Vec<(String, i64)>,
+}
+
 fn get(l: &ResourceList, k: &str) -> i64 {
     l.get(k).copied().unwrap_or(0)
 }
@@ -150,8 +160,28 @@ impl Fit {
 
     /// Lists what the node lacks for `req` (upstream `fitsRequest`).
     pub fn insufficient(&self, req: &ResourceList, node: &NodeInfo) -> Vec<InsufficientResource> {
+        self.insufficient_for(&self.fit_request(req), node)
+    }
+
+    /// Sorts the pod's requests out once per cycle: the core amounts in an array, and the
+    /// extended resources that are not ignored.
+    fn fit_request(&self, req: &ResourceList) -> FitRequest {
+        FitRequest {
+            core: crate::resources::core_of(req),
+            all_zero: req.values().all(|v| *v == 0),
+            extended: req
+                .iter()
+                .filter(|(name, _)| {
+                    crate::resources::core_index(name).is_none() && !self.ignored(name)
+                })
+                .map(|(name, v)| (name.clone(), *v))
+                .collect(),
+        }
+    }
+
+    fn insufficient_for(&self, req: &FitRequest, node: &NodeInfo) -> Vec<InsufficientResource> {
         let mut out = Vec::new();
-        let allowed_pods = get(&node.allocatable, PODS);
+        let allowed_pods = node.allocatable_core[3];
         if node.pods.len() as i64 + 1 > allowed_pods {
             out.push(InsufficientResource {
                 name: PODS.into(),
@@ -159,16 +189,14 @@ impl Fit {
                 unresolvable: false,
             });
         }
-        if req.values().all(|v| *v == 0) {
+        if req.all_zero {
             return out;
         }
-        let mut check = |name: &str| {
-            let want = get(req, name);
+        let mut check = |name: &str, want: i64, alloc: i64, requested: i64| {
             if want <= 0 {
                 return;
             }
-            let alloc = get(&node.allocatable, name);
-            if want > alloc - get(&node.requested, name) {
+            if want > alloc - requested {
                 out.push(InsufficientResource {
                     name: name.into(),
                     reason: format!("Insufficient {name}"),
@@ -176,15 +204,21 @@ impl Fit {
                 });
             }
         };
-        check(CPU);
-        check(MEMORY);
-        check(EPHEMERAL_STORAGE);
-        for name in req.keys() {
-            if [CPU, MEMORY, EPHEMERAL_STORAGE, PODS].contains(&name.as_str()) || self.ignored(name)
-            {
-                continue;
-            }
-            check(name);
+        for (i, name) in [CPU, MEMORY, EPHEMERAL_STORAGE].into_iter().enumerate() {
+            check(
+                name,
+                req.core[i],
+                node.allocatable_core[i],
+                node.requested_core[i],
+            );
+        }
+        for (name, want) in &req.extended {
+            check(
+                name,
+                *want,
+                get(&node.allocatable, name),
+                get(&node.requested, name),
+            );
         }
         out
     }
@@ -198,17 +232,20 @@ impl Fit {
         node: &NodeInfo,
         name: &str,
     ) -> (i64, i64) {
-        let alloc = get(&node.allocatable, name);
+        let alloc = node.allocatable_of(name);
         match name {
             CPU => (node.non_zero_requested.0 + pod.non_zero.0, alloc),
             MEMORY => (node.non_zero_requested.1 + pod.non_zero.1, alloc),
             _ => {
-                let want = get(&pod.requests, name);
+                let want = match crate::resources::core_index(name) {
+                    Some(i) => pod.requests_core[i],
+                    None => get(&pod.requests, name),
+                };
                 // Extended resources the pod does not ask for are left out of the score.
                 if want == 0 && name != EPHEMERAL_STORAGE {
                     return (0, 0);
                 }
-                (get(&node.requested, name) + want, alloc)
+                (node.requested_of(name) + want, alloc)
             }
         }
     }
@@ -270,7 +307,8 @@ fn ratio_score(shape: &[ShapePoint], requested: i64, capacity: i64) -> i64 {
 
 impl PreFilterPlugin for Fit {
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, _n: &[Arc<NodeInfo>]) -> Status {
-        state.write(STATE_KEY, crate::resources::pod_requests(pod));
+        let req = self.fit_request(&crate::resources::pod_requests(pod));
+        state.write(STATE_KEY, req);
         Status::success()
     }
 }
@@ -289,10 +327,10 @@ impl PreScorePlugin for Fit {
 
 impl FilterPlugin for Fit {
     fn filter(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Status {
-        let Some(req) = state.read::<ResourceList>(STATE_KEY) else {
+        let Some(req) = state.read::<FitRequest>(STATE_KEY) else {
             return Status::error(format!("reading {STATE_KEY:?} from cycleState"));
         };
-        let ins = self.insufficient(req, node);
+        let ins = self.insufficient_for(req, node);
         if ins.is_empty() {
             return Status::success();
         }

@@ -292,6 +292,22 @@ struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: matching pods per topology value.
     counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_match: Vec<i64>,
+    /// Per constraint: the global minimum over the eligible domains; zero when fewer
+    /// domains than minDomains exist (upstream `minMatchNum`). Computed once in PreFilter
+    /// rather than for every node.
+    min: Vec<i64>,
+}
+
+/// Adds `n` to the count of `value` without allocating when it is already counted.
+fn bump(m: &mut HashMap<String, i64>, value: &str, n: i64) {
+    match m.get_mut(value) {
+        Some(c) => *c += n,
+        None => {
+            m.insert(value.to_string(), n);
+        }
+    }
 }
 
 impl PreFilterPlugin for PodTopologySpread {
@@ -303,7 +319,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let counts = cs
+        let counts: Vec<HashMap<String, i64>> = cs
             .iter()
             .map(|c| {
                 let mut m: HashMap<String, i64> = HashMap::new();
@@ -311,10 +327,26 @@ impl PreFilterPlugin for PodTopologySpread {
                     if !node_eligible(c, pod, &n.node) {
                         continue;
                     }
-                    let v = label(&n.node, &c.key).unwrap_or_default().to_string();
-                    *m.entry(v).or_insert(0) += count_matching(c, pod, n);
+                    let v = label(&n.node, &c.key).unwrap_or_default();
+                    bump(&mut m, v, count_matching(c, pod, n));
                 }
                 m
+            })
+            .collect();
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let self_match = cs
+            .iter()
+            .map(|c| i64::from(c.selector.matches(&labels)))
+            .collect();
+        let min = cs
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                if c.min_domains.is_some_and(|d| (counts.len() as i64) < d) {
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                }
             })
             .collect();
         state.write(
@@ -322,6 +354,8 @@ impl PreFilterPlugin for PodTopologySpread {
             Arc::new(FilterState {
                 constraints: cs,
                 counts,
+                self_match,
+                min,
             }),
         );
         Status::success()
@@ -329,22 +363,15 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Status {
         let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
             return Status::error(format!("reading {FILTER_KEY:?} from cycleState"));
         };
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        for (c, counts) in st.constraints.iter().zip(&st.counts) {
+        for (i, (c, counts)) in st.constraints.iter().zip(&st.counts).enumerate() {
             let Some(value) = label(&node.node, &c.key) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&labels));
-            // The global minimum over the eligible domains; zero when fewer domains than
-            // minDomains exist (upstream `minMatchNum`).
-            let mut min = counts.values().copied().min().unwrap_or(0);
-            if c.min_domains.is_some_and(|d| (counts.len() as i64) < d) {
-                min = 0;
-            }
+            let (self_match, min) = (st.self_match[i], st.min[i]);
             let matched = counts.get(value).copied().unwrap_or(0);
             if matched + self_match - min > c.max_skew {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
@@ -384,26 +411,37 @@ impl PreScorePlugin for PodTopologySpread {
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         for c in &cs {
-            let domains: BTreeSet<&str> = nodes
-                .iter()
-                .filter(|n| !ignored.contains(n.name()))
-                .filter_map(|n| label(&n.node, &c.key))
-                .collect();
-            weights.push(((domains.len() + 2) as f64).ln());
+            // Upstream `initPreScoreState`: the domains are those of the feasible nodes,
+            // and only their pairs are counted over all nodes. Per-host counts are read
+            // from the node itself in Score, so the hostname constraint builds no map.
+            let hostname = c.key == LABEL_HOSTNAME;
             let mut m: HashMap<String, i64> = HashMap::new();
-            // Upstream counts matching pods on every node of the snapshot, not only the
-            // feasible ones.
-            let all = if state.all_nodes.is_empty() {
-                nodes
-            } else {
-                &state.all_nodes[..]
-            };
-            for n in all {
-                if !node_eligible(c, pod, &n.node) {
+            let mut domains = 0usize;
+            for n in nodes {
+                if !ignored.is_empty() && ignored.contains(n.name()) {
                     continue;
                 }
-                let v = label(&n.node, &c.key).unwrap_or_default().to_string();
-                *m.entry(v).or_insert(0) += count_matching(c, pod, n);
+                if let Some(v) = label(&n.node, &c.key) {
+                    if hostname {
+                        domains += 1;
+                    } else if !m.contains_key(v) {
+                        m.insert(v.to_string(), 0);
+                        domains += 1;
+                    }
+                }
+            }
+            weights.push(((domains + 2) as f64).ln());
+            if !m.is_empty() {
+                // Upstream counts matching pods on every node of the snapshot, not only
+                // the feasible ones.
+                for n in state.all_nodes(nodes) {
+                    let Some(cnt) = label(&n.node, &c.key).and_then(|v| m.get_mut(v)) else {
+                        continue;
+                    };
+                    if node_eligible(c, pod, &n.node) {
+                        *cnt += count_matching(c, pod, n);
+                    }
+                }
             }
             counts.push(m);
         }
@@ -421,7 +459,7 @@ impl PreScorePlugin for PodTopologySpread {
 }
 
 impl ScorePlugin for PodTopologySpread {
-    fn score(&self, state: &CycleState, _pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let st = state
             .read::<Arc<ScoreState>>(SCORE_KEY)
             .ok_or_else(|| Status::error(format!("reading {SCORE_KEY:?} from cycleState")))?;
@@ -431,7 +469,12 @@ impl ScorePlugin for PodTopologySpread {
         let mut score = 0.0;
         for ((c, counts), w) in st.constraints.iter().zip(&st.counts).zip(&st.weights) {
             if let Some(v) = label(&node.node, &c.key) {
-                let cnt = counts.get(v).copied().unwrap_or(0);
+                let cnt = if c.key == LABEL_HOSTNAME {
+                    // Upstream counts a host's pods in Score.
+                    count_matching(c, pod, node)
+                } else {
+                    counts.get(v).copied().unwrap_or(0)
+                };
                 // Upstream `scoreForCount`.
                 score += cnt as f64 * w + (c.max_skew - 1) as f64;
             }
