@@ -3,3 +3,4 @@
 mod common;
 mod pods;
 mod server;
+mod static_pods;
