@@ -150,12 +150,7 @@ pub async fn run_with(
     }
     let (probe_manager, mut probe_notices) =
         probes::ProbeManager::new(Arc::new(probes::exec::RuntimeExec(runtime.clone())));
-    // Workers read probe results on their next relist (1 s); notices are only logged.
-    let notices = tokio::spawn(async move {
-        while let Some(n) = probe_notices.recv().await {
-            tracing::debug!(notice = ?n, "probe");
-        }
-    });
+    let probe_manager = Arc::new(probe_manager);
     let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
     let objects: Arc<dyn container::ObjectSource> =
         Arc::new(pods::KubeObjects::new(client.clone()));
@@ -212,7 +207,24 @@ pub async fn run_with(
             ephemeral_storage_bytes: machine.ephemeral_storage_bytes as i64,
         },
         memory_capacity: machine.memory_bytes as i64,
-        probes: Some(Arc::new(probe_manager)),
+        probes: Some(probe_manager.clone()),
+    });
+    // Workers read probe results on their next relist (1 s); probe events (Unhealthy,
+    // ProbeWarning) are recorded on the pod as upstream's prober does.
+    let events_api = ctx.api.clone();
+    let notices = tokio::spawn(async move {
+        while let Some(n) = probe_notices.recv().await {
+            let probes::ProbeNotice::Event(ev) = n else {
+                continue;
+            };
+            let Some(pod) = probe_manager.pod(&ev.pod_uid, &ev.container_name) else {
+                continue;
+            };
+            let field_path = pods::worker::container_field_path(&pod, &ev.container_name);
+            events_api
+                .event(&pod, field_path, "Warning", ev.reason, &ev.message)
+                .await;
+        }
     });
     let mut manager = pods::PodManager::new(ctx, client.clone());
     if let Some(rx) = static_rx {

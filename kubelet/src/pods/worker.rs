@@ -129,7 +129,9 @@ fn uid_of(pod: &Pod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 
-fn container_field_path(pod: &Pod, name: &str) -> Option<String> {
+/// The event fieldPath of a container: `spec.containers{name}` or
+/// `spec.initContainers{name}`.
+pub fn container_field_path(pod: &Pod, name: &str) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     if spec.containers.iter().any(|c| c.name == name) {
         return Some(format!("spec.containers{{{name}}}"));
@@ -323,12 +325,14 @@ impl Worker {
                         self.waiting.remove(&c.name);
                     }
                 }
-                // Later init containers wait until the sidecar started.
+                // Later init containers wait until the sidecar started: running, and
+                // its startup probe succeeded (upstream's started).
                 let now = self.observe(&uid).await?;
-                if now
-                    .latest(&c.name)
-                    .is_none_or(|a| a.state != RunState::Running)
-                {
+                let started = match now.latest(&c.name) {
+                    Some(a) if a.state == RunState::Running => self.probe_started(pod, c, a),
+                    _ => false,
+                };
+                if !started {
                     init_ok = false;
                     break;
                 }
@@ -463,6 +467,19 @@ impl Worker {
         }
     }
 
+    /// Whether a running container's startup probe succeeded (true without one, or
+    /// without a probe manager); starts its probe workers.
+    fn probe_started(&self, pod: &Pod, c: &Container, a: &Attempt) -> bool {
+        let (Some(probes), Some(_)) = (&self.ctx.probes, &c.startup_probe) else {
+            return true;
+        };
+        let pod_ip = self.pod_ips.first().cloned().unwrap_or_default();
+        probes.container_started(pod, c, &a.id, &pod_ip);
+        probes
+            .status(&uid_of(pod), &c.name)
+            .is_some_and(|st| st.started)
+    }
+
     fn runtime_info(&self) -> PodRuntimeInfo {
         PodRuntimeInfo {
             node_name: self.ctx.node_name.clone(),
@@ -514,11 +531,13 @@ impl Worker {
     /// Computes the status and writes it when it changed.
     async fn report(&mut self, pod: &Pod, observed: &Observed) -> Result<(), SyncError> {
         let mut readiness = HashMap::new();
+        let mut started = HashMap::new();
         if let Some(probes) = &self.ctx.probes {
             let uid = uid_of(pod);
             for name in observed.containers.keys() {
                 if let Some(st) = probes.status(&uid, name) {
                     readiness.insert(name.clone(), st.ready);
+                    started.insert(name.clone(), st.started);
                 }
             }
         }
@@ -544,6 +563,7 @@ impl Worker {
             runtime_name: &self.ctx.runtime_name,
             waiting: &self.waiting,
             readiness: &readiness,
+            started: &started,
             now: Time(
                 k8s_openapi::jiff::Timestamp::try_from(self.ctx.clock.now())
                     .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),

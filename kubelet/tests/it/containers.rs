@@ -1,0 +1,174 @@
+//! Container-level behaviour on a real containerd: startup probe gating and recorded
+//! probe events.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{ListParams, PostParams};
+use kube::Api;
+use rudder_kubelet::runtime::cri::CriRuntime;
+use rudder_kubelet::{KubeletConfig, Options};
+use serde_json::json;
+
+use crate::common::{wait_for, Apiserver, Containerd, BUSYBOX};
+
+/// A kubelet (`run_with`) on a private containerd against an in-process apiserver.
+struct Node {
+    name: String,
+    apiserver: Apiserver,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    kubelet: Option<tokio::task::JoinHandle<Result<(), rudder_kubelet::KubeletError>>>,
+    _work: tempfile::TempDir,
+    ctd: Option<Containerd>,
+}
+
+fn kubelet_config(name: &str, dir: &Path, endpoint: &str, kubeconfig: &Path) -> KubeletConfig {
+    let cfg_file = dir.join("kubelet.yaml");
+    std::fs::write(
+        &cfg_file,
+        format!(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\n",
+            dir.join("pods").display(),
+        ),
+    )
+    .unwrap();
+    let opts = Options::parse_from([
+        "kubelet".to_string(),
+        format!("--config={}", cfg_file.display()),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--container-runtime-endpoint={endpoint}"),
+        format!("--root-dir={}", dir.join("root").display()),
+        format!("--hostname-override={name}"),
+        "--node-ip=127.0.0.1".into(),
+        "--runtime-request-timeout=30s".into(),
+    ]);
+    KubeletConfig::from_options(&opts).unwrap()
+}
+
+impl Node {
+    async fn start(name: &str) -> Option<Node> {
+        let ctd = Containerd::start()?;
+        let apiserver = Apiserver::start().await;
+        let work = tempfile::tempdir().unwrap();
+        let config = kubelet_config(name, work.path(), &ctd.endpoint(), &apiserver.kubeconfig);
+        let runtime = Arc::new(
+            CriRuntime::connect(&ctd.endpoint(), Duration::from_secs(30))
+                .await
+                .expect("containerd answers CRI"),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let kubelet = tokio::spawn(rudder_kubelet::run_with(
+            config,
+            apiserver.client.clone(),
+            runtime,
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        Some(Node {
+            name: name.into(),
+            apiserver,
+            stop: Some(stop_tx),
+            kubelet: Some(kubelet),
+            _work: work,
+            ctd: Some(ctd),
+        })
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.apiserver.client.clone(), "default")
+    }
+
+    async fn create(&self, mut pod: serde_json::Value) -> Pod {
+        pod["spec"]["nodeName"] = json!(self.name);
+        let pod: Pod = serde_json::from_value(pod).unwrap();
+        self.pods()
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(k) = self.kubelet.take() {
+            tokio::time::timeout(Duration::from_secs(30), k)
+                .await
+                .expect("kubelet stops")
+                .unwrap()
+                .unwrap();
+        }
+        let Node { apiserver, ctd, .. } = self;
+        apiserver.stop().await;
+        drop(ctd);
+    }
+}
+
+fn first_status(p: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_probe_gates_started_and_ready_and_records_unhealthy_events() {
+    let Some(node) = Node::start("kl-probe-node").await else {
+        return;
+    };
+    node.create(json!({
+        "metadata": {"name": "slow"},
+        "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [{
+                "name": "c", "image": BUSYBOX,
+                "command": ["sh", "-c", "sleep 4; touch /tmp/started; trap 'exit 0' TERM; while true; do sleep 1; done"],
+                "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1, "failureThreshold": 30},
+                "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1},
+            }]
+        }
+    }))
+    .await;
+    let pods = node.pods();
+    // Running but not started (nor ready) while the startup probe fails...
+    wait_for("running, not started", 60, || async {
+        let cs = first_status(&pods.get("slow").await.ok()?)?;
+        let running = cs.state.as_ref()?.running.is_some();
+        (running && cs.started == Some(false) && !cs.ready).then_some(())
+    })
+    .await;
+    // ...then started and ready once it succeeds.
+    wait_for("started and ready", 30, || async {
+        let cs = first_status(&pods.get("slow").await.ok()?)?;
+        (cs.started == Some(true) && cs.ready).then_some(())
+    })
+    .await;
+    // The failed attempts are Events on the pod, as upstream's prober records them.
+    let events: Api<Event> = Api::namespaced(node.apiserver.client.clone(), "default");
+    let ev = wait_for("Unhealthy event", 15, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("Unhealthy")
+                && e.involved_object.name.as_deref() == Some("slow")
+        })
+    })
+    .await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert_eq!(ev.message.as_deref(), Some("Startup probe failed: "));
+    assert_eq!(
+        ev.involved_object.field_path.as_deref(),
+        Some("spec.containers{c}")
+    );
+    assert_eq!(
+        ev.source.as_ref().and_then(|s| s.component.as_deref()),
+        Some("kubelet")
+    );
+    node.stop().await;
+}
