@@ -20,10 +20,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::backoff::{go_duration, Backoff, Clock};
 use super::config;
 use super::status::{self, Attempt, Observed, RunState, SandboxInfo, Waiting};
+use crate::container::dns::{hosts_file_content, pod_hostname};
 use crate::container::env::{make_environment, ObjectSource, PodRuntimeInfo};
 use crate::container::{container_config_pieces, NodeAllocatable};
 use crate::runtime::{image_spec, Runtime, RuntimeError};
-use crate::volumes::{mounts::container_mounts, PodVolumes, VolumeManager};
+use crate::volumes::mounts::{container_mounts, termination_message, write_hosts_file};
+use crate::volumes::{PodVolumes, VolumeManager};
 
 /// Label with the pod uid on every sandbox and container (upstream's).
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -196,13 +198,44 @@ impl Worker {
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
+            let mut message = st.message.clone();
+            if run_state(st.state) == RunState::Exited {
+                // Upstream getTerminationMessage: the termination-log file (found through
+                // the mount at terminationMessagePath), or the log tail with
+                // FallbackToLogsOnError; appended to the runtime's message.
+                let path = st
+                    .annotations
+                    .get(config::ANNOTATION_TERMINATION_MESSAGE_PATH)
+                    .cloned()
+                    .unwrap_or_else(|| "/dev/termination-log".into());
+                let host_file = st
+                    .mounts
+                    .iter()
+                    .find(|m| m.container_path == path)
+                    .map(|m| PathBuf::from(&m.host_path));
+                let log = (!st.log_path.is_empty()).then(|| PathBuf::from(&st.log_path));
+                let text = termination_message(
+                    host_file.as_deref(),
+                    st.annotations
+                        .get(config::ANNOTATION_TERMINATION_MESSAGE_POLICY)
+                        .map(String::as_str),
+                    st.exit_code,
+                    log.as_deref(),
+                );
+                if !text.is_empty() {
+                    if !message.is_empty() {
+                        message.push_str(": ");
+                    }
+                    message.push_str(&text);
+                }
+            }
             by_name.entry(name).or_default().push(Attempt {
                 id: c.id.clone(),
                 attempt: st.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
                 state: run_state(st.state),
                 exit_code: st.exit_code,
                 reason: st.reason.clone(),
-                message: st.message.clone(),
+                message,
                 created_at: st.created_at,
                 started_at: st.started_at,
                 finished_at: st.finished_at,
@@ -304,6 +337,18 @@ impl Worker {
             }
         };
 
+        // The pod's IPs (env status.podIP, probes, /etc/hosts): the node's on
+        // hostNetwork, else the sandbox's.
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        if host_network {
+            self.pod_ips = vec![self.ctx.host_ip.clone()];
+        } else if let Some(sb) = observed.sandbox.as_ref().filter(|s| !s.ip.is_empty()) {
+            self.pod_ips = vec![sb.ip.clone()];
+        }
         let spec = pod.spec.clone().unwrap_or_default();
         let restart_policy = spec
             .restart_policy
@@ -503,8 +548,37 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         let pieces = container_config_pieces(pod, c, &env, self.ctx.memory_capacity);
         let pod_dir = self.ctx.volumes.pod_dir(&uid_of(pod));
-        let mounts = container_mounts(pod, c, &pod_dir, &self.volumes, &env.as_map(), None)
-            .map_err(|e| e.to_string())?;
+        // The kubelet-managed /etc/hosts (upstream makeHostsMount/ensureHostsFile): only
+        // once the pod has an IP; for hostNetwork a copy of the node's /etc/hosts.
+        let etc_hosts = if self.pod_ips.is_empty() {
+            None
+        } else {
+            let host = pod_hostname(pod, &self.ctx.cluster_domain).map_err(|e| e.to_string())?;
+            let host_network = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.host_network)
+                .unwrap_or(false);
+            let node_hosts = if host_network {
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let content = hosts_file_content(pod, &self.pod_ips, &host, &node_hosts);
+            Some(
+                write_hosts_file(&pod_dir, &content)
+                    .map_err(|e| format!("writing the pod's hosts file: {e}"))?,
+            )
+        };
+        let mounts = container_mounts(
+            pod,
+            c,
+            &pod_dir,
+            &self.volumes,
+            &env.as_map(),
+            etc_hosts.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
         let mut cfg = config::container_config(pod, c, attempt, image_ref);
         cfg.command = pieces.command;
         cfg.args = pieces.args;

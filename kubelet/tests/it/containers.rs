@@ -21,7 +21,7 @@ struct Node {
     apiserver: Apiserver,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     kubelet: Option<tokio::task::JoinHandle<Result<(), rudder_kubelet::KubeletError>>>,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
     ctd: Option<Containerd>,
 }
 
@@ -74,7 +74,7 @@ impl Node {
             apiserver,
             stop: Some(stop_tx),
             kubelet: Some(kubelet),
-            _work: work,
+            work,
             ctd: Some(ctd),
         })
     }
@@ -169,6 +169,84 @@ async fn startup_probe_gates_started_and_ready_and_records_unhealthy_events() {
     assert_eq!(
         ev.source.as_ref().and_then(|s| s.component.as_deref()),
         Some("kubelet")
+    );
+    node.stop().await;
+}
+
+fn statuses(p: &Pod) -> Vec<k8s_openapi::api::core::v1::ContainerStatus> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_etc_hosts_and_termination_messages() {
+    let Some(node) = Node::start("kl-hosts-node").await else {
+        return;
+    };
+    let created = node
+        .create(json!({
+            "metadata": {"name": "hosts"},
+            "spec": {
+                "restartPolicy": "Never",
+                "hostname": "web",
+                "subdomain": "sub",
+                "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["foo.local", "bar.local"]}],
+                "containers": [
+                    {"name": "c", "image": BUSYBOX,
+                     "command": ["sh", "-c", "cat /etc/hosts; printf bye > /dev/termination-log"]},
+                    {"name": "f", "image": BUSYBOX, "terminationMessagePolicy": "FallbackToLogsOnError",
+                     "command": ["sh", "-c", "echo first; echo last words; exit 3"]},
+                    {"name": "own", "image": BUSYBOX, "terminationMessagePath": "/tmp/msg",
+                     "command": ["sh", "-c", "echo custom > /tmp/msg"]},
+                ]
+            }
+        }))
+        .await;
+    let uid = created.metadata.uid.clone().unwrap();
+    let pods = node.pods();
+    let pod = wait_for("pod Failed with all containers terminated", 60, || async {
+        let p = pods.get("hosts").await.ok()?;
+        let done = statuses(&p).len() == 3
+            && statuses(&p)
+                .iter()
+                .all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+        (done && p.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(p)
+    })
+    .await;
+    let message = |name: &str| {
+        statuses(&pod)
+            .into_iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.state?.terminated?.message)
+    };
+    assert_eq!(message("c").as_deref(), Some("bye"));
+    assert_eq!(message("f").as_deref(), Some("first\nlast words\n"));
+    assert_eq!(message("own").as_deref(), Some("custom\n"));
+
+    // /etc/hosts inside the pod: localhost, the pod IP with the FQDN and hostname, and
+    // the hostAliases.
+    let pod_ip = pod.status.as_ref().unwrap().pod_ip.clone().expect("pod IP");
+    let log = node
+        .work
+        .path()
+        .join(format!("pods/default_hosts_{uid}/c/0.log"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .collect();
+    assert!(lines.contains(&"127.0.0.1\tlocalhost"), "{lines:?}");
+    let own = format!("{pod_ip}\tweb.sub.default.svc.cluster.local\tweb");
+    assert!(lines.contains(&own.as_str()), "{lines:?}");
+    assert!(
+        lines.contains(&"10.1.2.3\tfoo.local\tbar.local"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"# Entries added by HostAliases."),
+        "{lines:?}"
     );
     node.stop().await;
 }
