@@ -213,6 +213,29 @@ impl crate::container::ObjectSource for KubeObjects {
             .await
             .map_err(|e| crate::container::ObjectSourceError(e.to_string()))
     }
+
+    async fn services_for_pod(
+        &self,
+        namespace: &str,
+        enable_service_links: bool,
+    ) -> Result<Vec<k8s_openapi::api::core::v1::Service>, crate::container::ObjectSourceError> {
+        use k8s_openapi::api::core::v1::Service;
+        let err = |e: kube::Error| crate::container::ObjectSourceError(e.to_string());
+        let mut out = Vec::new();
+        if enable_service_links {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+            out = api
+                .list(&kube::api::ListParams::default())
+                .await
+                .map_err(err)?
+                .items;
+        }
+        if !(enable_service_links && namespace == "default") {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), "default");
+            out.extend(api.get_opt("kubernetes").await.map_err(err)?);
+        }
+        Ok(out)
+    }
 }
 
 struct Handle {

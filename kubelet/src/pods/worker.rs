@@ -543,9 +543,31 @@ impl Worker {
         attempt: u32,
         image_ref: &str,
     ) -> Result<cri::ContainerConfig, String> {
-        let env = make_environment(pod, c, &self.runtime_info(), &[], self.ctx.objects.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
+        // Service link variables (upstream pkg/kubelet/envvars). Upstream refuses to
+        // build the env before its Service informer synced; here a failed list (no
+        // apiserver, e.g. static pods offline) is logged and the links are left out.
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let links = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        let services = match self.ctx.objects.services_for_pod(&ns, links).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, pod = %status::pod_desc(pod), "listing services for service links");
+                Vec::new()
+            }
+        };
+        let env = make_environment(
+            pod,
+            c,
+            &self.runtime_info(),
+            &services,
+            self.ctx.objects.as_ref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let pieces = container_config_pieces(pod, c, &env, self.ctx.memory_capacity);
         let pod_dir = self.ctx.volumes.pod_dir(&uid_of(pod));
         // The kubelet-managed /etc/hosts (upstream makeHostsMount/ensureHostsFile): only

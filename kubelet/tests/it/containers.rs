@@ -250,3 +250,66 @@ async fn managed_etc_hosts_and_termination_messages() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_link_env_vars() {
+    let Some(node) = Node::start("kl-svc-node").await else {
+        return;
+    };
+    let svcs: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(node.apiserver.client.clone(), "default");
+    let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "redis-master"},
+        "spec": {"ports": [{"name": "db", "port": 6379, "protocol": "TCP"}], "selector": {"app": "redis"}}
+    }))
+    .unwrap();
+    let svc = svcs.create(&PostParams::default(), &svc).await.unwrap();
+    let ip = svc.spec.unwrap().cluster_ip.expect("cluster IP allocated");
+    let mut uids = Vec::new();
+    for (name, links) in [("links", true), ("nolinks", false)] {
+        let p = node
+            .create(json!({
+                "metadata": {"name": name},
+                "spec": {"restartPolicy": "Never", "enableServiceLinks": links,
+                         "containers": [{"name": "c", "image": BUSYBOX, "command": ["env"]}]}
+            }))
+            .await;
+        uids.push((name, p.metadata.uid.unwrap()));
+    }
+    let pods = node.pods();
+    for (name, _) in &uids {
+        wait_for("pod Succeeded", 60, || async {
+            let p = pods.get(name).await.ok()?;
+            (p.status?.phase.as_deref() == Some("Succeeded")).then_some(())
+        })
+        .await;
+    }
+    let env_of = |name: &str, uid: &str| {
+        let log = node
+            .work
+            .path()
+            .join(format!("pods/default_{name}_{uid}/c/0.log"));
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.splitn(4, ' ').nth(3).map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let with = env_of(uids[0].0, &uids[0].1);
+    for want in [
+        format!("REDIS_MASTER_SERVICE_HOST={ip}"),
+        "REDIS_MASTER_SERVICE_PORT=6379".into(),
+        "REDIS_MASTER_SERVICE_PORT_DB=6379".into(),
+        format!("REDIS_MASTER_PORT=tcp://{ip}:6379"),
+        format!("REDIS_MASTER_PORT_6379_TCP_ADDR={ip}"),
+        "REDIS_MASTER_PORT_6379_TCP_PROTO=tcp".into(),
+    ] {
+        assert!(with.contains(&want), "{want} missing in {with:?}");
+    }
+    let without = env_of(uids[1].0, &uids[1].1);
+    assert!(
+        !without.iter().any(|l| l.starts_with("REDIS_MASTER_")),
+        "{without:?}"
+    );
+    node.stop().await;
+}
