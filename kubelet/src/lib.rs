@@ -7,7 +7,8 @@
 //!   `Runtime` trait, with a recording fake for unit tests.
 //! - [`node`]: Node registration, status and the kube-node-lease Lease.
 //! - [`pods`]: pod workers: sandbox, image pulls, init and app containers, restarts with
-//!   CrashLoopBackOff, graceful termination, pod status.
+//!   CrashLoopBackOff, graceful termination, pod status; static pods from
+//!   `--pod-manifest-path` and their mirror pods.
 //! - [`container`]: turns a pod spec into CRI container configs (env, command expansion,
 //!   security context, resources, /etc/hosts, resolv.conf).
 //! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
@@ -149,18 +150,33 @@ pub async fn run_with(
     }
     let (probe_manager, mut probe_notices) =
         probes::ProbeManager::new(Arc::new(probes::exec::RuntimeExec(runtime.clone())));
-    // Workers read probe results on their next relist (1 s); notices are only logged.
-    let notices = tokio::spawn(async move {
-        while let Some(n) = probe_notices.recv().await {
-            tracing::debug!(notice = ?n, "probe");
-        }
-    });
+    let probe_manager = Arc::new(probe_manager);
     let clock: Arc<dyn pods::backoff::Clock> = Arc::new(pods::backoff::RealClock);
     let objects: Arc<dyn container::ObjectSource> =
         Arc::new(pods::KubeObjects::new(client.clone()));
+    // Static pods (--pod-manifest-path) and their mirror pods.
+    let mirrors = Arc::new(pods::mirror::MirrorPods::new(
+        client.clone(),
+        settings.name.clone(),
+    ));
+    let mut pod_api = pods::KubePodApi::new(client.clone(), settings.name.clone());
+    let mut static_rx = None;
+    if let Some(path) = config.static_pod_path.clone() {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tasks.push(tokio::spawn(pods::static_pods::run(
+            path,
+            settings.name.clone(),
+            config.file_check_frequency,
+            tx,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(mirrors.clone().run(stop_rx.clone())));
+        pod_api = pod_api.with_mirrors(mirrors.clone());
+        static_rx = Some(rx);
+    }
     let ctx = Arc::new(pods::worker::PodContext {
         runtime: runtime.clone(),
-        api: Arc::new(pods::KubePodApi::new(client.clone(), settings.name.clone())),
+        api: Arc::new(pod_api),
         clock: clock.clone(),
         crash_backoff: pods::backoff::Backoff::new(
             config.crash_loop_backoff_initial,
@@ -191,9 +207,29 @@ pub async fn run_with(
             ephemeral_storage_bytes: machine.ephemeral_storage_bytes as i64,
         },
         memory_capacity: machine.memory_bytes as i64,
-        probes: Some(Arc::new(probe_manager)),
+        probes: Some(probe_manager.clone()),
     });
-    let manager = pods::PodManager::new(ctx, client.clone());
+    // Workers read probe results on their next relist (1 s); probe events (Unhealthy,
+    // ProbeWarning) are recorded on the pod as upstream's prober does.
+    let events_api = ctx.api.clone();
+    let notices = tokio::spawn(async move {
+        while let Some(n) = probe_notices.recv().await {
+            let probes::ProbeNotice::Event(ev) = n else {
+                continue;
+            };
+            let Some(pod) = probe_manager.pod(&ev.pod_uid, &ev.container_name) else {
+                continue;
+            };
+            let field_path = pods::worker::container_field_path(&pod, &ev.container_name);
+            events_api
+                .event(&pod, field_path, "Warning", ev.reason, &ev.message)
+                .await;
+        }
+    });
+    let mut manager = pods::PodManager::new(ctx, client.clone());
+    if let Some(rx) = static_rx {
+        manager = manager.with_static_pods(rx, mirrors);
+    }
     tasks.push(tokio::spawn(manager.run(stop_rx.clone())));
     shutdown.await;
     tracing::info!("kubelet shutting down");

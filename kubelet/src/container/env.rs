@@ -41,6 +41,16 @@ pub trait ObjectSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Secret>, ObjectSourceError>;
+    /// The Services a pod in `namespace` gets link variables for: those of `namespace`
+    /// when `enable_service_links`, and `default/kubernetes` (upstream
+    /// getServiceEnvVarMap). The default has none (tests, sources without an apiserver).
+    async fn services_for_pod(
+        &self,
+        _namespace: &str,
+        _enable_service_links: bool,
+    ) -> Result<Vec<Service>, ObjectSourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// An in-memory [`ObjectSource`] for tests and static pods.

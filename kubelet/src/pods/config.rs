@@ -11,6 +11,13 @@ use std::collections::HashMap;
 use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
+/// Container annotation with terminationMessagePath (upstream's).
+pub const ANNOTATION_TERMINATION_MESSAGE_PATH: &str =
+    "io.kubernetes.container.terminationMessagePath";
+/// Container annotation with terminationMessagePolicy (upstream's).
+pub const ANNOTATION_TERMINATION_MESSAGE_POLICY: &str =
+    "io.kubernetes.container.terminationMessagePolicy";
+
 use super::status::pod_labels;
 use super::worker::{PodContext, LABEL_CONTAINER_NAME};
 
@@ -248,10 +255,16 @@ pub fn container_config(
                 attempt.to_string(),
             ),
             (
-                "io.kubernetes.container.terminationMessagePath".to_string(),
+                ANNOTATION_TERMINATION_MESSAGE_PATH.to_string(),
                 c.termination_message_path
                     .clone()
                     .unwrap_or_else(|| "/dev/termination-log".into()),
+            ),
+            (
+                ANNOTATION_TERMINATION_MESSAGE_POLICY.to_string(),
+                c.termination_message_policy
+                    .clone()
+                    .unwrap_or_else(|| "File".into()),
             ),
         ]),
         log_path: format!("{}/{}.log", c.name, attempt),

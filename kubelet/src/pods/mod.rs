@@ -7,9 +7,14 @@
 //!   restarts, termination) and reports its status through [`worker::PodApi`].
 //! - [`status`] computes phase, conditions and container statuses; [`backoff`] holds
 //!   CrashLoopBackOff / ImagePullBackOff timing; [`config`] builds CRI configs.
+//! - [`static_pods`] reads `--pod-manifest-path`; the manager runs those pods like API
+//!   pods (they run without the apiserver) and [`mirror::MirrorPods`] keeps their mirror
+//!   pods in the apiserver. Mirror pods seen in the watch are never run.
 
 pub mod backoff;
 pub mod config;
+pub mod mirror;
+pub mod static_pods;
 pub mod status;
 pub mod worker;
 
@@ -36,11 +41,22 @@ pub const RELIST_PERIOD: Duration = Duration::from_secs(1);
 pub struct KubePodApi {
     client: kube::Client,
     node_name: String,
+    mirrors: Option<Arc<mirror::MirrorPods>>,
 }
 
 impl KubePodApi {
     pub fn new(client: kube::Client, node_name: String) -> Self {
-        KubePodApi { client, node_name }
+        KubePodApi {
+            client,
+            node_name,
+            mirrors: None,
+        }
+    }
+
+    /// Static pods' statuses go to their mirror pods through `mirrors`.
+    pub fn with_mirrors(mut self, mirrors: Arc<mirror::MirrorPods>) -> Self {
+        self.mirrors = Some(mirrors);
+        self
     }
 
     fn pods(&self, pod: &Pod) -> Api<Pod> {
@@ -54,6 +70,14 @@ impl KubePodApi {
 #[async_trait]
 impl PodApi for KubePodApi {
     async fn patch_status(&self, pod: &Pod, status: &PodStatus) -> Result<(), SyncError> {
+        if static_pods::is_static(pod) {
+            // Upstream's status manager writes a static pod's status to its mirror pod;
+            // the mirror task does that off the worker's path.
+            if let Some(m) = &self.mirrors {
+                m.set_status(pod, status);
+            }
+            return Ok(());
+        }
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         // The uid in the patch makes it fail on a recreated pod of the same name.
         let patch = serde_json::json!({
@@ -74,6 +98,9 @@ impl PodApi for KubePodApi {
     }
 
     async fn finish_deletion(&self, pod: &Pod) -> Result<(), SyncError> {
+        if static_pods::is_static(pod) {
+            return Ok(());
+        }
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let params = DeleteParams {
             grace_period_seconds: Some(0),
@@ -186,6 +213,29 @@ impl crate::container::ObjectSource for KubeObjects {
             .await
             .map_err(|e| crate::container::ObjectSourceError(e.to_string()))
     }
+
+    async fn services_for_pod(
+        &self,
+        namespace: &str,
+        enable_service_links: bool,
+    ) -> Result<Vec<k8s_openapi::api::core::v1::Service>, crate::container::ObjectSourceError> {
+        use k8s_openapi::api::core::v1::Service;
+        let err = |e: kube::Error| crate::container::ObjectSourceError(e.to_string());
+        let mut out = Vec::new();
+        if enable_service_links {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+            out = api
+                .list(&kube::api::ListParams::default())
+                .await
+                .map_err(err)?
+                .items;
+        }
+        if !(enable_service_links && namespace == "default") {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), "default");
+            out.extend(api.get_opt("kubernetes").await.map_err(err)?);
+        }
+        Ok(out)
+    }
 }
 
 struct Handle {
@@ -196,16 +246,38 @@ struct Handle {
 pub struct PodManager {
     ctx: Arc<PodContext>,
     client: kube::Client,
+    statics: Option<StaticInput>,
+}
+
+/// The static pod source and the mirror pods it feeds.
+struct StaticInput {
+    rx: watch::Receiver<Option<Vec<Pod>>>,
+    mirrors: Arc<mirror::MirrorPods>,
 }
 
 impl PodManager {
     pub fn new(ctx: Arc<PodContext>, client: kube::Client) -> Self {
-        PodManager { ctx, client }
+        PodManager {
+            ctx,
+            client,
+            statics: None,
+        }
+    }
+
+    /// Also runs the static pods published on `rx` (from [`static_pods::run`]) and tells
+    /// `mirrors` about them and about the mirror pods in the watch.
+    pub fn with_static_pods(
+        mut self,
+        rx: watch::Receiver<Option<Vec<Pod>>>,
+        mirrors: Arc<mirror::MirrorPods>,
+    ) -> Self {
+        self.statics = Some(StaticInput { rx, mirrors });
+        self
     }
 
     /// Watches until `shutdown`. Containers keep running when the kubelet stops, as
     /// upstream's do.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
         let api: Api<Pod> = Api::all(self.client.clone());
         let cfg =
             watcher::Config::default().fields(&format!("spec.nodeName={}", self.ctx.node_name));
@@ -214,13 +286,65 @@ impl PodManager {
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let mut finished: HashSet<String> = HashSet::new();
         let mut init_seen: HashSet<String> = HashSet::new();
+        let mut init_mirrors: Vec<Pod> = Vec::new();
+        // Static pods by uid (None until the manifest source's first read).
+        let mut statics: Option<HashMap<String, Pod>> = None;
+        let mut static_input = self.statics.take();
+        let mirrors = static_input.as_ref().map(|s| s.mirrors.clone());
+        let mut orphan_cleanup_pending = false;
         let mut sd = shutdown.clone();
         loop {
             tokio::select! {
                 _ = stopped(&mut sd) => break,
                 Some(uid) = done_rx.recv() => {
                     workers.remove(&uid);
-                    finished.insert(uid);
+                    match statics.as_ref().and_then(|s| s.get(&uid)) {
+                        // A static pod whose file came back while its worker was
+                        // stopping it starts again.
+                        Some(pod) => {
+                            let h = self.spawn(pod.clone(), shutdown.clone(), done_tx.clone());
+                            workers.insert(uid, h);
+                        }
+                        None => { finished.insert(uid); }
+                    }
+                }
+                r = async {
+                    match static_input.as_mut() {
+                        Some(s) => s.rx.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if r.is_err() {
+                        static_input = None;
+                        continue;
+                    }
+                    let Some(input) = static_input.as_mut() else { continue };
+                    let Some(pods) = input.rx.borrow_and_update().clone() else { continue };
+                    input.mirrors.set_static_pods(&pods);
+                    let new: HashMap<String, Pod> = pods
+                        .into_iter()
+                        .map(|p| (p.metadata.uid.clone().unwrap_or_default(), p))
+                        .collect();
+                    for (uid, old) in statics.iter().flatten() {
+                        if !new.contains_key(uid) {
+                            tracing::info!(pod = %status::pod_desc(old), "static pod removed");
+                            if let Some(h) = workers.get(uid) {
+                                let _ = h.tx.send((old.clone(), true));
+                            }
+                        }
+                    }
+                    for (uid, pod) in &new {
+                        finished.remove(uid);
+                        match workers.get(uid) {
+                            Some(h) => { let _ = h.tx.send((pod.clone(), false)); }
+                            None => {
+                                tracing::info!(pod = %status::pod_desc(pod), "static pod added");
+                                let h = self.spawn(pod.clone(), shutdown.clone(), done_tx.clone());
+                                workers.insert(uid.clone(), h);
+                            }
+                        }
+                    }
+                    statics = Some(new);
                 }
                 ev = stream.next() => {
                     let Some(ev) = ev else { break };
@@ -233,7 +357,19 @@ impl PodManager {
                         }
                     };
                     match ev {
-                        watcher::Event::Init => init_seen.clear(),
+                        watcher::Event::Init => {
+                            init_seen.clear();
+                            init_mirrors.clear();
+                        }
+                        watcher::Event::InitApply(pod) if static_pods::is_mirror(&pod) => {
+                            // Mirror pods stand for static pods; they are never run.
+                            init_mirrors.push(pod);
+                        }
+                        watcher::Event::Apply(pod) if static_pods::is_mirror(&pod) => {
+                            if let Some(m) = &mirrors {
+                                m.observe(&pod);
+                            }
+                        }
                         watcher::Event::InitApply(pod) | watcher::Event::Apply(pod) => {
                             let uid = pod.metadata.uid.clone().unwrap_or_default();
                             init_seen.insert(uid.clone());
@@ -248,6 +384,11 @@ impl PodManager {
                                 }
                             }
                         }
+                        watcher::Event::Delete(pod) if static_pods::is_mirror(&pod) => {
+                            if let Some(m) = &mirrors {
+                                m.forget(&pod);
+                            }
+                        }
                         watcher::Event::Delete(pod) => {
                             let uid = pod.metadata.uid.clone().unwrap_or_default();
                             if let Some(h) = workers.get(&uid) {
@@ -255,10 +396,21 @@ impl PodManager {
                             }
                         }
                         watcher::Event::InitDone => {
-                            self.remove_orphans(&init_seen).await;
+                            if let Some(m) = &mirrors {
+                                m.replace_mirrors(std::mem::take(&mut init_mirrors));
+                            }
+                            orphan_cleanup_pending = true;
                         }
                     }
                 }
+            }
+            // Orphan sandboxes are removed once both the API list and (when configured)
+            // the static pods are known, so a restarted kubelet keeps its static pods.
+            if orphan_cleanup_pending && (static_input.is_none() || statics.is_some()) {
+                orphan_cleanup_pending = false;
+                let mut known = init_seen.clone();
+                known.extend(statics.iter().flat_map(|s| s.keys().cloned()));
+                self.remove_orphans(&known).await;
             }
         }
     }

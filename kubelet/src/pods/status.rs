@@ -73,6 +73,10 @@ pub struct StatusContext<'a> {
     /// Readiness per container name from probes; a container absent here with no
     /// readiness probe is ready when running.
     pub readiness: &'a HashMap<String, bool>,
+    /// `started` per container name from probes; a running container absent here is
+    /// started unless it has a startup probe (upstream: started stays false until the
+    /// startup probe succeeds).
+    pub started: &'a HashMap<String, bool>,
     pub now: Time,
 }
 
@@ -153,11 +157,20 @@ fn container_status(
                         }),
                         ..Default::default()
                     });
-                    st.started = Some(true);
-                    st.ready = ctx.readiness.get(&c.name).copied().unwrap_or(
-                        // Without a readiness probe a running container is ready.
-                        c.readiness_probe.is_none(),
-                    );
+                    let started = ctx
+                        .started
+                        .get(&c.name)
+                        .copied()
+                        .unwrap_or(c.startup_probe.is_none());
+                    st.started = Some(started);
+                    // Not ready before started; then the readiness result, and without
+                    // a readiness probe a running container is ready.
+                    st.ready = started
+                        && ctx
+                            .readiness
+                            .get(&c.name)
+                            .copied()
+                            .unwrap_or(c.readiness_probe.is_none());
                     st.last_state = previous.map(|p| ContainerState {
                         terminated: Some(terminated(p, ctx.runtime_name)),
                         ..Default::default()
@@ -598,11 +611,13 @@ mod tests {
             })
             .collect();
         let readiness = HashMap::new();
+        let started = HashMap::new();
         let ctx = StatusContext {
             host_ip: "192.168.1.2",
             runtime_name: "containerd",
             waiting: &waiting,
             readiness: &readiness,
+            started: &started,
             now: Time(k8s_openapi::jiff::Timestamp::from_second(100).unwrap()),
         };
         compute(p, o, &ctx)
@@ -789,6 +804,50 @@ mod tests {
             &[],
         );
         assert_eq!(cond(&st, "Ready").reason.as_deref(), Some("PodCompleted"));
+    }
+
+    #[test]
+    fn started_waits_for_the_startup_probe() {
+        use RunState::*;
+        let mut p = pod("Always", &[], &["a"]);
+        p.spec.as_mut().unwrap().containers[0].startup_probe = Some(
+            serde_json::from_value(serde_json::json!({"exec": {"command": ["true"]}})).unwrap(),
+        );
+        let o = obs(&[("a", vec![att(Running, 0, 0)])]);
+        let waiting = HashMap::new();
+        // (started from probes, readiness from probes) -> (started, ready)
+        let cases = [
+            (None, None, false, false),
+            (Some(false), None, false, false),
+            (Some(false), Some(true), false, false),
+            (Some(true), None, true, true),
+            (Some(true), Some(false), true, false),
+        ];
+        for (probe_started, probe_ready, want_started, want_ready) in cases {
+            let started: HashMap<String, bool> = probe_started
+                .map(|v| ("a".to_string(), v))
+                .into_iter()
+                .collect();
+            let readiness: HashMap<String, bool> = probe_ready
+                .map(|v| ("a".to_string(), v))
+                .into_iter()
+                .collect();
+            let ctx = StatusContext {
+                host_ip: "192.168.1.2",
+                runtime_name: "containerd",
+                waiting: &waiting,
+                readiness: &readiness,
+                started: &started,
+                now: Time(k8s_openapi::jiff::Timestamp::from_second(100).unwrap()),
+            };
+            let st = compute(&p, &o, &ctx);
+            let cs = &st.container_statuses.unwrap()[0];
+            assert_eq!(
+                (cs.started, cs.ready),
+                (Some(want_started), want_ready),
+                "{probe_started:?} {probe_ready:?}"
+            );
+        }
     }
 
     #[test]

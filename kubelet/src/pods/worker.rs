@@ -20,10 +20,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::backoff::{go_duration, Backoff, Clock};
 use super::config;
 use super::status::{self, Attempt, Observed, RunState, SandboxInfo, Waiting};
+use crate::container::dns::{hosts_file_content, pod_hostname};
 use crate::container::env::{make_environment, ObjectSource, PodRuntimeInfo};
 use crate::container::{container_config_pieces, NodeAllocatable};
 use crate::runtime::{image_spec, Runtime, RuntimeError};
-use crate::volumes::{mounts::container_mounts, PodVolumes, VolumeManager};
+use crate::volumes::mounts::{container_mounts, termination_message, write_hosts_file};
+use crate::volumes::{PodVolumes, VolumeManager};
 
 /// Label with the pod uid on every sandbox and container (upstream's).
 pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
@@ -129,7 +131,9 @@ fn uid_of(pod: &Pod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 
-fn container_field_path(pod: &Pod, name: &str) -> Option<String> {
+/// The event fieldPath of a container: `spec.containers{name}` or
+/// `spec.initContainers{name}`.
+pub fn container_field_path(pod: &Pod, name: &str) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     if spec.containers.iter().any(|c| c.name == name) {
         return Some(format!("spec.containers{{{name}}}"));
@@ -194,13 +198,44 @@ impl Worker {
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
+            let mut message = st.message.clone();
+            if run_state(st.state) == RunState::Exited {
+                // Upstream getTerminationMessage: the termination-log file (found through
+                // the mount at terminationMessagePath), or the log tail with
+                // FallbackToLogsOnError; appended to the runtime's message.
+                let path = st
+                    .annotations
+                    .get(config::ANNOTATION_TERMINATION_MESSAGE_PATH)
+                    .cloned()
+                    .unwrap_or_else(|| "/dev/termination-log".into());
+                let host_file = st
+                    .mounts
+                    .iter()
+                    .find(|m| m.container_path == path)
+                    .map(|m| PathBuf::from(&m.host_path));
+                let log = (!st.log_path.is_empty()).then(|| PathBuf::from(&st.log_path));
+                let text = termination_message(
+                    host_file.as_deref(),
+                    st.annotations
+                        .get(config::ANNOTATION_TERMINATION_MESSAGE_POLICY)
+                        .map(String::as_str),
+                    st.exit_code,
+                    log.as_deref(),
+                );
+                if !text.is_empty() {
+                    if !message.is_empty() {
+                        message.push_str(": ");
+                    }
+                    message.push_str(&text);
+                }
+            }
             by_name.entry(name).or_default().push(Attempt {
                 id: c.id.clone(),
                 attempt: st.metadata.as_ref().map(|m| m.attempt).unwrap_or(0),
                 state: run_state(st.state),
                 exit_code: st.exit_code,
                 reason: st.reason.clone(),
-                message: st.message.clone(),
+                message,
                 created_at: st.created_at,
                 started_at: st.started_at,
                 finished_at: st.finished_at,
@@ -302,6 +337,18 @@ impl Worker {
             }
         };
 
+        // The pod's IPs (env status.podIP, probes, /etc/hosts): the node's on
+        // hostNetwork, else the sandbox's.
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        if host_network {
+            self.pod_ips = vec![self.ctx.host_ip.clone()];
+        } else if let Some(sb) = observed.sandbox.as_ref().filter(|s| !s.ip.is_empty()) {
+            self.pod_ips = vec![sb.ip.clone()];
+        }
         let spec = pod.spec.clone().unwrap_or_default();
         let restart_policy = spec
             .restart_policy
@@ -323,12 +370,14 @@ impl Worker {
                         self.waiting.remove(&c.name);
                     }
                 }
-                // Later init containers wait until the sidecar started.
+                // Later init containers wait until the sidecar started: running, and
+                // its startup probe succeeded (upstream's started).
                 let now = self.observe(&uid).await?;
-                if now
-                    .latest(&c.name)
-                    .is_none_or(|a| a.state != RunState::Running)
-                {
+                let started = match now.latest(&c.name) {
+                    Some(a) if a.state == RunState::Running => self.probe_started(pod, c, a),
+                    _ => false,
+                };
+                if !started {
                     init_ok = false;
                     break;
                 }
@@ -463,6 +512,19 @@ impl Worker {
         }
     }
 
+    /// Whether a running container's startup probe succeeded (true without one, or
+    /// without a probe manager); starts its probe workers.
+    fn probe_started(&self, pod: &Pod, c: &Container, a: &Attempt) -> bool {
+        let (Some(probes), Some(_)) = (&self.ctx.probes, &c.startup_probe) else {
+            return true;
+        };
+        let pod_ip = self.pod_ips.first().cloned().unwrap_or_default();
+        probes.container_started(pod, c, &a.id, &pod_ip);
+        probes
+            .status(&uid_of(pod), &c.name)
+            .is_some_and(|st| st.started)
+    }
+
     fn runtime_info(&self) -> PodRuntimeInfo {
         PodRuntimeInfo {
             node_name: self.ctx.node_name.clone(),
@@ -481,13 +543,64 @@ impl Worker {
         attempt: u32,
         image_ref: &str,
     ) -> Result<cri::ContainerConfig, String> {
-        let env = make_environment(pod, c, &self.runtime_info(), &[], self.ctx.objects.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
+        // Service link variables (upstream pkg/kubelet/envvars). Upstream refuses to
+        // build the env before its Service informer synced; here a failed list (no
+        // apiserver, e.g. static pods offline) is logged and the links are left out.
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let links = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        let services = match self.ctx.objects.services_for_pod(&ns, links).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, pod = %status::pod_desc(pod), "listing services for service links");
+                Vec::new()
+            }
+        };
+        let env = make_environment(
+            pod,
+            c,
+            &self.runtime_info(),
+            &services,
+            self.ctx.objects.as_ref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let pieces = container_config_pieces(pod, c, &env, self.ctx.memory_capacity);
         let pod_dir = self.ctx.volumes.pod_dir(&uid_of(pod));
-        let mounts = container_mounts(pod, c, &pod_dir, &self.volumes, &env.as_map(), None)
-            .map_err(|e| e.to_string())?;
+        // The kubelet-managed /etc/hosts (upstream makeHostsMount/ensureHostsFile): only
+        // once the pod has an IP; for hostNetwork a copy of the node's /etc/hosts.
+        let etc_hosts = if self.pod_ips.is_empty() {
+            None
+        } else {
+            let host = pod_hostname(pod, &self.ctx.cluster_domain).map_err(|e| e.to_string())?;
+            let host_network = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.host_network)
+                .unwrap_or(false);
+            let node_hosts = if host_network {
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let content = hosts_file_content(pod, &self.pod_ips, &host, &node_hosts);
+            Some(
+                write_hosts_file(&pod_dir, &content)
+                    .map_err(|e| format!("writing the pod's hosts file: {e}"))?,
+            )
+        };
+        let mounts = container_mounts(
+            pod,
+            c,
+            &pod_dir,
+            &self.volumes,
+            &env.as_map(),
+            etc_hosts.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
         let mut cfg = config::container_config(pod, c, attempt, image_ref);
         cfg.command = pieces.command;
         cfg.args = pieces.args;
@@ -514,11 +627,13 @@ impl Worker {
     /// Computes the status and writes it when it changed.
     async fn report(&mut self, pod: &Pod, observed: &Observed) -> Result<(), SyncError> {
         let mut readiness = HashMap::new();
+        let mut started = HashMap::new();
         if let Some(probes) = &self.ctx.probes {
             let uid = uid_of(pod);
             for name in observed.containers.keys() {
                 if let Some(st) = probes.status(&uid, name) {
                     readiness.insert(name.clone(), st.ready);
+                    started.insert(name.clone(), st.started);
                 }
             }
         }
@@ -544,6 +659,7 @@ impl Worker {
             runtime_name: &self.ctx.runtime_name,
             waiting: &self.waiting,
             readiness: &readiness,
+            started: &started,
             now: Time(
                 k8s_openapi::jiff::Timestamp::try_from(self.ctx.clock.now())
                     .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),

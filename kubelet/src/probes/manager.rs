@@ -10,7 +10,8 @@
 //! - a liveness or startup failure puts the worker on hold until the container is
 //!   replaced (a new container ID); a startup success ends the startup worker;
 //! - every failed attempt records an `Unhealthy` event ("Liveness probe failed: ..."),
-//!   warnings a `ProbeWarning` event, errors "... probe errored: ..." (not counted).
+//!   warnings a `ProbeWarning` event, errors "... probe errored and resulted in unknown
+//!   state: ..." (upstream's wording; not counted).
 //!
 //! The pod worker consumes [`ProbeNotice`]s from the channel returned by
 //! [`ProbeManager::new`], reads [`ProbeManager::status`] when building container statuses,
@@ -120,6 +121,8 @@ pub struct ProbeStatus {
 }
 
 struct Entry {
+    /// The pod the container belongs to (events are recorded on it).
+    pod: Pod,
     container_id: String,
     has_readiness: bool,
     ready: bool,
@@ -216,6 +219,7 @@ impl ProbeManager {
         entries.insert(
             key,
             Entry {
+                pod: pod.clone(),
                 container_id: container_id.to_string(),
                 has_readiness: container.readiness_probe.is_some(),
                 ready: false,
@@ -248,6 +252,14 @@ impl ProbeManager {
                 true
             }
         });
+    }
+
+    /// The pod of a probed container (to record a [`ProbeEvent`] on).
+    pub fn pod(&self, pod_uid: &str, container_name: &str) -> Option<Pod> {
+        let entries = self.inner.entries.lock();
+        entries
+            .get(&(pod_uid.to_string(), container_name.to_string()))
+            .map(|e| e.pod.clone())
     }
 
     /// The probe-derived state of a running container (None when not tracked).
@@ -306,7 +318,10 @@ impl Worker {
             }
             let success = match run_probe(p, &self.target, self.inner.exec.as_ref()).await {
                 Err(e) => {
-                    self.event("Unhealthy", format!("{title} probe errored: {e}"));
+                    self.event(
+                        "Unhealthy",
+                        format!("{title} probe errored and resulted in unknown state: {e}"),
+                    );
                     continue;
                 }
                 Ok(r) => match r.outcome {

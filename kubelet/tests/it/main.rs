@@ -1,5 +1,7 @@
 //! The kubelet's integration tests: one test binary, one module per area.
 
 mod common;
+mod containers;
 mod pods;
 mod server;
+mod static_pods;
