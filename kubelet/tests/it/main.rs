@@ -1,5 +1,6 @@
 //! The kubelet's integration tests: one test binary, one module per area.
 
 mod common;
+mod logs;
 mod pods;
 mod server;
