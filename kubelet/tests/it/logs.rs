@@ -11,45 +11,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 use rudder_kubelet::runtime::cri::CriRuntime;
 use rudder_kubelet::server::logs::{log_files, stream_log, LogOptions};
-use rudder_kubelet::{KubeletConfig, Options};
 use serde_json::json;
 
-use crate::common::{wait_for, Apiserver, Containerd, BUSYBOX};
+use crate::common::{kubelet_config, wait_for, Apiserver, Containerd, BUSYBOX};
 
 const NODE: &str = "kl-logs-node";
 const MAX_FILES: usize = 3;
-
-fn kubelet_config(dir: &Path, endpoint: &str, kubeconfig: &Path) -> KubeletConfig {
-    let cfg_file = dir.join("kubelet.yaml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
-             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\n\
-             containerLogMaxSize: 2Ki\ncontainerLogMaxFiles: {MAX_FILES}\n\
-             containerLogMonitorInterval: 3s\n",
-            dir.join("pods").display()
-        ),
-    )
-    .unwrap();
-    let opts = Options::parse_from([
-        "kubelet".to_string(),
-        format!("--config={}", cfg_file.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--container-runtime-endpoint={endpoint}"),
-        format!("--root-dir={}", dir.join("root").display()),
-        format!("--hostname-override={NODE}"),
-        "--node-ip=127.0.0.1".into(),
-        "--runtime-request-timeout=30s".into(),
-    ]);
-    KubeletConfig::from_options(&opts).unwrap()
-}
 
 /// The numbers of the `line N` messages in CRI log text or plain log output.
 fn line_numbers(text: &str) -> Vec<u64> {
@@ -97,7 +69,17 @@ async fn logs_rotate_compress_stay_bounded_and_stay_readable() {
     };
     let apiserver = Apiserver::start().await;
     let work = tempfile::tempdir().unwrap();
-    let config = kubelet_config(work.path(), &ctd.endpoint(), &apiserver.kubeconfig);
+    let config = kubelet_config(
+        work.path(),
+        &ctd.endpoint(),
+        &apiserver.kubeconfig,
+        NODE,
+        &format!(
+            "containerLogMaxSize: 2Ki\ncontainerLogMaxFiles: {MAX_FILES}\n\
+             containerLogMonitorInterval: 3s\n"
+        ),
+        &[],
+    );
     let runtime = Arc::new(
         CriRuntime::connect(&ctd.endpoint(), Duration::from_secs(30))
             .await
