@@ -6,6 +6,9 @@
 # BENCH_ARGS="--only-scheduler --scheduler-scale 0.02" for a quick scheduler smoke test.
 # The kube-controller-manager part (bench/src/controllers.rs) runs after it unless
 # BENCH_ARGS has "--cm off"; "--cm only --cm-scale 0.1" runs just that part, smaller.
+# The kubelet part (bench/src/kubelet.rs: pod startup latency on a private one-node cluster
+# with its own containerd from hack/containerd.sh, plus the kubelet's RSS and idle CPU)
+# runs last unless BENCH_ARGS has "--kubelet off"; "--kubelet only" runs just that part.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,7 +17,7 @@ hack/install-deps.sh
 target="${CARGO_TARGET_DIR:-target}"
 bench="$target/release/rudder-bench"
 for bin in "$bench" "$target/release/kube-apiserver" "$target/release/kube-scheduler" \
-  "$target/release/kube-controller-manager"; do
+  "$target/release/kube-controller-manager" "$target/release/kubelet"; do
   if [ ! -x "$bin" ]; then
     echo "bench: $bin is missing; run 'make build' first" >&2
     exit 1

@@ -51,6 +51,17 @@ check "3 pods Running and Ready" "3" bash -c "$KUBECTL get pods -l app=web -o js
 POD=$(k get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
 check "pods have IPs" "." k get pod "$POD" -o jsonpath='{.status.podIP}'
 check "exec runs in the container" "hello-from-pod" k exec "$POD" -- echo hello-from-pod
+# The kubelet's server takes only clients with a certificate from the cluster CA (the
+# apiserver's kubelet client certificate); kubectl exec/logs above went through it.
+KUBELET_URL="https://127.0.0.1:$RUDDER_KUBELET_PORT/healthz"
+if curl -ksS --max-time 5 "$KUBELET_URL" >/dev/null 2>&1; then
+  bad "the kubelet refuses a client without a certificate" "$(curl -ksS --max-time 5 "$KUBELET_URL" 2>&1)"
+else
+  ok "the kubelet refuses a client without a certificate"
+fi
+check "the kubelet serves the apiserver's kubelet client certificate" "ok" \
+  curl -ksS --max-time 5 --cert "$OUT/apiserver/pki/apiserver-kubelet-client.crt" \
+  --key "$OUT/apiserver/pki/apiserver-kubelet-client.key" "$KUBELET_URL"
 check "logs of a pod that writes" "line-3" bash -c "$KUBECTL run logger --image=127.0.0.1:5000/busybox:latest --restart=Never -- sh -c 'for i in 1 2 3; do echo line-\$i; done' >/dev/null &&
   $KUBECTL wait --for=jsonpath='{.status.phase}'=Succeeded pod/logger --timeout=60s >/dev/null && $KUBECTL logs logger"
 check "delete the deployment" "deleted" k delete deployment web --wait=true

@@ -49,12 +49,17 @@ for lease in kube-controller-manager kube-scheduler; do
   wait_for "$lease leader lease" 60 "$KUBECTL" --kubeconfig "$OUT/admin.kubeconfig" -n kube-system get lease "$lease"
 done
 # The kubelet serves on loopback and reports 127.0.0.1 as its InternalIP, so the
-# apiserver's logs/exec/port-forward proxy never leaves the machine.
+# apiserver's logs/exec/port-forward proxy never leaves the machine. --client-ca-file is
+# the CA that signed the apiserver's kubelet client certificate
+# (apiserver/pki/apiserver-kubelet-client.crt, which it presents by default), so the
+# kubelet's server requires that certificate (or another one from this CA), as a kubeadm
+# cluster's kubelet does with authentication.x509.clientCAFile.
 mkdir -p "$OUT/manifests"
 start_component kubelet --kubeconfig "$OUT/admin.kubeconfig" \
   --container-runtime-endpoint "unix://$SOCK" --root-dir "$OUT/kubelet" \
   --pod-manifest-path "$OUT/manifests" --hostname-override "$NODE_NAME" \
-  --node-ip 127.0.0.1 --address 127.0.0.1 --port "${RUDDER_KUBELET_PORT:-10250}"
+  --node-ip 127.0.0.1 --address 127.0.0.1 --port "${RUDDER_KUBELET_PORT:-10250}" \
+  --client-ca-file "$OUT/apiserver/pki/ca.crt"
 echo ">> waiting for node $NODE_NAME to be Ready"
 wait_for "node $NODE_NAME Ready" 120 "$KUBECTL" --kubeconfig "$OUT/admin.kubeconfig" \
   wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s

@@ -8,13 +8,17 @@
 //! 3. watch fan-out: delivery lag and completeness for many watchers;
 //! 4. kube-apiserver RSS idle and loaded;
 //! 5. kube-controller-manager: Deployment create / rolling update / delete times and RSS
-//!    ([`controllers`], `--cm also|only|off`, `--cm-scale`).
+//!    ([`controllers`], `--cm also|only|off`, `--cm-scale`);
+//! 6. kubelet: pod startup latency (created -> Ready via watch) on a private one-node
+//!    cluster with containerd, and the kubelet's RSS and idle CPU ([`kubelet`],
+//!    `--kubelet also|only|off`).
 //!
 //! Start at [`run`]; [`Options`] are the flags. The HTTPS client is [`client::Client`], the
 //! workloads are in [`scenarios`], process handling in [`procs`].
 
 pub mod client;
 pub mod controllers;
+pub mod kubelet;
 pub mod procs;
 pub mod scenarios;
 pub mod scheduler_perf;
@@ -96,6 +100,9 @@ pub struct Options {
     /// The kube-controller-manager part (bench/src/controllers.rs).
     #[command(flatten)]
     pub cm: controllers::CmOptions,
+    /// The kubelet part (bench/src/kubelet.rs).
+    #[command(flatten)]
+    pub kubelet: kubelet::KubeletOptions,
 }
 
 #[derive(Default)]
@@ -118,6 +125,9 @@ pub async fn run(opts: Options) -> Result<()> {
         bin_dir.display()
     );
     println!("rudder-bench: kube-apiserver from {}", bin_dir.display());
+    if opts.kubelet.kubelet_mode == kubelet::KubeletMode::Only {
+        return kubelet::run(&bin_dir, opts.work_dir.as_deref(), &opts.kubelet).await;
+    }
     if opts.cm.cm_mode == controllers::CmMode::Only {
         return controllers::run(&bin_dir, opts.work_dir.as_deref(), &opts.cm).await;
     }
@@ -268,6 +278,9 @@ pub async fn run(opts: Options) -> Result<()> {
     scheduler_perf::print_report(&sched);
     if opts.cm.cm_mode == controllers::CmMode::Also {
         controllers::run(&bin_dir, opts.work_dir.as_deref(), &opts.cm).await?;
+    }
+    if opts.kubelet.kubelet_mode == kubelet::KubeletMode::Also {
+        kubelet::run(&bin_dir, opts.work_dir.as_deref(), &opts.kubelet).await?;
     }
     Ok(())
 }

@@ -13,10 +13,12 @@
 //!   security context, resources, /etc/hosts, resolv.conf).
 //! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
 //! - [`probes`]: liveness, readiness and startup probes.
+//! - [`logs`]: container log rotation (containerLogMaxSize/Files).
 //! - [`server`]: the kubelet's HTTPS server on 10250 (logs, exec, attach, port-forward,
 //!   stats, metrics).
 
 pub mod container;
+pub mod logs;
 pub mod node;
 pub mod options;
 pub mod pods;
@@ -50,6 +52,9 @@ pub enum KubeletError {
     /// the kubelet's HTTPS server could not start
     #[error("starting the kubelet server: {0}")]
     Server(String),
+    /// the log rotation settings are invalid
+    #[error(transparent)]
+    LogRotation(#[from] logs::LogRotationError),
     /// a directory the kubelet needs could not be created
     #[error("creating {path:?}: {source}")]
     Dir {
@@ -129,6 +134,13 @@ pub async fn run_with(
             source,
         })?;
     }
+    let log_manager = logs::ContainerLogManager::new(
+        runtime.clone(),
+        &config.container_log_max_size,
+        config.container_log_max_files,
+        config.container_log_max_workers,
+        config.container_log_monitor_interval,
+    )?;
     let machine = node::MachineInfo::read(&config.root_dir);
     let settings = node::NodeSettings::from_config(&config, &machine);
     let runtime_name = runtime
@@ -226,6 +238,10 @@ pub async fn run_with(
                 .await;
         }
     });
+    // Container log rotation (upstream starts its ContainerLogManager with the kubelet).
+    if let Some(log_manager) = log_manager {
+        tasks.push(tokio::spawn(Arc::new(log_manager).run(stop_rx.clone())));
+    }
     let mut manager = pods::PodManager::new(ctx, client.clone());
     if let Some(rx) = static_rx {
         manager = manager.with_static_pods(rx, mirrors);

@@ -78,6 +78,14 @@ pub struct Options {
     /// Set the maximum number of container log files present for a container.
     #[arg(long)]
     pub container_log_max_files: Option<u32>,
+    /// Specify maximum number of concurrent workers for rotating container logs
+    /// (default 1).
+    #[arg(long)]
+    pub container_log_max_workers: Option<u32>,
+    /// The duration at which the container logs are monitored for rotation (default 10s,
+    /// at least 3s).
+    #[arg(long, value_parser = parse_duration)]
+    pub container_log_monitor_interval: Option<Duration>,
     /// How often the kubelet computes node status (default 10s).
     #[arg(long, value_parser = parse_duration)]
     pub node_status_update_frequency: Option<Duration>,
@@ -139,6 +147,8 @@ pub struct KubeletConfigurationFile {
     pub max_pods: Option<u32>,
     pub container_log_max_size: Option<String>,
     pub container_log_max_files: Option<u32>,
+    pub container_log_max_workers: Option<u32>,
+    pub container_log_monitor_interval: Option<String>,
     pub node_status_update_frequency: Option<String>,
     pub node_status_report_frequency: Option<String>,
     pub node_lease_duration_seconds: Option<i32>,
@@ -179,6 +189,11 @@ pub struct KubeletConfig {
     pub max_pods: u32,
     pub container_log_max_size: String,
     pub container_log_max_files: u32,
+    /// Concurrent log rotations (`containerLogMaxWorkers`, default 1).
+    pub container_log_max_workers: u32,
+    /// How often container logs are checked for rotation (`containerLogMonitorInterval`,
+    /// default 10s).
+    pub container_log_monitor_interval: Duration,
     pub node_status_update_frequency: Duration,
     pub node_status_report_frequency: Duration,
     pub node_lease_duration_seconds: i32,
@@ -221,6 +236,8 @@ impl Default for KubeletConfig {
             max_pods: 110,
             container_log_max_size: "10Mi".into(),
             container_log_max_files: 5,
+            container_log_max_workers: 1,
+            container_log_monitor_interval: Duration::from_secs(10),
             node_status_update_frequency: Duration::from_secs(10),
             node_status_report_frequency: Duration::from_secs(300),
             node_lease_duration_seconds: 40,
@@ -352,6 +369,16 @@ impl KubeletConfig {
                 .container_log_max_files
                 .or(f.container_log_max_files)
                 .unwrap_or(d.container_log_max_files),
+            container_log_max_workers: o
+                .container_log_max_workers
+                .or(f.container_log_max_workers)
+                .unwrap_or(d.container_log_max_workers),
+            container_log_monitor_interval: dur(
+                o.container_log_monitor_interval,
+                &f.container_log_monitor_interval,
+                d.container_log_monitor_interval,
+                "containerLogMonitorInterval",
+            )?,
             node_status_update_frequency: dur(
                 o.node_status_update_frequency,
                 &f.node_status_update_frequency,
@@ -416,6 +443,27 @@ impl KubeletConfig {
         if self.node_status_update_frequency.is_zero() {
             return Err(ConfigError::Invalid(
                 "nodeStatusUpdateFrequency must be greater than 0".into(),
+            ));
+        }
+        // Upstream's ValidateKubeletConfiguration and NewContainerLogManager messages.
+        if self.container_log_max_files <= 1 {
+            return Err(ConfigError::Invalid(format!(
+                "invalid configuration: containerLogMaxFiles must be greater than 1, got {}",
+                self.container_log_max_files
+            )));
+        }
+        if !self.container_log_max_size.trim_start().starts_with('-') {
+            parse_bytes(&self.container_log_max_size)?;
+        }
+        if self.container_log_max_workers < 1 {
+            return Err(ConfigError::Invalid(
+                "invalid configuration: containerLogMaxWorkers must be greater than or equal to 1"
+                    .into(),
+            ));
+        }
+        if self.container_log_monitor_interval < Duration::from_secs(3) {
+            return Err(ConfigError::Invalid(
+                "invalid configuration: containerLogMonitorInterval must be a positive time duration greater than or equal to 3s".into(),
             ));
         }
         if self.tls_cert_file.is_some() != self.tls_private_key_file.is_some() {
@@ -537,6 +585,38 @@ mod tests {
         assert!(c.register_node);
         assert_eq!(c.container_log_max_size, "10Mi");
         assert_eq!(c.container_log_max_files, 5);
+        assert_eq!(c.container_log_max_workers, 1);
+        assert_eq!(c.container_log_monitor_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn container_log_settings_validate_as_upstream() {
+        for (args, ok) in [
+            (&["--container-log-max-files=1"][..], false),
+            (&["--container-log-max-files=2"][..], true),
+            (&["--container-log-max-workers=0"][..], false),
+            (&["--container-log-monitor-interval=2s"][..], false),
+            (&["--container-log-monitor-interval=3s"][..], true),
+            (&["--container-log-max-size=1Ki"][..], true),
+            (&["--container-log-max-size=-1"][..], true),
+            (&["--container-log-max-size=ten"][..], false),
+        ] {
+            let o = Options::parse_from(std::iter::once("kubelet").chain(args.iter().copied()));
+            assert_eq!(KubeletConfig::from_options(&o).is_ok(), ok, "{args:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "kind: KubeletConfiguration\ncontainerLogMaxWorkers: 3\n\
+             containerLogMonitorInterval: 5s\ncontainerLogMaxSize: 1Ki\n",
+        )
+        .unwrap();
+        let o = Options::parse_from(["kubelet", "--config", path.to_str().unwrap()]);
+        let c = KubeletConfig::from_options(&o).unwrap();
+        assert_eq!(c.container_log_max_workers, 3);
+        assert_eq!(c.container_log_monitor_interval, Duration::from_secs(5));
+        assert_eq!(c.container_log_max_size, "1Ki");
     }
 
     #[test]

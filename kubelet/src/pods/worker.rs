@@ -47,6 +47,9 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
+    /// setting up the pod's volumes failed (upstream's FailedMount)
+    #[error(transparent)]
+    Volume(crate::volumes::VolumeError),
 }
 
 /// The apiserver side of a pod worker, behind a trait so the decisions are unit-tested.
@@ -348,6 +351,22 @@ impl Worker {
             self.pod_ips = vec![self.ctx.host_ip.clone()];
         } else if let Some(sb) = observed.sandbox.as_ref().filter(|s| !s.ip.is_empty()) {
             self.pod_ips = vec![sb.ip.clone()];
+        }
+        // Volumes are set up (and configMap/secret/downwardAPI content refreshed, written
+        // atomically) on every sync, as upstream's volume manager does before SyncPod
+        // starts containers. Here it runs after the sandbox so downward API values that
+        // need the pod IP have it. A failure is upstream's FailedMount event and a retry.
+        match self.ctx.volumes.setup_pod(pod, &self.runtime_info()).await {
+            Ok(v) => self.volumes = v,
+            Err(e) => {
+                let message = e.to_string();
+                self.ctx
+                    .api
+                    .event(pod, None, "Warning", "FailedMount", &message)
+                    .await;
+                self.report(pod, &observed).await?;
+                return Err(SyncError::Volume(e));
+            }
         }
         let spec = pod.spec.clone().unwrap_or_default();
         let restart_policy = spec

@@ -319,7 +319,25 @@ pub async fn stream_log(
             let cur = f.metadata().await.map_err(io)?;
             use std::os::unix::fs::MetadataExt;
             if meta.ino() != cur.ino() || meta.len() < offset {
+                if meta.ino() != cur.ino() {
+                    // Rotated (`logs::ContainerLogManager` renamed the file and the
+                    // runtime reopened it): the runtime may have written to the old file
+                    // between our last read and the reopen, so finish it first.
+                    let n = f.read(&mut buf).await.map_err(io)?;
+                    if n > 0 {
+                        offset += n as u64;
+                        pending.extend_from_slice(&buf[..n]);
+                        let mut out = Vec::new();
+                        let consumed = format_records(&pending, &opts, &mut out);
+                        pending.drain(..consumed);
+                        if !send_limited(&tx, out, &mut budget).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
                 f = tokio::fs::File::open(&file).await.map_err(io)?;
+                pending.clear();
                 offset = 0;
                 continue;
             }
@@ -574,6 +592,50 @@ mod tests {
             .expect("follow ends after the container exits")
             .unwrap()
             .unwrap();
+    }
+
+    async fn recv_until(rx: &mut mpsc::Receiver<Bytes>, got: &mut String, want: &str) {
+        while !got.ends_with(want) {
+            let b = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("waiting for {want:?}, got {got:?}"))
+                .unwrap();
+            got.push_str(std::str::from_utf8(&b).unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn follow_continues_across_rotation() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        std::fs::write(&path, "2024-01-01T00:00:01Z stdout F one\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let task = tokio::spawn(stream_log(
+            path.clone(),
+            LogOptions {
+                follow: true,
+                ..Default::default()
+            },
+            Box::new(|| Box::pin(async { true })),
+            tx,
+        ));
+        let mut got = String::new();
+        recv_until(&mut rx, &mut got, "one\n").await;
+        // As the log manager does: rename, a late write to the renamed file by the
+        // runtime, then the runtime's new file.
+        let rotated = dir.path().join("0.log.20240101-000001");
+        std::fs::rename(&path, &rotated).unwrap();
+        let mut old = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&rotated)
+            .unwrap();
+        old.write_all(b"2024-01-01T00:00:02Z stdout F two\n")
+            .unwrap();
+        std::fs::write(&path, "2024-01-01T00:00:03Z stdout F three\n").unwrap();
+        recv_until(&mut rx, &mut got, "three\n").await;
+        assert_eq!(got, "one\ntwo\nthree\n");
+        task.abort();
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 mod common;
 mod containers;
+mod features;
+mod logs;
 mod pods;
 mod server;
 mod static_pods;

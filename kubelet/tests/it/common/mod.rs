@@ -12,6 +12,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 /// The project's busybox image in the local registry.
 pub const BUSYBOX: &str = "127.0.0.1:5000/busybox:latest";
 
+/// The real kubectl 1.32 (the dispatcher in /usr/bin would pick a version by the server's).
+pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -132,4 +135,58 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs the real kubectl with `kubeconfig` and its own discovery cache dir; returns (exit
+/// code, stdout, stderr).
+pub async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(KUBECTL)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBECACHEDIR", cache)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("running kubectl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A kubelet configuration for tests: `podLogsDir` and `--root-dir` under `dir`, node name
+/// `node`, node IP 127.0.0.1, status every second, plus `extra_yaml` (KubeletConfiguration
+/// fields, one per line) and `extra_flags`.
+pub fn kubelet_config(
+    dir: &Path,
+    endpoint: &str,
+    kubeconfig: &Path,
+    node: &str,
+    extra_yaml: &str,
+    extra_flags: &[String],
+) -> rudder_kubelet::KubeletConfig {
+    let cfg_file = dir.join("kubelet.yaml");
+    std::fs::write(
+        &cfg_file,
+        format!(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\n{extra_yaml}",
+            dir.join("pods").display()
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        "kubelet".to_string(),
+        format!("--config={}", cfg_file.display()),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--container-runtime-endpoint={endpoint}"),
+        format!("--root-dir={}", dir.join("root").display()),
+        format!("--hostname-override={node}"),
+        "--node-ip=127.0.0.1".into(),
+        "--runtime-request-timeout=30s".into(),
+    ];
+    args.extend_from_slice(extra_flags);
+    let opts = <rudder_kubelet::Options as clap::Parser>::parse_from(args);
+    rudder_kubelet::KubeletConfig::from_options(&opts).unwrap()
 }
