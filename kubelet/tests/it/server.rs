@@ -1,7 +1,9 @@
 //! The kubelet server and the apiserver's kubelet proxy against a real containerd (started
 //! by `hack/containerd.sh up` in a temp dir) and the real kubectl 1.32: a pod sandbox and a
 //! busybox container are created directly over CRI, the server finds them through
-//! `CriPods`, and `kubectl logs` / `kubectl exec` go through an in-process apiserver.
+//! `CriPods`, and `kubectl logs` / `exec` (also `-it` under a pseudo-terminal) / `attach` /
+//! `port-forward` and the Python client's `stream()` and `portforward()` go through an
+//! in-process apiserver.
 //!
 //! Needs root, the packages of `hack/containerd.sh install`, and the local registry with
 //! the project's images (`hack/containerd.sh images`, run by the test).
@@ -118,6 +120,102 @@ print("returncode=%r" % ws.returncode)
             "{line} missing in {stdout:?} ({stderr})"
         );
     }
+}
+
+/// `kubectl exec -it` needs a terminal on its side: it runs under util-linux `script`,
+/// which gives it a pseudo-terminal sized 45x123 (`stty` before kubectl starts), so kubectl
+/// sends that size on the resize channel. The remote command prints its tty, waits for the
+/// size to arrive and exits 5. Returns script's exit code (`-e`: the child's), the
+/// terminal's output and kubectl's stderr (-v=4, written to a file so that it stays off the
+/// terminal).
+async fn kubectl_tty(
+    kubeconfig: &Path,
+    cache: &Path,
+    dir: &Path,
+    pod: &str,
+) -> (i32, String, String) {
+    let remote = r#"tty; n=0; while [ "$(stty size 2>/dev/null)" != "45 123" ] && [ $n -lt 100 ]; do n=$((n+1)); sleep 0.1; done; echo size=$(stty size); exit 5"#;
+    let err_file = dir.join("kubectl-tty.err");
+    let line = format!(
+        "stty cols 123 rows 45; exec {KUBECTL} -v=4 exec -it {pod} -- sh -c '{remote}' 2>{}",
+        err_file.display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBECACHEDIR", cache)
+        // An open pipe that is never written: script forwards its stdin to the terminal,
+        // and an EOF there would reach the remote shell.
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running script (util-linux)");
+    let stdin = child.stdin.take();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("kubectl exec -it ends with its remote command")
+        .unwrap();
+    drop(stdin);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(&err_file).unwrap_or_default(),
+    )
+}
+
+/// Runs the official Python client's `kubernetes.stream.portforward` (a WebSocket with the
+/// v4 channel protocol, a data and an error channel per port) to ports 8080 (busybox
+/// httpd) and 8081 (nothing listens) of the pod: sends an HTTP/1.0 request through 8080
+/// and reads 8081 until it ends; returns (success, stdout, stderr) of the script, which
+/// prints the page and both ports' error channels.
+async fn python_portforward(kubeconfig: &Path, pod: &str) -> (bool, String, String) {
+    const SCRIPT: &str = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.stream import portforward
+config.load_kube_config(sys.argv[1])
+api = client.CoreV1Api()
+pf = portforward(api.connect_get_namespaced_pod_portforward, sys.argv[2], "default",
+                 ports="8080,8081")
+
+def read_all(s):
+    s.settimeout(20)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+web = pf.socket(8080)
+web.sendall(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")
+data = read_all(web)
+web.close()
+print("status=%r" % data.split(b"\r\n", 1)[0])
+print("body=%r" % data.split(b"\r\n\r\n", 1)[-1])
+closed = pf.socket(8081)
+print("closed-port-data=%r" % read_all(closed))
+closed.close()
+print("error-8080=%r" % pf.error(8080))
+print("error-8081=%s" % pf.error(8081))
+"#;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("python3")
+            .args(["-c", SCRIPT, kubeconfig.to_str().unwrap(), pod])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Python port-forward ends")
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn curl(url: &str) -> String {
@@ -406,6 +504,26 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         "kubectl fell back to SPDY: {err}"
     );
 
+    // A terminal: tty=true, stdin, and the terminal size on the resize channel (v5).
+    let (code, out, err) = kubectl_tty(&kc, &cache, work.path(), name).await;
+    eprintln!("kubectl exec -it terminal: {out:?}\nstderr:\n{err}");
+    assert!(
+        out.lines().any(|l| l.trim_end().starts_with("/dev/pts/")),
+        "the remote command has a terminal: {out:?} ({err})"
+    );
+    assert!(
+        out.lines().any(|l| l.trim_end() == "size=45 123"),
+        "the terminal size reached the remote terminal: {out:?} ({err})"
+    );
+    assert_eq!(
+        code, 5,
+        "the remote exit code is kubectl's: {out:?} ({err})"
+    );
+    assert!(
+        err.contains("The subprotocol is v5.channel.k8s.io") && !err.contains("fallback"),
+        "kubectl exec -it used WebSocket v5: {err}"
+    );
+
     // The Python client's kubernetes.stream (v4.channel.k8s.io).
     python_exec(&kc, name).await;
 
@@ -487,6 +605,31 @@ async fn logs_and_exec_through_the_apiserver_reach_containerd() {
         pf_log.contains("Before WebSocket Upgrade Connection")
             && pf_log.contains("negotiated protocol: portforward.k8s.io"),
         "kubectl tunnelled SPDY over WebSocket: {pf_log}"
+    );
+
+    // The Python client's portforward: a v4 channel WebSocket (no SPDY inside), which the
+    // apiserver passes to the kubelet and the kubelet to containerd's streaming server, as
+    // upstream does.
+    let (ok, out, err) = python_portforward(&kc, name).await;
+    eprintln!("python portforward stdout:\n{out}\nstderr:\n{err}");
+    assert!(ok, "python portforward: {out} {err}");
+    for line in [
+        "status=b'HTTP/1.1 200 OK'",
+        "body=b'hi-from-pod\\n'",
+        "closed-port-data=b''",
+        "error-8080=None",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line} missing in {out:?} ({err})"
+        );
+    }
+    // The runtime's message for the refused connection arrives on port 8081's error
+    // channel (upstream: "error forwarding port 8081 to pod ...").
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("error-8081=") && l.contains("8081") && l != "error-8081=None"),
+        "port 8081's error channel: {out:?} ({err})"
     );
 
     // Clean up the pod on the runtime; the containerd guard removes the rest.
