@@ -18,8 +18,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// SPDY version 3 (SPDY/3.1 keeps the version field at 3).
 const VERSION: u16 = 3;
 
-/// Frames longer than this are refused (the length field allows 16 MiB; kube streams send
-/// at most 32 KiB per DATA frame).
+/// The 24-bit length field caps a frame at 16 MiB, so that is the most one read allocates.
+/// No lower limit: spdystream writes each `Write` as one DATA frame, unchunked (in
+/// practice io.Copy's 32 KiB).
 const MAX_FRAME: usize = 1 << 24;
 
 /// RST_STREAM status REFUSED_STREAM.

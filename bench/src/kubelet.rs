@@ -310,9 +310,11 @@ pub async fn run(bin_dir: &Path, work_dir: Option<&Path>, opts: &KubeletOptions)
     let api = ws.start_apiserver(bin_dir, "kl-apiserver", None).await?;
     let kubeconfig = ws.path().join("kl-apiserver").join("admin.kubeconfig");
     let mut cmd = Command::new(bin_dir.join("kube-controller-manager"));
+    // --secure-port=0: a running `make up` already serves 127.0.0.1:10257.
     cmd.arg("--kubeconfig")
         .arg(&kubeconfig)
         .arg("--leader-elect=false")
+        .arg("--secure-port=0")
         .env("RUST_LOG", "warn");
     ws.spawn_child("kube-controller-manager", cmd)?;
     let mut cmd = Command::new(bin_dir.join("kube-scheduler"));

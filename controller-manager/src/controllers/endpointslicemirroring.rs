@@ -451,7 +451,19 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         }
     });
     let q = queue.clone();
+    let expected: Arc<Mutex<HashMap<String, Expected>>> = Arc::default();
+    let exp = expected.clone();
     let slice_informer = ctx.informers.subscribe::<EndpointSlice>(move |n| {
+        // A deleted slice is caught up whatever was written to it (upstream's
+        // EndpointSliceTracker.HandleDeletion); otherwise a slice deleted by someone else
+        // right after our write would keep the Endpoints "stale" forever.
+        if let Notification::Deleted(s) = &n {
+            if let Some(name) = s.metadata.name.as_deref() {
+                for e in exp.lock().values_mut() {
+                    e.written.remove(name);
+                }
+            }
+        }
         let slices = match n {
             Notification::Added(s) | Notification::Deleted(s) => vec![s],
             Notification::Updated { old, new } => vec![old, new],
@@ -478,7 +490,7 @@ pub async fn run(ctx: ControllerContext) -> Result<(), ControllerError> {
         slices: slice_informer.store.clone(),
         max: usize::try_from(max).unwrap_or(1),
         events: EventSink::new(ctx.client.clone(), EVENT_COMPONENT),
-        expected: Arc::default(),
+        expected,
     };
     run_workers(
         NAME,

@@ -637,7 +637,12 @@ impl Controller {
                     let name = node_name(&node);
                     // A fresh read per node (not the cache): a taint the queue added a
                     // moment ago must go too. Rare, so the reads are affordable.
-                    self.mark_node_as_reachable(&name).await?;
+                    // Upstream handleDisruption logs a failure and goes on with the
+                    // other nodes: stopping here would leave their taints (the zone states
+                    // are already FullDisruption, so no later pass would retry).
+                    if let Err(e) = self.mark_node_as_reachable(&name).await {
+                        tracing::error!(node = %name, error = %e, "removing NoExecute taints in master disruption mode");
+                    }
                     let zone = nodezones::zone_key(node.metadata.labels.as_ref());
                     self.zones.lock().mark_reachable(&zone, &name);
                 }

@@ -80,10 +80,8 @@ async fn healthz_and_workqueue_metrics_over_https() {
         value(&metrics, "workqueue_adds_total{name=\"serviceaccount\"}").unwrap() >= 1.0,
         "{metrics}"
     );
-    assert_eq!(
-        value(&metrics, "workqueue_retries_total{name=\"serviceaccount\"}"),
-        Some(0.0)
-    );
+    // Present (a transient conflict may legitimately have retried an item).
+    assert!(value(&metrics, "workqueue_retries_total{name=\"serviceaccount\"}").is_some());
     assert!(value(&metrics, "workqueue_depth{name=\"serviceaccount\"}").is_some());
     assert!(value(
         &metrics,

@@ -263,8 +263,17 @@ pub fn termination_message(
     let Some(log) = container_log else {
         return String::new();
     };
-    match fs::read_to_string(log) {
-        Ok(content) => {
+    // Only the end of the log is read (upstream readLastStringFromContainerLogs tails
+    // it): 80 lines of at most 2 KiB of text fit well inside 64 KiB of CRI records.
+    const TAIL_BYTES: u64 = 64 * 1024;
+    match read_last_bytes(log, TAIL_BYTES) {
+        Ok(data) => {
+            let mut content = String::from_utf8_lossy(&data).into_owned();
+            if fs::metadata(log).is_ok_and(|m| m.len() > TAIL_BYTES) {
+                // The read began mid-record: drop the partial first line.
+                let cut = content.find('\n').map_or(content.len(), |i| i + 1);
+                content.drain(..cut);
+            }
             let text = cri_log_tail(&content, MAX_TERMINATION_MESSAGE_LOG_LINES);
             let bytes = text.as_bytes();
             let start = bytes

@@ -660,6 +660,17 @@ fn termination_messages() {
     let got = termination_message(None, fallback, 2, Some(&log));
     assert_eq!(got.len(), 2048);
     assert_eq!(cri_log_tail("t stdout F a\nt stdout F b\n", 1), "b\n");
+
+    // A log far bigger than the tail that is read, with invalid UTF-8 early on: only the
+    // end is read, and the last lines come back.
+    let mut big = b"2024-01-01T00:00:00Z stdout F \xff\xfe bad\n".to_vec();
+    for i in 0..20_000 {
+        big.extend_from_slice(format!("2024-01-01T00:00:00Z stdout F row {i}\n").as_bytes());
+    }
+    fs::write(&log, big).unwrap();
+    let got = termination_message(None, fallback, 1, Some(&log));
+    assert!(got.ends_with("row 19999\n"), "{got}");
+    assert!(!got.contains("bad"), "{got}");
     let _ = BTreeMap::<(), ()>::new();
 }
 
