@@ -41,8 +41,10 @@ start_component() {
   nohup "$BIN/$name" "$@" >"$OUT/$name.log" 2>&1 &
   echo $! >"$OUT/$name.pid"
 }
-start_component kube-controller-manager --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1
-start_component kube-scheduler --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1
+start_component kube-controller-manager --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1 \
+  --secure-port "${RUDDER_CM_PORT:-10257}"
+start_component kube-scheduler --kubeconfig "$OUT/admin.kubeconfig" --bind-address 127.0.0.1 \
+  --secure-port "${RUDDER_SCHEDULER_PORT:-10259}"
 # Both take a Lease in kube-system when they lead; wait for that as the sign they work.
 for lease in kube-controller-manager kube-scheduler; do
   echo ">> waiting for $lease to take its leader lease"
