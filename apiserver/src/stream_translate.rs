@@ -434,8 +434,13 @@ pub async fn exec_streams<CR, CW, KR, KW>(
             stop_upstream.abort();
             if let Some(status) = status {
                 let status = if status.is_empty() { SUCCESS.to_vec() } else { status };
-                let _ = to_client.send(protocol.encode(3, &status)).await;
-                let _ = to_client.send(websocket::close_frame(1000)).await;
+                // Bounded: a client that stopped reading (full channel) must not keep
+                // this task and the kubelet connection alive forever.
+                let finish = async {
+                    let _ = to_client.send(protocol.encode(3, &status)).await;
+                    let _ = to_client.send(websocket::close_frame(1000)).await;
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), finish).await;
             }
         }
         _ = &mut upstream => {

@@ -204,7 +204,11 @@ pub async fn serve(serving: SecureServing, registry: Arc<Registry>) -> std::io::
         let acceptor = acceptor.clone();
         let registry = registry.clone();
         conns.spawn(async move {
-            let Ok(stream) = acceptor.accept(stream).await else {
+            // A client that never finishes the handshake must not hold a task forever
+            // (upstream's secure serving bounds handshakes at 10 s).
+            let handshake =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+            let Ok(Ok(stream)) = handshake.await else {
                 return;
             };
             let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
