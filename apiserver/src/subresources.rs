@@ -425,22 +425,7 @@ pub fn check_and_decrement(
             "observedGeneration": observed,
             "lastTransitionTime": now,
         });
-        match conds
-            .iter_mut()
-            .find(|c| c.get("type").and_then(Value::as_str) == Some("DisruptionAllowed"))
-        {
-            Some(c) => {
-                let keep_time = c.get("status") == new.get("status");
-                let time = c.get("lastTransitionTime").cloned();
-                *c = new;
-                if keep_time {
-                    if let Some(t) = time {
-                        c["lastTransitionTime"] = t;
-                    }
-                }
-            }
-            None => conds.push(new),
-        }
+        set_condition(&mut conds, new);
         out["status"]["conditions"] = json!(conds);
     }
     if dry_run {
@@ -568,6 +553,25 @@ async fn add_condition_and_delete_pod(
     Ok(())
 }
 
+/// Puts `new` in place of the condition of its type, keeping the old
+/// `lastTransitionTime` when the status did not change (upstream
+/// `meta.SetStatusCondition` / `podutil.UpdatePodCondition`), or appends it.
+fn set_condition(conds: &mut Vec<Value>, new: Value) {
+    let kind = new.get("type").cloned();
+    match conds.iter_mut().find(|c| c.get("type") == kind.as_ref()) {
+        Some(c) => {
+            let kept = (c.get("status") == new.get("status"))
+                .then(|| c.get("lastTransitionTime").cloned())
+                .flatten();
+            *c = new;
+            if let Some(t) = kept {
+                c["lastTransitionTime"] = t;
+            }
+        }
+        None => conds.push(new),
+    }
+}
+
 /// Upstream `podutil.UpdatePodCondition` with the eviction's DisruptionTarget condition;
 /// false when the pod already has it unchanged.
 fn set_disruption_target(pod: &mut Value) -> bool {
@@ -585,28 +589,18 @@ fn set_disruption_target(pod: &mut Value) -> bool {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    match conds
-        .iter_mut()
+    let unchanged = conds
+        .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some("DisruptionTarget"))
-    {
-        Some(c) => {
-            let same = ["status", "reason", "message"]
+        .is_some_and(|c| {
+            ["status", "reason", "message"]
                 .iter()
-                .all(|f| c.get(*f) == new.get(*f));
-            if same {
-                return false;
-            }
-            let keep_time = c.get("status") == new.get("status");
-            let time = c.get("lastTransitionTime").cloned();
-            *c = new;
-            if keep_time {
-                if let Some(t) = time {
-                    c["lastTransitionTime"] = t;
-                }
-            }
-        }
-        None => conds.push(new),
+                .all(|f| c.get(*f) == new.get(*f))
+        });
+    if unchanged {
+        return false;
     }
+    set_condition(&mut conds, new);
     if !pod.get("status").is_some_and(Value::is_object) {
         pod["status"] = json!({});
     }
