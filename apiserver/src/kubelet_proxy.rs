@@ -397,12 +397,7 @@ async fn forward(
     sub: &str,
 ) -> ApiResult<Response<Body>> {
     let mut sender = dial(tls, host, port).await?;
-    let unreachable = |e: &dyn std::fmt::Display| {
-        ApiError::unavailable(format!(
-            "error dialing backend: dial tcp {}: {e}",
-            host_port(host, port)
-        ))
-    };
+    let unreachable = |e: &dyn std::fmt::Display| backend_unreachable(host, port, e);
     let mut req = Request::builder()
         .method(method.clone())
         .uri(path)
@@ -491,18 +486,21 @@ async fn kubelet_error(resp: Response<Incoming>) -> ApiError {
     ApiError::new(code, reason_for(code), msg)
 }
 
+/// The 503 upstream's proxy answers when the kubelet cannot be reached.
+fn backend_unreachable(host: &str, port: u16, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::unavailable(format!(
+        "error dialing backend: dial tcp {}: {e}",
+        host_port(host, port)
+    ))
+}
+
 /// An HTTP/1.1 connection (with upgrades) to a kubelet over TLS.
 async fn dial(
     tls: Arc<rustls::ClientConfig>,
     host: &str,
     port: u16,
 ) -> ApiResult<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        ApiError::unavailable(format!(
-            "error dialing backend: dial tcp {}: {e}",
-            host_port(host, port)
-        ))
-    };
+    let unreachable = |e: &dyn std::fmt::Display| backend_unreachable(host, port, e);
     let tcp = tokio::net::TcpStream::connect(host_port(host, port))
         .await
         .map_err(|e| unreachable(&e))?;
@@ -584,12 +582,10 @@ async fn translate(
         .header("X-Stream-Protocol-Version", spdy_protocol)
         .body(Full::new(Bytes::new()))
         .map_err(|e| ApiError::internal(format!("building the kubelet request: {e}")))?;
-    let mut resp = sender.send_request(req).await.map_err(|e| {
-        ApiError::unavailable(format!(
-            "error dialing backend: dial tcp {}: {e}",
-            host_port(host, port)
-        ))
-    })?;
+    let mut resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| backend_unreachable(host, port, &e))?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         return Err(kubelet_error(resp).await);
     }
