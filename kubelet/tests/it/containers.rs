@@ -1,19 +1,16 @@
 //! Container-level behaviour on a real containerd: startup probe gating and recorded
 //! probe events.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, PostParams};
 use kube::Api;
 use rudder_kubelet::runtime::cri::CriRuntime;
-use rudder_kubelet::{KubeletConfig, Options};
 use serde_json::json;
 
-use crate::common::{wait_for, Apiserver, Containerd, BUSYBOX};
+use crate::common::{self, wait_for, Apiserver, Containerd, BUSYBOX};
 
 /// A kubelet (`run_with`) on a private containerd against an in-process apiserver.
 struct Node {
@@ -25,36 +22,19 @@ struct Node {
     ctd: Option<Containerd>,
 }
 
-fn kubelet_config(name: &str, dir: &Path, endpoint: &str, kubeconfig: &Path) -> KubeletConfig {
-    let cfg_file = dir.join("kubelet.yaml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
-             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\n",
-            dir.join("pods").display(),
-        ),
-    )
-    .unwrap();
-    let opts = Options::parse_from([
-        "kubelet".to_string(),
-        format!("--config={}", cfg_file.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--container-runtime-endpoint={endpoint}"),
-        format!("--root-dir={}", dir.join("root").display()),
-        format!("--hostname-override={name}"),
-        "--node-ip=127.0.0.1".into(),
-        "--runtime-request-timeout=30s".into(),
-    ]);
-    KubeletConfig::from_options(&opts).unwrap()
-}
-
 impl Node {
     async fn start(name: &str) -> Option<Node> {
         let ctd = Containerd::start()?;
         let apiserver = Apiserver::start().await;
         let work = tempfile::tempdir().unwrap();
-        let config = kubelet_config(name, work.path(), &ctd.endpoint(), &apiserver.kubeconfig);
+        let config = common::kubelet_config(
+            work.path(),
+            &ctd.endpoint(),
+            &apiserver.kubeconfig,
+            name,
+            "clusterDomain: cluster.local\n",
+            &[],
+        );
         let runtime = Arc::new(
             CriRuntime::connect(&ctd.endpoint(), Duration::from_secs(30))
                 .await

@@ -2,20 +2,17 @@
 //! in-process apiserver, and the kubelet's `run_with` in-process. Pods are bound by
 //! setting spec.nodeName (no scheduler).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 use rudder_kubelet::runtime::cri::CriRuntime;
 use rudder_kubelet::runtime::Runtime;
-use rudder_kubelet::{KubeletConfig, Options};
 use serde_json::json;
 
-use crate::common::{wait_for, Apiserver, Containerd, BUSYBOX};
+use crate::common::{self, wait_for, Apiserver, Containerd, BUSYBOX};
 
 const NODE: &str = "kl-it-node";
 
@@ -41,30 +38,6 @@ fn container_status(p: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStat
         .cloned()
 }
 
-fn kubelet_config(dir: &Path, endpoint: &str, kubeconfig: &Path) -> KubeletConfig {
-    let cfg_file = dir.join("kubelet.yaml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
-             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\n",
-            dir.join("pods").display()
-        ),
-    )
-    .unwrap();
-    let opts = Options::parse_from([
-        "kubelet".to_string(),
-        format!("--config={}", cfg_file.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--container-runtime-endpoint={endpoint}"),
-        format!("--root-dir={}", dir.join("root").display()),
-        format!("--hostname-override={NODE}"),
-        "--node-ip=127.0.0.1".into(),
-        "--runtime-request-timeout=30s".into(),
-    ]);
-    KubeletConfig::from_options(&opts).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_run_log_restart_with_backoff_and_terminate_gracefully() {
     let Some(ctd) = Containerd::start() else {
@@ -72,7 +45,14 @@ async fn pods_run_log_restart_with_backoff_and_terminate_gracefully() {
     };
     let apiserver = Apiserver::start().await;
     let work = tempfile::tempdir().unwrap();
-    let config = kubelet_config(work.path(), &ctd.endpoint(), &apiserver.kubeconfig);
+    let config = common::kubelet_config(
+        work.path(),
+        &ctd.endpoint(),
+        &apiserver.kubeconfig,
+        NODE,
+        "",
+        &[],
+    );
     let runtime = Arc::new(
         CriRuntime::connect(&ctd.endpoint(), Duration::from_secs(30))
             .await

@@ -3,48 +3,19 @@
 //! and static pods still run once the apiserver is gone.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::Api;
 use rudder_kubelet::runtime::cri::CriRuntime;
 use rudder_kubelet::runtime::Runtime;
-use rudder_kubelet::{KubeletConfig, Options};
 
-use crate::common::{wait_for, Apiserver, Containerd, BUSYBOX};
+use crate::common::{self, wait_for, Apiserver, Containerd, BUSYBOX};
 
 const NODE: &str = "kl-static-node";
-
-fn kubelet_config(dir: &Path, endpoint: &str, kubeconfig: &Path) -> KubeletConfig {
-    let cfg_file = dir.join("kubelet.yaml");
-    std::fs::write(
-        &cfg_file,
-        format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
-             podLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nstaticPodPath: {}\n\
-             fileCheckFrequency: 1s\n",
-            dir.join("pods").display(),
-            dir.join("manifests").display()
-        ),
-    )
-    .unwrap();
-    let opts = Options::parse_from([
-        "kubelet".to_string(),
-        format!("--config={}", cfg_file.display()),
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--container-runtime-endpoint={endpoint}"),
-        format!("--root-dir={}", dir.join("root").display()),
-        format!("--hostname-override={NODE}"),
-        "--node-ip=127.0.0.1".into(),
-        "--runtime-request-timeout=30s".into(),
-    ]);
-    KubeletConfig::from_options(&opts).unwrap()
-}
 
 fn manifest(name: &str) -> String {
     format!(
@@ -93,7 +64,18 @@ async fn static_pod_runs_with_a_mirror_pod_recreated_and_removed_with_the_file()
     let manifests = work.path().join("manifests");
     std::fs::create_dir_all(&manifests).unwrap();
     std::fs::write(manifests.join("web.yaml"), manifest("web")).unwrap();
-    let config = kubelet_config(work.path(), &ctd.endpoint(), &apiserver.kubeconfig);
+    let extra = format!(
+        "staticPodPath: {}\nfileCheckFrequency: 1s\n",
+        work.path().join("manifests").display()
+    );
+    let config = common::kubelet_config(
+        work.path(),
+        &ctd.endpoint(),
+        &apiserver.kubeconfig,
+        NODE,
+        &extra,
+        &[],
+    );
     let runtime = Arc::new(
         CriRuntime::connect(&ctd.endpoint(), Duration::from_secs(30))
             .await
