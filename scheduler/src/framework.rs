@@ -5,6 +5,7 @@
 //! plugin implements any subset of the extension-point traits and is registered under its
 //! upstream name; the [`crate::registry`] builds a [`Framework`] from a profile.
 
+use std::borrow::Cow;
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,44 +41,58 @@ pub enum Code {
 }
 
 /// A plugin's answer: a code plus human readable reasons (upstream `framework.Status`).
+///
+/// Reasons are usually upstream's fixed messages and the plugin a `&'static` name, so a
+/// rejection (made for most nodes of a large cluster when few fit) allocates only its
+/// reason list, not a copy of each string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     /// The outcome.
     pub code: Code,
     /// Reasons, each counted separately in the FailedScheduling message.
-    pub reasons: Vec<String>,
-    /// The plugin that answered (set by the framework).
-    pub plugin: String,
+    pub reasons: Vec<Cow<'static, str>>,
+    /// The plugin that answered (set by the framework; empty until then).
+    pub plugin: &'static str,
 }
 
 impl Status {
     /// A success.
     pub fn success() -> Status {
-        Status::new(Code::Success, Vec::new())
+        Status::bare(Code::Success)
     }
-    /// A status with the given code and reasons.
-    pub fn new(code: Code, reasons: Vec<String>) -> Status {
+    fn bare(code: Code) -> Status {
         Status {
             code,
-            reasons,
-            plugin: String::new(),
+            reasons: Vec::new(),
+            plugin: "",
+        }
+    }
+    /// A status with the given code and reasons.
+    pub fn new<R: Into<Cow<'static, str>>>(
+        code: Code,
+        reasons: impl IntoIterator<Item = R>,
+    ) -> Status {
+        Status {
+            code,
+            reasons: reasons.into_iter().map(Into::into).collect(),
+            plugin: "",
         }
     }
     /// Unschedulable with one reason.
-    pub fn unschedulable(reason: impl Into<String>) -> Status {
-        Status::new(Code::Unschedulable, vec![reason.into()])
+    pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Status {
+        Status::new(Code::Unschedulable, [reason])
     }
     /// UnschedulableAndUnresolvable with one reason.
-    pub fn unresolvable(reason: impl Into<String>) -> Status {
-        Status::new(Code::UnschedulableAndUnresolvable, vec![reason.into()])
+    pub fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Status {
+        Status::new(Code::UnschedulableAndUnresolvable, [reason])
     }
     /// An internal error.
-    pub fn error(msg: impl Into<String>) -> Status {
-        Status::new(Code::Error, vec![msg.into()])
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Status {
+        Status::new(Code::Error, [msg])
     }
     /// Skip.
     pub fn skip() -> Status {
-        Status::new(Code::Skip, Vec::new())
+        Status::bare(Code::Skip)
     }
     /// Whether the code is Success.
     pub fn is_success(&self) -> bool {
@@ -94,8 +109,8 @@ impl Status {
     pub fn message(&self) -> String {
         self.reasons.join(", ")
     }
-    fn with_plugin(mut self, name: &str) -> Status {
-        self.plugin = name.to_string();
+    fn with_plugin(mut self, name: &'static str) -> Status {
+        self.plugin = name;
         self
     }
 }
@@ -522,7 +537,7 @@ pub struct CycleState {
     /// None meaning all nodes, with the plugins that narrowed it.
     pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
     /// Plugins that returned a PreFilter node set, in order.
-    pub pre_filter_node_plugins: Vec<String>,
+    pub pre_filter_node_plugins: Vec<&'static str>,
     /// A handful of entries, read for every node by Filter and Score: a short list
     /// compared by name is cheaper than hashing the key each time.
     data: Vec<(String, Box<dyn Any + Send + Sync>)>,
@@ -553,8 +568,8 @@ impl CycleState {
     }
     /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
     /// plugin returning a `PreFilterResult` does upstream.
-    pub fn restrict_nodes(&mut self, plugin: &str, names: std::collections::BTreeSet<String>) {
-        self.pre_filter_node_plugins.push(plugin.to_string());
+    pub fn restrict_nodes(&mut self, plugin: &'static str, names: std::collections::BTreeSet<String>) {
+        self.pre_filter_node_plugins.push(plugin);
         self.pre_filter_nodes = Some(match self.pre_filter_nodes.take() {
             None => names,
             Some(old) => old.intersection(&names).cloned().collect(),

@@ -331,7 +331,7 @@ impl SchedulingQueue {
         if s.is_success() {
             self.active.push(key, p, &*self.sort);
         } else {
-            p.unschedulable_plugins = vec![s.plugin];
+            p.unschedulable_plugins = vec![s.plugin.to_string()];
             self.unschedulable.insert(key, p);
         }
     }

@@ -58,7 +58,7 @@ impl FitError {
         let set: std::collections::BTreeSet<&str> = self
             .statuses
             .values()
-            .map(|s| s.plugin.as_str())
+            .map(|s| s.plugin)
             .filter(|p| !p.is_empty())
             .collect();
         set.into_iter().map(str::to_string).collect()
@@ -200,19 +200,25 @@ pub fn schedule_pod(
     let pct = fw.percentage_of_nodes_to_score.unwrap_or(global_percentage);
     let want = num_feasible_nodes_to_find(pct, nodes.len());
     let mut feasible: Vec<Arc<NodeInfo>> = Vec::new();
+    // Rejections by node position. They are only read when no node fits, so the
+    // name-keyed map is built then: with a selective filter most nodes of a large cluster
+    // reject every pod, and hashing an owned name for each of them cost more than
+    // filtering it.
+    let mut rejected: Vec<(usize, Status)> = Vec::new();
     let start = *next_start % nodes.len().max(1);
     let mut processed = 0;
     for i in 0..nodes.len() {
         if feasible.len() >= want {
             break;
         }
-        let n = &nodes[(start + i) % nodes.len()];
+        let at = (start + i) % nodes.len();
+        let n = &nodes[at];
         processed += 1;
         let s = fw.run_filter_with_nominated(state, pod, n);
         if s.is_success() {
             feasible.push(n.clone());
         } else if s.is_rejected() {
-            statuses.insert(n.name().to_string(), s);
+            rejected.push((at, s));
         } else {
             return Err(ScheduleError::Internal(s));
         }
@@ -220,6 +226,11 @@ pub fn schedule_pod(
     *next_start = (start + processed) % nodes.len().max(1);
 
     if feasible.is_empty() {
+        statuses.extend(
+            rejected
+                .into_iter()
+                .map(|(at, s)| (nodes[at].name().to_string(), s)),
+        );
         let mut fit = FitError {
             num_all_nodes: all_nodes.len(),
             statuses,
@@ -327,7 +338,7 @@ mod tests {
             "w2".into(),
             Status::new(
                 Code::Unschedulable,
-                vec!["Insufficient cpu".into(), "Insufficient memory".into()],
+                ["Insufficient cpu", "Insufficient memory"],
             ),
         );
         let e = FitError {

@@ -339,7 +339,7 @@ impl FilterPlugin for Fit {
         } else {
             crate::framework::Code::Unschedulable
         };
-        Status::new(code, ins.into_iter().map(|i| i.reason).collect())
+        Status::new(code, ins.into_iter().map(|i| i.reason))
     }
 }
 

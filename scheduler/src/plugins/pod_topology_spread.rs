@@ -47,6 +47,8 @@ pub struct PodTopologySpread {
     /// `defaultingType: System`: nodes missing a default constraint's label still score.
     system_defaulted: bool,
     listers: Listers,
+    /// PreFilter's counts kept between cycles (see [`CountCache`]).
+    counts: std::sync::Mutex<Option<CountCache>>,
 }
 
 /// Upstream `systemDefaultConstraints`.
@@ -288,10 +290,56 @@ fn count_matching(c: &Constraint, pod: &Pod, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
+/// The matching-pod counts of one constraint's domains (topology values).
+#[derive(Clone, Default)]
+struct Domains {
+    /// Domain index by topology value. Indices are never reused: a domain whose last
+    /// eligible node went away keeps its index with `nodes == 0` and counts as absent.
+    index: HashMap<String, usize>,
+    /// Matching pods per domain.
+    pods: Vec<i64>,
+    /// Eligible nodes per domain.
+    nodes: Vec<u32>,
+}
+
+impl Domains {
+    fn slot(&mut self, value: &str) -> usize {
+        if let Some(&i) = self.index.get(value) {
+            return i;
+        }
+        let i = self.pods.len();
+        self.index.insert(value.to_string(), i);
+        self.pods.push(0);
+        self.nodes.push(0);
+        i
+    }
+
+    /// Matching pods in the domain of `value`; 0 for an absent domain.
+    fn count(&self, value: &str) -> i64 {
+        self.index.get(value).map_or(0, |&i| self.pods[i])
+    }
+
+    /// Upstream `minMatchNum`: the smallest count over the present domains, 0 when fewer
+    /// than `min_domains` domains are present.
+    fn min(&self, min_domains: Option<i64>) -> i64 {
+        let present = self.nodes.iter().filter(|&&n| n > 0).count() as i64;
+        if min_domains.is_some_and(|d| present < d) {
+            return 0;
+        }
+        self.pods
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(_, &n)| n > 0)
+            .map(|(&p, _)| p)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
 struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: matching pods per topology value.
-    counts: Vec<HashMap<String, i64>>,
+    domains: Arc<Vec<Domains>>,
     /// Per constraint: 1 when the incoming pod matches its own selector.
     self_match: Vec<i64>,
     /// Per constraint: the global minimum over the eligible domains; zero when fewer
@@ -300,12 +348,126 @@ struct FilterState {
     min: Vec<i64>,
 }
 
-/// Adds `n` to the count of `value` without allocating when it is already counted.
-fn bump(m: &mut HashMap<String, i64>, value: &str, n: i64) {
-    match m.get_mut(value) {
-        Some(c) => *c += n,
-        None => {
-            m.insert(value.to_string(), n);
+/// Everything PreFilter's counts depend on besides the nodes: two pods with equal keys
+/// (the replicas of one workload) get equal counts from equal snapshots.
+#[derive(PartialEq)]
+struct CountKey {
+    namespace: Option<String>,
+    /// Per constraint: topology key, selector, node affinity and taint policies.
+    constraints: Vec<(String, Selector, bool, bool)>,
+    /// The pod's nodeSelector and required node affinity, when a constraint honours it.
+    affinity: Option<(
+        Option<BTreeMap<String, String>>,
+        Option<k8s_openapi::api::core::v1::NodeSelector>,
+    )>,
+    /// The pod's tolerations, when a constraint honours taints.
+    tolerations: Option<Vec<k8s_openapi::api::core::v1::Toleration>>,
+}
+
+impl CountKey {
+    fn new(pod: &Pod, cs: &[Constraint]) -> CountKey {
+        let spec = pod.spec.as_ref();
+        let affinity = cs.iter().any(|c| c.honor_affinity).then(|| {
+            (
+                spec.and_then(|s| s.node_selector.clone()),
+                spec.and_then(|s| s.affinity.as_ref())
+                    .and_then(|a| a.node_affinity.as_ref())
+                    .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone()),
+            )
+        });
+        let tolerations = cs
+            .iter()
+            .any(|c| c.honor_taints)
+            .then(|| spec.and_then(|s| s.tolerations.clone()).unwrap_or_default());
+        CountKey {
+            namespace: pod.metadata.namespace.clone(),
+            constraints: cs
+                .iter()
+                .map(|c| (c.key.clone(), c.selector.clone(), c.honor_affinity, c.honor_taints))
+                .collect(),
+            affinity,
+            tolerations,
+        }
+    }
+}
+
+/// PreFilter's counts from the previous cycle, updated for the nodes that changed since.
+///
+/// Upstream `calPreFilterState` walks every node and every pod on it for every pod it
+/// schedules (16 goroutines wide). Consecutive pods of one workload share their
+/// constraints, and between two cycles only the nodes that got or lost a pod change (the
+/// snapshot swaps in a new `Arc<NodeInfo>` for exactly those), so this recounts only nodes
+/// whose view is not the one counted last time: a pointer comparison per node instead of
+/// a walk over its labels and pods.
+struct CountCache {
+    key: CountKey,
+    /// The node views counted, by snapshot position.
+    nodes: Vec<Arc<NodeInfo>>,
+    /// Per position and constraint (`i * constraints + c`): the node's domain and its
+    /// matching pods, `None` when the node does not count for the constraint.
+    entries: Vec<Option<(u32, u32)>>,
+    domains: Arc<Vec<Domains>>,
+}
+
+impl CountCache {
+    fn new(key: CountKey) -> CountCache {
+        let n = key.constraints.len();
+        CountCache {
+            key,
+            nodes: Vec::new(),
+            entries: Vec::new(),
+            domains: Arc::new(vec![Domains::default(); n]),
+        }
+    }
+
+    /// Brings the counts up to date with `nodes`.
+    fn update(&mut self, cs: &[Constraint], pod: &Pod, nodes: &[Arc<NodeInfo>]) {
+        let k = cs.len();
+        if self.nodes.len() > nodes.len() {
+            // Removed nodes at the tail: take their contributions out first.
+            for i in nodes.len()..self.nodes.len() {
+                self.retract(i, k);
+            }
+            self.nodes.truncate(nodes.len());
+            self.entries.truncate(nodes.len() * k);
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            if i < self.nodes.len() {
+                if Arc::ptr_eq(&self.nodes[i], n) {
+                    continue;
+                }
+                self.retract(i, k);
+                self.nodes[i] = n.clone();
+            } else {
+                self.nodes.push(n.clone());
+                self.entries.extend(std::iter::repeat_n(None, k));
+            }
+            let domains = Arc::make_mut(&mut self.domains);
+            for (ci, c) in cs.iter().enumerate() {
+                let entry = if node_eligible(c, pod, &n.node) {
+                    let d = &mut domains[ci];
+                    let slot = d.slot(label(&n.node, &c.key).unwrap_or_default());
+                    let m = count_matching(c, pod, n);
+                    d.pods[slot] += m;
+                    d.nodes[slot] += 1;
+                    Some((slot as u32, m as u32))
+                } else {
+                    None
+                };
+                self.entries[i * k + ci] = entry;
+            }
+        }
+    }
+
+    /// Takes the contribution of position `i` out of the domain counts.
+    fn retract(&mut self, i: usize, k: usize) {
+        let domains = Arc::make_mut(&mut self.domains);
+        for ci in 0..k {
+            if let Some((slot, m)) = self.entries[i * k + ci].take() {
+                let d = &mut domains[ci];
+                d.pods[slot as usize] -= i64::from(m);
+                d.nodes[slot as usize] -= 1;
+            }
         }
     }
 }
@@ -319,20 +481,21 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let counts: Vec<HashMap<String, i64>> = cs
-            .iter()
-            .map(|c| {
-                let mut m: HashMap<String, i64> = HashMap::new();
-                for n in nodes {
-                    if !node_eligible(c, pod, &n.node) {
-                        continue;
-                    }
-                    let v = label(&n.node, &c.key).unwrap_or_default();
-                    bump(&mut m, v, count_matching(c, pod, n));
-                }
-                m
-            })
-            .collect();
+        let key = CountKey::new(pod, &cs);
+        let domains = {
+            // A panic while counting would leave the cache half updated: start over.
+            let mut guard = self.counts.lock().unwrap_or_else(|e| {
+                let mut g = e.into_inner();
+                *g = None;
+                g
+            });
+            if guard.as_ref().is_none_or(|c| c.key != key) {
+                *guard = Some(CountCache::new(key));
+            }
+            let cache = guard.as_mut().expect("set above");
+            cache.update(&cs, pod, nodes);
+            cache.domains.clone()
+        };
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         let self_match = cs
             .iter()
@@ -340,20 +503,14 @@ impl PreFilterPlugin for PodTopologySpread {
             .collect();
         let min = cs
             .iter()
-            .zip(&counts)
-            .map(|(c, counts)| {
-                if c.min_domains.is_some_and(|d| (counts.len() as i64) < d) {
-                    0
-                } else {
-                    counts.values().copied().min().unwrap_or(0)
-                }
-            })
+            .zip(domains.iter())
+            .map(|(c, d)| d.min(c.min_domains))
             .collect();
         state.write(
             FILTER_KEY,
             Arc::new(FilterState {
                 constraints: cs,
-                counts,
+                domains,
                 self_match,
                 min,
             }),
@@ -367,13 +524,12 @@ impl FilterPlugin for PodTopologySpread {
         let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
             return Status::error(format!("reading {FILTER_KEY:?} from cycleState"));
         };
-        for (i, (c, counts)) in st.constraints.iter().zip(&st.counts).enumerate() {
+        for (i, (c, domains)) in st.constraints.iter().zip(st.domains.iter()).enumerate() {
             let Some(value) = label(&node.node, &c.key) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
             let (self_match, min) = (st.self_match[i], st.min[i]);
-            let matched = counts.get(value).copied().unwrap_or(0);
-            if matched + self_match - min > c.max_skew {
+            if domains.count(value) + self_match - min > c.max_skew {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
             }
         }
@@ -588,6 +744,7 @@ pub fn factory(args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet
         },
         system_defaulted: system,
         listers: h.listers.clone(),
+        counts: Default::default(),
     });
     Ok(PluginSet {
         pre_filter: Some(p.clone()),
@@ -703,6 +860,61 @@ mod tests {
         );
     }
 
+    /// Filter codes of `p` on every node, from `plugin`'s PreFilter.
+    fn codes(plugin: &PodTopologySpread, p: &Pod, nodes: &[Arc<NodeInfo>]) -> Vec<Code> {
+        let mut st = CycleState::default();
+        assert!(plugin.pre_filter(&mut st, p, nodes).is_success());
+        nodes.iter().map(|n| plugin.filter(&st, p, n).code).collect()
+    }
+
+    #[test]
+    fn kept_counts_follow_node_changes() {
+        // One plugin instance across cycles (the kept counts) must agree with a fresh one
+        // (a full count) after every kind of snapshot change.
+        let kept = PodTopologySpread::default();
+        let spec = spread("DoNotSchedule", "zone", 1);
+        let p = labelled_pod("p", json!({"foo": ""}), spec.clone());
+        let mut nodes = vec![
+            zone_node("node-a", "zone1", 1),
+            zone_node("node-b", "zone1", 0),
+            zone_node("node-x", "zone2", 0),
+            zone_node("node-y", "zone2", 0),
+        ];
+        let check = |nodes: &[Arc<NodeInfo>], what: &str| {
+            let fresh = codes(&PodTopologySpread::default(), &p, nodes);
+            assert_eq!(codes(&kept, &p, nodes), fresh, "{what}");
+            fresh
+        };
+        use Code::{Success as S, Unschedulable as U};
+        assert_eq!(check(&nodes, "first count"), vec![U, U, S, S]);
+        // A pod lands on node-x: zone2 catches up, every node fits again.
+        nodes[2] = zone_node("node-x", "zone2", 1);
+        assert_eq!(check(&nodes, "pod added"), vec![S; 4]);
+        // node-a loses its pod.
+        nodes[0] = zone_node("node-a", "zone1", 0);
+        assert_eq!(check(&nodes, "pod removed"), vec![S, S, U, U]);
+        // node-y moves to a new zone3 with no pods: the minimum drops to 0 there.
+        nodes[3] = zone_node("node-y", "zone3", 0);
+        assert_eq!(check(&nodes, "label changed"), vec![S, S, U, S]);
+        // The last node goes: zone3 disappears from the domains.
+        nodes.pop();
+        assert_eq!(check(&nodes, "node removed"), vec![S, S, U]);
+        // A new node is added at the end (and one in the middle is replaced at once).
+        nodes.push(zone_node("node-z", "zone4", 0));
+        nodes[1] = zone_node("node-b", "zone1", 2);
+        assert_eq!(check(&nodes, "node added"), vec![U, U, U, S]);
+        // A pod with other constraints starts over, and back again.
+        let other = labelled_pod("q", json!({"foo": ""}), spread("DoNotSchedule", "node", 1));
+        let mut st = CycleState::default();
+        kept.pre_filter(&mut st, &other, &nodes);
+        let fresh = codes(&PodTopologySpread::default(), &other, &nodes);
+        assert_eq!(
+            nodes.iter().map(|n| kept.filter(&st, &other, n).code).collect::<Vec<_>>(),
+            fresh
+        );
+        check(&nodes, "after another pod's cycle");
+    }
+
     #[test]
     fn min_domains_forces_new_domains() {
         let nodes = vec![zone_node("node-a", "zone1", 1)];
@@ -809,6 +1021,7 @@ mod tests {
             },
             system_defaulted: system,
             listers: h.listers,
+            counts: Default::default(),
         }
     }
 
