@@ -112,7 +112,11 @@ impl Shared {
 
     /// A pod was added or changed (upstream `addPodToCache` / `addPodToSchedulingQueue` and
     /// their update variants).
-    pub fn on_pod(&self, pod: Pod) {
+    pub fn on_pod(&self, mut pod: Pod) {
+        // Upstream's scheduler pod informer drops managedFields ("to improve memory
+        // usage"): nothing here reads them, and with one entry per writer they are the
+        // bulk of a small pod.
+        pod.metadata.managed_fields = None;
         let key = pod_key(&pod);
         let now = Instant::now();
         if is_terminal(&pod) {
@@ -180,7 +184,9 @@ impl Shared {
     /// A node was added or changed. Unschedulable pods are retried when the node is new or
     /// something scheduling reads changed (upstream `nodeSchedulingPropertiesChange`),
     /// not on heartbeats.
-    pub fn on_node(&self, node: Node) {
+    pub fn on_node(&self, mut node: Node) {
+        // As for pods: managedFields are never read here.
+        node.metadata.managed_fields = None;
         let name = node.metadata.name.clone().unwrap_or_default();
         let event = {
             let mut c = self.cache.lock();
