@@ -5,8 +5,8 @@
 //! plugin implements any subset of the extension-point traits and is registered under its
 //! upstream name; the [`crate::registry`] builds a [`Framework`] from a profile.
 
-use std::borrow::Cow;
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -522,8 +522,10 @@ pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
 }
 
 /// Data plugins keep between extension points of one scheduling cycle (upstream
-/// `CycleState`), keyed by the plugin's own key.
-#[derive(Default)]
+/// `CycleState`), keyed by the plugin's own key. Cloning it is cheap (entries are shared);
+/// the PreFilter extensions replace an entry rather than change it in place, so a clone
+/// made for a what-if (nominated pods, preemption victims) leaves the original alone.
+#[derive(Default, Clone)]
 pub struct CycleState {
     /// The cycle's snapshot: every node (PreScore gets only the feasible ones, but
     /// upstream's InterPodAffinity, PodTopologySpread and ImageLocality count over all of
@@ -532,7 +534,8 @@ pub struct CycleState {
     /// Pods nominated to a node (by preemption) with at least this pod's priority, by
     /// node: Filter counts them as if they ran there (upstream
     /// `RunFilterPluginsWithNominatedPods`).
-    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Shared, so copies of the state made for what-if runs do not copy it.
+    pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
     /// The nodes PreFilter plugins narrowed the cycle to (upstream `PreFilterResult`),
     /// None meaning all nodes, with the plugins that narrowed it.
     pub pre_filter_nodes: Option<std::collections::BTreeSet<String>>,
@@ -540,7 +543,7 @@ pub struct CycleState {
     pub pre_filter_node_plugins: Vec<&'static str>,
     /// A handful of entries, read for every node by Filter and Score: a short list
     /// compared by name is cheaper than hashing the key each time.
-    data: Vec<(String, Box<dyn Any + Send + Sync>)>,
+    data: Vec<(String, Arc<dyn Any + Send + Sync>)>,
     skip_filter: Vec<String>,
     skip_score: Vec<String>,
     /// Per Filter plugin of the framework, whether PreFilter answered Skip; computed once
@@ -562,13 +565,17 @@ impl CycleState {
     /// Stores a value.
     pub fn write<T: Any + Send + Sync>(&mut self, key: &str, v: T) {
         match self.data.iter_mut().find(|(k, _)| k == key) {
-            Some(e) => e.1 = Box::new(v),
-            None => self.data.push((key.to_string(), Box::new(v))),
+            Some(e) => e.1 = Arc::new(v),
+            None => self.data.push((key.to_string(), Arc::new(v))),
         }
     }
     /// Narrows the cycle to `names` (intersected with earlier narrowing), as a PreFilter
     /// plugin returning a `PreFilterResult` does upstream.
-    pub fn restrict_nodes(&mut self, plugin: &'static str, names: std::collections::BTreeSet<String>) {
+    pub fn restrict_nodes(
+        &mut self,
+        plugin: &'static str,
+        names: std::collections::BTreeSet<String>,
+    ) {
         self.pre_filter_node_plugins.push(plugin);
         self.pre_filter_nodes = Some(match self.pre_filter_nodes.take() {
             None => names,
@@ -581,7 +588,7 @@ impl CycleState {
         self.data
             .iter()
             .find(|(k, _)| k == key)
-            .and_then(|(_, b)| b.downcast_ref())
+            .and_then(|(_, b)| b.as_ref().downcast_ref())
     }
 }
 
@@ -638,6 +645,32 @@ pub trait QueueSortPlugin: Plugin {
 pub trait PreFilterPlugin: Plugin {
     /// May precompute into `state`, reject the pod, or answer Skip to skip this plugin's Filter.
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+
+    /// Upstream `PreFilterExtensions.AddPod`: brings this plugin's PreFilter state up to
+    /// date with `added` running on `node` (already in `node.pods`), for Filter runs that
+    /// count nominated pods or preemption's reprieved victims. Plugins whose PreFilter
+    /// state does not depend on other pods keep the default.
+    fn add_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _added: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
+        Status::success()
+    }
+
+    /// Upstream `PreFilterExtensions.RemovePod`: the inverse of [`Self::add_pod`], for
+    /// preemption's dry run without its victims.
+    fn remove_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _removed: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
+        Status::success()
+    }
 }
 
 /// Decides whether a pod may run on a node.
@@ -831,16 +864,75 @@ impl Framework {
             state.nominated.get(node.name()).filter(|v| !v.is_empty())
         };
         if let Some(extra) = extra {
+            // Upstream `addGENominatedPods`: each nominated pod joins the node and the
+            // PreFilter state (spread and affinity counts) of a copy of the cycle state.
+            let mut st = state.clone();
             let mut ni = node.clone();
             for p in extra {
                 ni.add_pod(p.clone());
+                let s = self.run_pre_filter_extension_add_pod(&mut st, pod, p, &ni);
+                if !s.is_success() {
+                    return s;
+                }
             }
-            let s = self.run_filter(state, pod, &ni);
+            let s = self.run_filter(&st, pod, &ni);
             if !s.is_success() {
                 return s;
             }
         }
         self.run_filter(state, pod, node)
+    }
+
+    /// Runs every PreFilter plugin's AddPod extension, except those whose PreFilter
+    /// answered Skip (upstream `RunPreFilterExtensionAddPod`).
+    pub fn run_pre_filter_extension_add_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        added: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.iter().any(|n| n == p.name()) {
+                continue;
+            }
+            let s = p.add_pod(state, pod, added, node);
+            if !s.is_success() {
+                return Status::error(format!(
+                    "running AddPod on PreFilter plugin {:?}: {}",
+                    p.name(),
+                    s.message()
+                ))
+                .with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs every PreFilter plugin's RemovePod extension, except those whose PreFilter
+    /// answered Skip (upstream `RunPreFilterExtensionRemovePod`).
+    pub fn run_pre_filter_extension_remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.iter().any(|n| n == p.name()) {
+                continue;
+            }
+            let s = p.remove_pod(state, pod, removed, node);
+            if !s.is_success() {
+                return Status::error(format!(
+                    "running RemovePod on PreFilter plugin {:?}: {}",
+                    p.name(),
+                    s.message()
+                ))
+                .with_plugin(p.name());
+            }
+        }
+        Status::success()
     }
 
     /// Runs Filter plugins on one node, stopping at the first rejection as upstream does.

@@ -362,9 +362,9 @@ mod tests {
         );
         let mut named = NodeToStatus::new();
         let mut s1 = Status::unschedulable("Insufficient cpu");
-        s1.plugin = "NodeResourcesFit".into();
+        s1.plugin = "NodeResourcesFit";
         let mut s2 = Status::unresolvable("x");
-        s2.plugin = "TaintToleration".into();
+        s2.plugin = "TaintToleration";
         named.insert("a".into(), s1.clone());
         named.insert("b".into(), s2);
         named.insert("c".into(), s1);
@@ -591,7 +591,7 @@ mod tests {
         nominee.metadata.name = Some("nominee".into());
         nominee.spec.as_mut().unwrap().priority = Some(100);
         let mut state = CycleState::default();
-        state.nominated.insert(
+        Arc::make_mut(&mut state.nominated).insert(
             "a".into(),
             vec![Arc::new(crate::framework::PodInfo::new(Arc::new(nominee)))],
         );

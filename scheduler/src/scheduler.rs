@@ -446,7 +446,7 @@ impl Loop {
         };
         qp.attempt_started = Some(Instant::now());
         let mut state = CycleState::default();
-        state.nominated = self.shared.nominator.lock().for_pod(&pod);
+        state.nominated = Arc::new(self.shared.nominator.lock().for_pod(&pod));
         let mut rng = rand::rng();
         // The cache lock is held only to copy the changed nodes; the informers keep
         // running while the cycle filters and scores. The previous cycle's state is gone,

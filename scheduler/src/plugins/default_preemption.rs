@@ -210,7 +210,17 @@ pub fn select_victims(
         return Err(Status::unresolvable(NO_VICTIMS));
     }
     let mut ni = node.without(lower);
-    let s = fw.run_filter_with_nominated(state, pod, &ni);
+    // Upstream removes each potential victim from the PreFilter state too
+    // (`RunPreFilterExtensionRemovePod`), so spread counts and affinity terms see the
+    // node without them.
+    let mut state = state.clone();
+    for p in &potential {
+        let s = fw.run_pre_filter_extension_remove_pod(&mut state, pod, p, &ni);
+        if !s.is_success() {
+            return Err(s);
+        }
+    }
+    let s = fw.run_filter_with_nominated(&state, pod, &ni);
     if !s.is_success() {
         return Err(s);
     }
@@ -222,10 +232,21 @@ pub fn select_victims(
     let mut violations = 0;
     for (group, is_violating) in [(violating, true), (ok, false)] {
         for p in group {
+            // Upstream `reprievePod`: the pod goes back on the node and into the PreFilter
+            // state; it stays a victim if the incoming pod no longer fits.
             let mut with = ni.clone();
             with.add_pod(p.clone());
-            if fw.run_filter_with_nominated(state, pod, &with).is_success() {
+            let mut with_state = state.clone();
+            let s = fw.run_pre_filter_extension_add_pod(&mut with_state, pod, &p, &with);
+            if !s.is_success() {
+                return Err(s);
+            }
+            if fw
+                .run_filter_with_nominated(&with_state, pod, &with)
+                .is_success()
+            {
                 ni = with;
+                state = with_state;
             } else {
                 victims.push(p.pod.clone());
                 if is_violating {
@@ -777,5 +798,145 @@ mod tests {
             .collect();
         // The most important pod (c) is added back first and stays.
         assert_eq!(names, vec!["b", "a"]);
+    }
+
+    #[test]
+    fn victims_blocking_affinity_and_spread_are_found() {
+        // Upstream SelectVictimsOnNode runs RemovePod on the PreFilter state: a low-priority
+        // pod that the incoming pod's required anti-affinity rejects is a victim (without
+        // the extension the state would still count it and no node would be a candidate),
+        // and the same for a pod pushing a spread domain over maxSkew.
+        let h = Handle::default();
+        let mut fw = fw();
+        for name in ["InterPodAffinity", "PodTopologySpread"] {
+            let s = crate::registry::in_tree()[name](None, &h).unwrap();
+            fw.pre_filter.extend(s.pre_filter);
+            fw.filter.extend(s.filter);
+        }
+        let alloc = json!({"cpu": "4", "memory": "1Gi", "pods": "10"});
+        let labelled = |name: &str, prio: i32, app: &str| {
+            let mut p = prio_pod(name, prio, "100m", json!({}));
+            p.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+            p
+        };
+        let zone_node = |name: &str, zone: &str, pods: Vec<Pod>| {
+            let mut n = alloc_node(name, alloc.clone());
+            n.metadata.labels = Some(
+                [
+                    ("kubernetes.io/hostname".to_string(), name.to_string()),
+                    ("zone".to_string(), zone.to_string()),
+                ]
+                .into(),
+            );
+            Arc::new(node_info(n, pods))
+        };
+
+        // Anti-affinity: "db" must not share a host with "cache" pods.
+        let nodes = vec![zone_node("n1", "z1", vec![labelled("low", 1, "cache")])];
+        let mut db = labelled("db", 100, "db");
+        db.spec.as_mut().unwrap().affinity = serde_json::from_value(json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "cache"}},
+                "topologyKey": "kubernetes.io/hostname"}]}}))
+        .unwrap();
+        let mut st = CycleState::default();
+        assert!(fw.run_pre_filter(&mut st, &db, &nodes).is_success());
+        assert!(!fw.run_filter(&st, &db, &nodes[0]).is_success());
+        let (victims, _) = select_victims(&fw, &st, &db, &nodes[0], &[]).unwrap();
+        assert_eq!(victims[0].metadata.name.as_deref(), Some("low"));
+
+        // Spread: z1 holds two "web" pods, z2 none; maxSkew 1 keeps a third out of z1
+        // unless one low-priority web pod there goes.
+        let nodes = vec![
+            zone_node(
+                "n1",
+                "z1",
+                vec![labelled("w1", 1, "web"), labelled("w2", 1, "web")],
+            ),
+            zone_node("n2", "z2", vec![labelled("filler", 1000, "other")]),
+        ];
+        let mut web = labelled("web", 100, "web");
+        web.spec.as_mut().unwrap().topology_spread_constraints =
+            serde_json::from_value(json!([{"maxSkew": 2, "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "web"}}}]))
+            .unwrap();
+        let mut st = CycleState::default();
+        assert!(fw.run_pre_filter(&mut st, &web, &nodes).is_success());
+        assert!(!fw.run_filter(&st, &web, &nodes[0]).is_success());
+        let (victims, _) = select_victims(&fw, &st, &web, &nodes[0], &[]).unwrap();
+        // Only one of the two has to go: the other is reprieved.
+        assert_eq!(victims.len(), 1);
+    }
+
+    #[test]
+    fn nominated_pods_count_for_spread_and_anti_affinity() {
+        // Upstream RunFilterPluginsWithNominatedPods adds nominated pods to the PreFilter
+        // state (AddPod): a pod nominated to n1 with the same labels fills its domain.
+        let h = Handle::default();
+        let mut fw = Framework::default();
+        for name in ["InterPodAffinity", "PodTopologySpread"] {
+            let s = crate::registry::in_tree()[name](None, &h).unwrap();
+            fw.pre_filter.extend(s.pre_filter);
+            fw.filter.extend(s.filter);
+        }
+        let zone_node = |name: &str| {
+            let mut n = node(name, json!({}));
+            n.metadata.labels = Some(
+                [
+                    ("kubernetes.io/hostname".to_string(), name.to_string()),
+                    ("zone".to_string(), name.to_string()),
+                ]
+                .into(),
+            );
+            Arc::new(node_info(n, vec![]))
+        };
+        let nodes = vec![zone_node("n1"), zone_node("n2")];
+        let mut nominee = prio_pod("nominee", 100, "100m", json!({}));
+        nominee.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        let mut incoming = prio_pod("p", 10, "100m", json!({}));
+        incoming.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        let cases = [
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "web"}}}]}),
+            json!({"affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{
+                    "labelSelector": {"matchLabels": {"app": "web"}},
+                    "topologyKey": "kubernetes.io/hostname"}]}}}),
+        ];
+        for extra in cases {
+            let mut p = incoming.clone();
+            if let (Ok(mut spec), Value::Object(e)) =
+                (serde_json::to_value(p.spec.take()), extra.clone())
+            {
+                spec.as_object_mut().unwrap().extend(e);
+                p.spec = serde_json::from_value(spec).unwrap();
+            }
+            let mut st = CycleState::default();
+            assert!(
+                fw.run_pre_filter(&mut st, &p, &nodes).is_success(),
+                "{extra}"
+            );
+            assert!(
+                fw.run_filter_with_nominated(&st, &p, &nodes[0])
+                    .is_success(),
+                "{extra}"
+            );
+            Arc::make_mut(&mut st.nominated).insert(
+                "n1".into(),
+                vec![Arc::new(PodInfo::new(Arc::new(nominee.clone())))],
+            );
+            assert!(
+                !fw.run_filter_with_nominated(&st, &p, &nodes[0])
+                    .is_success(),
+                "{extra}"
+            );
+            assert!(
+                fw.run_filter_with_nominated(&st, &p, &nodes[1])
+                    .is_success(),
+                "{extra}"
+            );
+        }
     }
 }

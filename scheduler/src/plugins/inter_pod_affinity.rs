@@ -12,7 +12,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PreFilterPlugin,
+    CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PodInfo, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
 };
 use crate::registry::{Handle, RegistryError};
@@ -100,7 +100,7 @@ fn node_label<'a>(n: &'a NodeInfo, key: &str) -> Option<&'a String> {
 
 /// Counts per topology key, then per topology value; looked up by `&str` without
 /// building a key.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct TopoCounts(HashMap<String, HashMap<String, i64>>);
 
 impl TopoCounts {
@@ -110,9 +110,19 @@ impl TopoCounts {
             None => self.0.entry(key.to_string()).or_default(),
         };
         match m.get_mut(value) {
-            Some(c) => *c += n,
+            Some(c) => {
+                *c += n;
+                // Upstream `topologyToMatchedTermCount.update` deletes pairs that reach 0,
+                // so "no matching pod anywhere" (the first pod of an affinity group) holds
+                // again once a removed pod was the last one.
+                if *c == 0 {
+                    m.remove(value);
+                }
+            }
             None => {
-                m.insert(value.to_string(), n);
+                if n != 0 {
+                    m.insert(value.to_string(), n);
+                }
             }
         }
     }
@@ -143,7 +153,7 @@ impl TopoCounts {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct FilterState {
     affinity: Vec<Term>,
     anti: Vec<Term>,
@@ -226,6 +236,67 @@ impl PreFilterPlugin for InterPodAffinity {
         state.write(FILTER_KEY, Arc::new(st));
         Status::success()
     }
+
+    fn add_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        added: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        update_with_pod(state, pod, added, node, 1);
+        Status::success()
+    }
+
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        update_with_pod(state, pod, removed, node, -1);
+        Status::success()
+    }
+}
+
+/// Upstream `preFilterState.updateWithPod`: the other pod's required anti-affinity against
+/// the incoming pod, and the incoming pod's required affinity (all terms) and
+/// anti-affinity (each term) matching the other pod, counted on the node's topology pairs.
+/// The state is copied, leaving the cycle's original alone.
+fn update_with_pod(
+    state: &mut CycleState,
+    pod: &Pod,
+    other: &PodInfo,
+    node: &NodeInfo,
+    delta: i64,
+) {
+    let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
+        return;
+    };
+    let mut next = FilterState::clone(st);
+    for term in &other.terms.required_anti {
+        if term.matches(pod) {
+            if let Some(v) = node_label(node, &term.topology_key) {
+                next.existing_anti_counts.add(&term.topology_key, v, delta);
+            }
+        }
+    }
+    if !next.affinity.is_empty() && next.affinity.iter().all(|t| t.matches(&other.pod)) {
+        for t in &st.affinity {
+            if let Some(v) = node_label(node, &t.topology_key) {
+                next.affinity_counts.add(&t.topology_key, v, delta);
+            }
+        }
+    }
+    for t in &st.anti {
+        if t.matches(&other.pod) {
+            if let Some(v) = node_label(node, &t.topology_key) {
+                next.anti_counts.add(&t.topology_key, v, delta);
+            }
+        }
+    }
+    state.write(FILTER_KEY, Arc::new(next));
 }
 
 impl FilterPlugin for InterPodAffinity {

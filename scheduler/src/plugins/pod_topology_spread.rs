@@ -20,7 +20,7 @@ use rudder_api::labels::Selector;
 use super::helper::tolerated_by;
 use super::node_affinity::pod_matches_node;
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PreFilterPlugin,
+    CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PodInfo, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
 };
 use crate::registry::{Handle, Listers, RegistryError};
@@ -336,6 +336,7 @@ impl Domains {
     }
 }
 
+#[derive(Clone)]
 struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: matching pods per topology value.
@@ -348,6 +349,12 @@ struct FilterState {
     min: Vec<i64>,
 }
 
+/// A pod's nodeSelector and required node affinity.
+type RequiredNodeTerms = (
+    Option<BTreeMap<String, String>>,
+    Option<k8s_openapi::api::core::v1::NodeSelector>,
+);
+
 /// Everything PreFilter's counts depend on besides the nodes: two pods with equal keys
 /// (the replicas of one workload) get equal counts from equal snapshots.
 #[derive(PartialEq)]
@@ -356,10 +363,7 @@ struct CountKey {
     /// Per constraint: topology key, selector, node affinity and taint policies.
     constraints: Vec<(String, Selector, bool, bool)>,
     /// The pod's nodeSelector and required node affinity, when a constraint honours it.
-    affinity: Option<(
-        Option<BTreeMap<String, String>>,
-        Option<k8s_openapi::api::core::v1::NodeSelector>,
-    )>,
+    affinity: Option<RequiredNodeTerms>,
     /// The pod's tolerations, when a constraint honours taints.
     tolerations: Option<Vec<k8s_openapi::api::core::v1::Toleration>>,
 }
@@ -372,7 +376,10 @@ impl CountKey {
                 spec.and_then(|s| s.node_selector.clone()),
                 spec.and_then(|s| s.affinity.as_ref())
                     .and_then(|a| a.node_affinity.as_ref())
-                    .and_then(|a| a.required_during_scheduling_ignored_during_execution.clone()),
+                    .and_then(|a| {
+                        a.required_during_scheduling_ignored_during_execution
+                            .clone()
+                    }),
             )
         });
         let tolerations = cs
@@ -383,7 +390,14 @@ impl CountKey {
             namespace: pod.metadata.namespace.clone(),
             constraints: cs
                 .iter()
-                .map(|c| (c.key.clone(), c.selector.clone(), c.honor_affinity, c.honor_taints))
+                .map(|c| {
+                    (
+                        c.key.clone(),
+                        c.selector.clone(),
+                        c.honor_affinity,
+                        c.honor_taints,
+                    )
+                })
                 .collect(),
             affinity,
             tolerations,
@@ -462,9 +476,9 @@ impl CountCache {
     /// Takes the contribution of position `i` out of the domain counts.
     fn retract(&mut self, i: usize, k: usize) {
         let domains = Arc::make_mut(&mut self.domains);
-        for ci in 0..k {
-            if let Some((slot, m)) = self.entries[i * k + ci].take() {
-                let d = &mut domains[ci];
+        let entries = &mut self.entries[i * k..(i + 1) * k];
+        for (d, e) in domains.iter_mut().zip(entries) {
+            if let Some((slot, m)) = e.take() {
                 d.pods[slot as usize] -= i64::from(m);
                 d.nodes[slot as usize] -= 1;
             }
@@ -516,6 +530,75 @@ impl PreFilterPlugin for PodTopologySpread {
             }),
         );
         Status::success()
+    }
+
+    fn add_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        added: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        update_with_pod(state, pod, added, node, 1);
+        Status::success()
+    }
+
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        update_with_pod(state, pod, removed, node, -1);
+        Status::success()
+    }
+}
+
+/// Upstream `preFilterState.updateWithPod`: a pod of the same namespace on a node that has
+/// every constraint's topology label changes the count of each constraint whose selector
+/// matches it and whose inclusion policies admit the node. The state is copied (the cycle's
+/// original and the kept counts stay as they are).
+fn update_with_pod(
+    state: &mut CycleState,
+    pod: &Pod,
+    other: &PodInfo,
+    node: &NodeInfo,
+    delta: i64,
+) {
+    let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
+        return;
+    };
+    if other.pod.metadata.namespace != pod.metadata.namespace
+        || !st
+            .constraints
+            .iter()
+            .all(|c| label(&node.node, &c.key).is_some())
+    {
+        return;
+    }
+    let labels = other.pod.metadata.labels.clone().unwrap_or_default();
+    let mut next = FilterState::clone(st);
+    let mut domains: Vec<Domains> = (*next.domains).clone();
+    let mut changed = false;
+    for (i, c) in next.constraints.iter().enumerate() {
+        if !c.selector.matches(&labels) || !node_eligible(c, pod, &node.node) {
+            continue;
+        }
+        let d = &mut domains[i];
+        let slot = d.slot(label(&node.node, &c.key).unwrap_or_default());
+        d.pods[slot] += delta;
+        if d.nodes[slot] == 0 {
+            // A domain PreFilter did not see (the node was not counted then): it exists
+            // from now on, as upstream's map entry does after `+= delta`.
+            d.nodes[slot] = 1;
+        }
+        next.min[i] = d.min(c.min_domains);
+        changed = true;
+    }
+    if changed {
+        next.domains = Arc::new(domains);
+        state.write(FILTER_KEY, Arc::new(next));
     }
 }
 
@@ -864,7 +947,10 @@ mod tests {
     fn codes(plugin: &PodTopologySpread, p: &Pod, nodes: &[Arc<NodeInfo>]) -> Vec<Code> {
         let mut st = CycleState::default();
         assert!(plugin.pre_filter(&mut st, p, nodes).is_success());
-        nodes.iter().map(|n| plugin.filter(&st, p, n).code).collect()
+        nodes
+            .iter()
+            .map(|n| plugin.filter(&st, p, n).code)
+            .collect()
     }
 
     #[test]
@@ -909,7 +995,10 @@ mod tests {
         kept.pre_filter(&mut st, &other, &nodes);
         let fresh = codes(&PodTopologySpread::default(), &other, &nodes);
         assert_eq!(
-            nodes.iter().map(|n| kept.filter(&st, &other, n).code).collect::<Vec<_>>(),
+            nodes
+                .iter()
+                .map(|n| kept.filter(&st, &other, n).code)
+                .collect::<Vec<_>>(),
             fresh
         );
         check(&nodes, "after another pod's cycle");
