@@ -319,6 +319,12 @@ pub struct NodeInfo {
     /// size (upstream `NodeInfo.ImageStates`), computed once per node object so
     /// ImageLocality does not re-parse `status.images` for every pod.
     pub images: HashMap<String, i64>,
+    /// `spec.unschedulable` and `spec.taints`, copied here because Filter reads them for
+    /// every node it visits: the node object itself is then not touched by the default
+    /// filters, which in a 5,000-node cluster means one cache miss fewer per node.
+    pub unschedulable: bool,
+    /// The node's taints (see `unschedulable`).
+    pub taints: Vec<k8s_openapi::api::core::v1::Taint>,
 }
 
 impl NodeInfo {
@@ -333,8 +339,11 @@ impl NodeInfo {
                 images.insert(normalized_image_name(name), size);
             }
         }
+        let spec = node.spec.as_ref();
         NodeInfo {
             images,
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            taints: spec.and_then(|s| s.taints.clone()).unwrap_or_default(),
             node,
             pods: Vec::new(),
             requested: ResourceList::new(),
@@ -391,6 +400,8 @@ impl NodeInfo {
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
             images: self.images.clone(),
+            unschedulable: self.unschedulable,
+            taints: self.taints.clone(),
         }
     }
 
@@ -614,8 +625,9 @@ pub struct QueuedPodInfo {
 /// One node's score from one plugin or in total.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeScore {
-    /// The node name.
-    pub name: String,
+    /// The node's position in the list being scored (the feasible nodes). An index rather
+    /// than the name: building a name per node per cycle cost more than scoring it.
+    pub index: usize,
     /// The score.
     pub score: i64,
 }
@@ -982,12 +994,8 @@ impl Framework {
     ) -> Result<Vec<NodeScore>, Status> {
         // One name per node for the whole cycle: every plugin's raw scores reuse `scores`,
         // and the weighted sums go to `total`.
-        let mut scores: Vec<NodeScore> = nodes
-            .iter()
-            .map(|n| NodeScore {
-                name: n.name().to_string(),
-                score: 0,
-            })
+        let mut scores: Vec<NodeScore> = (0..nodes.len())
+            .map(|index| NodeScore { index, score: 0 })
             .collect();
         let mut total = vec![0i64; nodes.len()];
         for (p, weight) in &self.score {
@@ -1125,7 +1133,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| NodeScore {
-                    name: i.to_string(),
+                    index: i,
                     score: *v,
                 })
                 .collect();

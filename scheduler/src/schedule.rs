@@ -267,7 +267,7 @@ pub fn schedule_pod(
         .run_score(state, pod, &feasible)
         .map_err(ScheduleError::Internal)?;
     Ok(ScheduleResult {
-        node: select_host(&scores, rng),
+        node: feasible[select_host(&scores, rng)].name().to_string(),
         evaluated: processed,
         feasible: feasible.len(),
     })
@@ -275,7 +275,7 @@ pub fn schedule_pod(
 
 /// The highest-scoring node; among equals each has the same chance (upstream `selectHost`
 /// reservoir sampling).
-pub fn select_host(scores: &[NodeScore], rng: &mut impl Rng) -> String {
+pub fn select_host(scores: &[NodeScore], rng: &mut impl Rng) -> usize {
     let mut best = &scores[0];
     let mut ties = 1u32;
     for s in &scores[1..] {
@@ -289,7 +289,7 @@ pub fn select_host(scores: &[NodeScore], rng: &mut impl Rng) -> String {
             }
         }
     }
-    best.name.clone()
+    best.index
 }
 
 #[cfg(test)]
@@ -626,15 +626,15 @@ mod tests {
         let mut rng = rand::rng();
         let scores = vec![
             NodeScore {
-                name: "a".into(),
+                index: 0,
                 score: 10,
             },
             NodeScore {
-                name: "b".into(),
+                index: 1,
                 score: 30,
             },
             NodeScore {
-                name: "c".into(),
+                index: 2,
                 score: 30,
             },
         ];
@@ -642,6 +642,6 @@ mod tests {
         for _ in 0..200 {
             seen.insert(select_host(&scores, &mut rng));
         }
-        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec!["b", "c"]);
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![1, 2]);
     }
 }

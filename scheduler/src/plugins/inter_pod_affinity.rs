@@ -620,8 +620,9 @@ mod tests {
             assert!(pl.pre_score(&mut st, &p, &nodes).is_success());
             let mut scores: Vec<NodeScore> = nodes
                 .iter()
-                .map(|n| NodeScore {
-                    name: n.name().into(),
+                .enumerate()
+                .map(|(index, n)| NodeScore {
+                    index,
                     score: pl.score(&st, &p, n).unwrap(),
                 })
                 .collect();

@@ -338,8 +338,9 @@ mod tests {
         assert!(pl.pre_score(&mut st, &p, &[]).is_success());
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore {
-                name: n.name().into(),
+            .enumerate()
+            .map(|(index, n)| NodeScore {
+                index,
                 score: pl.score(&st, &p, n).unwrap(),
             })
             .collect();

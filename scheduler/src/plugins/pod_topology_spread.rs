@@ -39,6 +39,10 @@ pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 const FILTER_KEY: &str = "PreFilterPodTopologySpread";
 const SCORE_KEY: &str = "PreScorePodTopologySpread";
+/// Score's answer for a node left out of scoring (missing a topology label); real scores
+/// are never negative, and NormalizeScore turns this into 0 (upstream keeps the ignored
+/// node names for that).
+const IGNORED: i64 = -1;
 
 /// The plugin, with the default constraints for pods that have none.
 #[derive(Default)]
@@ -703,7 +707,7 @@ impl ScorePlugin for PodTopologySpread {
             .read::<Arc<ScoreState>>(SCORE_KEY)
             .ok_or_else(|| Status::error(format!("reading {SCORE_KEY:?} from cycleState")))?;
         if st.ignored.contains(node.name()) {
-            return Ok(0);
+            return Ok(IGNORED);
         }
         let mut score = 0.0;
         for ((c, counts), w) in st.constraints.iter().zip(&st.counts).zip(&st.weights) {
@@ -722,18 +726,15 @@ impl ScorePlugin for PodTopologySpread {
     }
 
     fn normalize(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
-        let Some(st) = state.read::<Arc<ScoreState>>(SCORE_KEY) else {
+        if state.read::<Arc<ScoreState>>(SCORE_KEY).is_none() {
             return Status::error(format!("reading {SCORE_KEY:?} from cycleState"));
-        };
-        let valid: BTreeMap<&str, i64> = scores
-            .iter()
-            .filter(|s| !st.ignored.contains(&s.name))
-            .map(|s| (s.name.as_str(), s.score))
-            .collect();
-        let min = valid.values().copied().min().unwrap_or(0);
-        let max = valid.values().copied().max().unwrap_or(0);
+        }
+        let valid = scores.iter().map(|s| s.score).filter(|s| *s != IGNORED);
+        let min = valid.clone().min().unwrap_or(0);
+        let max = valid.max().unwrap_or(0);
         for s in scores.iter_mut() {
-            if st.ignored.contains(&s.name) {
+            if s.score == IGNORED {
+                // Upstream: nodes missing a required topology label score 0.
                 s.score = 0;
             } else if max == 0 {
                 s.score = MAX_NODE_SCORE;
@@ -1033,8 +1034,9 @@ mod tests {
             .is_success());
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore {
-                name: n.name().into(),
+            .enumerate()
+            .map(|(index, n)| NodeScore {
+                index,
                 score: PodTopologySpread::default().score(&st, &p, n).unwrap(),
             })
             .collect();
@@ -1127,8 +1129,9 @@ mod tests {
         assert!(s.is_success(), "{s:?}");
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore {
-                name: n.name().into(),
+            .enumerate()
+            .map(|(index, n)| NodeScore {
+                index,
                 score: pl.score(&st, p, n).unwrap(),
             })
             .collect();

@@ -35,12 +35,7 @@ fn tolerations(pod: &Pod) -> &[Toleration] {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _s: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let taints = node
-            .node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[]);
+        let taints = &node.taints;
         let tols = tolerations(pod);
         let untolerated = taints.iter().find(|t| {
             (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated_by(tols, t)
@@ -80,11 +75,7 @@ impl ScorePlugin for TaintToleration {
             .read::<Vec<Toleration>>(STATE_KEY)
             .ok_or_else(|| Status::error(format!("reading {STATE_KEY:?} from cycleState")))?;
         let count = node
-            .node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[])
+            .taints
             .iter()
             .filter(|t| t.effect == "PreferNoSchedule" && !tolerated_by(tols, t))
             .count();
@@ -215,8 +206,9 @@ mod tests {
             assert!(TaintToleration.pre_score(&mut st, &p, &infos).is_success());
             let mut scores: Vec<NodeScore> = infos
                 .iter()
-                .map(|n| NodeScore {
-                    name: n.name().into(),
+                .enumerate()
+                .map(|(index, n)| NodeScore {
+                    index,
                     score: TaintToleration.score(&st, &p, n).unwrap(),
                 })
                 .collect();
