@@ -110,6 +110,9 @@ enum Template {
     /// Upstream `pod-high-priority.yaml` (its `priority: 10` through a PriorityClass, since
     /// the Priority admission plugin rejects a bare `spec.priority`).
     HighPriority,
+    /// Upstream `pod-with-label.yaml` (label `app: scheduler-perf`), selected by a Service:
+    /// the scheduler spreads it with the system default constraints.
+    WithLabel,
     /// TopologySpreadingTight: zone maxSkew 1 DoNotSchedule plus hostname ScheduleAnyway.
     SpreadTight,
     /// NodeAffinityNarrow: required zone In 3 of 10 zones plus a preferred zone.
@@ -191,6 +194,17 @@ fn workloads() -> Vec<Workload> {
             init: Some((Template::Default, 5000)),
             measured: Template::Spread,
             pods: 5000,
+        },
+        Workload {
+            // Upstream's DefaultTopologySpreading 5000Nodes_10000Pods publishes no threshold
+            // (its 50,000-pod variant: 160/s).
+            name: "DefaultTopologySpreading",
+            upstream: None,
+            zones: Zones::Moon,
+            nodes: 5000,
+            init: Some((Template::Default, 5000)),
+            measured: Template::WithLabel,
+            pods: 10_000,
         },
         Workload {
             name: "TopologySpreadingTight",
@@ -306,6 +320,9 @@ fn pod_body(template: Template, prefix: &str, i: usize, node: Option<&str>) -> B
                 {"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
                  "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"color": "blue"}}}]);
         }
+        Template::WithLabel => {
+            labels["app"] = SPREAD_APP.into();
+        }
         Template::NodeAffinity => {
             spec["affinity"] = serde_json::json!({"nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
@@ -358,6 +375,9 @@ fn pod_body(template: Template, prefix: &str, i: usize, node: Option<&str>) -> B
 
 /// PriorityClass of Preemption's high-priority pods (value 10, upstream's `priority`).
 const HIGH_PRIORITY_CLASS: &str = "bench-high";
+/// The label of DefaultTopologySpreading's pods, selected by a Service (upstream
+/// `templates/service.yaml` and `pod-with-label.yaml`).
+const SPREAD_APP: &str = "scheduler-perf";
 
 /// A workload's counts after scaling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,6 +501,26 @@ async fn apiserver(
 async fn populate(client: &Arc<Client>, w: &Workload, sized: Sized) -> Result<()> {
     if w.measured == Template::HighPriority {
         create_priority_class(client, HIGH_PRIORITY_CLASS, 10).await?;
+    }
+    if w.measured == Template::WithLabel {
+        // A Service selecting the measured pods gives them the system default spreading
+        // (hostname maxSkew 3 and zone maxSkew 5, ScheduleAnyway) in the scheduler.
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "spread"},
+            "spec": {"selector": {"app": SPREAD_APP}, "ports": [{"port": 80}]}});
+        let (status, resp) = client
+            .request(
+                Method::POST,
+                &format!("/api/v1/namespaces/{NS}/services"),
+                Some(body.to_string().into()),
+            )
+            .await?;
+        if !(status.is_success() || status == StatusCode::CONFLICT) {
+            bail!(
+                "creating the Service: {status}: {}",
+                String::from_utf8_lossy(&resp)
+            );
+        }
     }
     let zones = w.zones;
     create_many(

@@ -53,6 +53,8 @@ pub struct PodTopologySpread {
     listers: Listers,
     /// PreFilter's counts kept between cycles (see [`CountCache`]).
     counts: std::sync::Mutex<Option<CountCache>>,
+    /// PreScore's counts for its non-hostname constraints, kept the same way.
+    score_counts: std::sync::Mutex<Option<CountCache>>,
 }
 
 /// Upstream `systemDefaultConstraints`.
@@ -651,6 +653,31 @@ impl PreScorePlugin for PodTopologySpread {
                 }
             }
         }
+        // Matching pods per domain over every node, for the constraints that are not per
+        // host, from counts kept between cycles as PreFilter does (the system default
+        // zone constraint of every ReplicaSet pod would otherwise walk all nodes per pod).
+        let spread: Vec<Constraint> = cs
+            .iter()
+            .filter(|c| c.key != LABEL_HOSTNAME)
+            .cloned()
+            .collect();
+        let all = if spread.is_empty() {
+            None
+        } else {
+            let key = CountKey::new(pod, &spread);
+            let mut guard = self.score_counts.lock().unwrap_or_else(|e| {
+                let mut g = e.into_inner();
+                *g = None;
+                g
+            });
+            if guard.as_ref().is_none_or(|c| c.key != key) {
+                *guard = Some(CountCache::new(key));
+            }
+            let cache = guard.as_mut().expect("set above");
+            cache.update(&spread, pod, state.all_nodes(nodes));
+            Some(cache.domains.clone())
+        };
+        let mut spread_index = 0;
         let mut counts = Vec::new();
         let mut weights = Vec::new();
         for c in &cs {
@@ -674,17 +701,16 @@ impl PreScorePlugin for PodTopologySpread {
                 }
             }
             weights.push(((domains + 2) as f64).ln());
-            if !m.is_empty() {
+            if !hostname {
                 // Upstream counts matching pods on every node of the snapshot, not only
-                // the feasible ones.
-                for n in state.all_nodes(nodes) {
-                    let Some(cnt) = label(&n.node, &c.key).and_then(|v| m.get_mut(v)) else {
-                        continue;
-                    };
-                    if node_eligible(c, pod, &n.node) {
-                        *cnt += count_matching(c, pod, n);
+                // the feasible ones; the kept counts are exactly that.
+                if let Some(all) = &all {
+                    let d = &all[spread_index];
+                    for (v, cnt) in m.iter_mut() {
+                        *cnt = d.count(v);
                     }
                 }
+                spread_index += 1;
             }
             counts.push(m);
         }
@@ -829,6 +855,7 @@ pub fn factory(args: Option<&serde_json::Value>, h: &Handle) -> Result<PluginSet
         system_defaulted: system,
         listers: h.listers.clone(),
         counts: Default::default(),
+        score_counts: Default::default(),
     });
     Ok(PluginSet {
         pre_filter: Some(p.clone()),
@@ -1113,6 +1140,7 @@ mod tests {
             system_defaulted: system,
             listers: h.listers,
             counts: Default::default(),
+            score_counts: Default::default(),
         }
     }
 
@@ -1137,6 +1165,56 @@ mod tests {
             .collect();
         pl.normalize(&st, p, &mut scores);
         Some(scores.iter().map(|s| s.score).collect())
+    }
+
+    #[test]
+    fn kept_score_counts_follow_node_changes() {
+        // PreScore's zone counts come from counts kept between cycles; a fresh plugin
+        // counts everything. Both must score alike after each change, including when the
+        // feasible nodes are a subset of the snapshot (counts are over all nodes).
+        let kept = PodTopologySpread::default();
+        let spec = json!({"topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}},
+            {"maxSkew": 1, "topologyKey": "node", "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}}]});
+        let p = labelled_pod("p", json!({"foo": ""}), spec);
+        let scores = |pl: &PodTopologySpread, all: &[Arc<NodeInfo>], feasible: &[Arc<NodeInfo>]| {
+            let mut st = CycleState::default();
+            st.snapshot = Arc::new(crate::framework::Snapshot::from_nodes(all.to_vec()));
+            assert!(pl.pre_score(&mut st, &p, feasible).is_success());
+            let mut s: Vec<NodeScore> = feasible
+                .iter()
+                .enumerate()
+                .map(|(index, n)| NodeScore {
+                    index,
+                    score: pl.score(&st, &p, n).unwrap(),
+                })
+                .collect();
+            pl.normalize(&st, &p, &mut s);
+            s.iter().map(|s| s.score).collect::<Vec<_>>()
+        };
+        let check = |all: &[Arc<NodeInfo>], what: &str| {
+            for feasible in [all, &all[1..]] {
+                let fresh = scores(&PodTopologySpread::default(), all, feasible);
+                assert_eq!(scores(&kept, all, feasible), fresh, "{what}");
+            }
+        };
+        let mut nodes = vec![
+            zone_node("node-a", "zone1", 2),
+            zone_node("node-b", "zone1", 0),
+            zone_node("node-x", "zone2", 0),
+            zone_node("node-y", "zone2", 1),
+        ];
+        check(&nodes, "first count");
+        nodes[2] = zone_node("node-x", "zone2", 3);
+        check(&nodes, "pods added");
+        nodes[0] = zone_node("node-a", "zone3", 0);
+        check(&nodes, "label and pods changed");
+        nodes.pop();
+        check(&nodes, "node removed");
+        nodes.push(zone_node("node-z", "zone1", 4));
+        check(&nodes, "node added");
     }
 
     #[test]
