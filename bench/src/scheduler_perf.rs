@@ -12,6 +12,9 @@
 //! - PodAntiAffinity (upstream SchedulingPodAntiAffinity): 1,000 init pods in `sched-0` and
 //!   2,000 measured in `sched-1`, all labelled color=green with a required anti-affinity to
 //!   color=green on `kubernetes.io/hostname` over both namespaces.
+//! - DefaultTopologySpreading: nodes over 3 zones, 5,000 init `pod-default` pods, 10,000
+//!   `pod-with-label` pods selected by a Service, so the scheduler spreads them with its
+//!   system default constraints (upstream publishes a threshold only for 50,000 pods).
 //! - TopologySpreading: nodes over 3 zones (moon-1..3), 5,000 init `pod-default` pods, 5,000
 //!   measured pods with one zone constraint, maxSkew 5, DoNotSchedule, color=blue.
 //! - NodeAffinity (upstream SchedulingNodeAffinity): every node in zone `zone1`, 5,000 init
