@@ -39,16 +39,29 @@ impl CreateRun {
 pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
     let body =
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    ensure_object(
+        client,
+        "/api/v1/namespaces",
+        &body,
+        &format!("namespace {name}"),
+    )
+    .await
+}
+
+/// POSTs `body` to the collection `path`; success or 409 (already there) is fine, any
+/// other answer fails naming `what`.
+pub async fn ensure_object(
+    client: &Client,
+    path: &str,
+    body: &serde_json::Value,
+    what: &str,
+) -> Result<()> {
     let (status, resp) = client
-        .request(
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(body.to_string().into()),
-        )
+        .request(Method::POST, path, Some(body.to_string().into()))
         .await?;
     if !(status.is_success() || status == StatusCode::CONFLICT) {
         bail!(
-            "creating namespace {name}: {status}: {}",
+            "creating {what}: {status}: {}",
             String::from_utf8_lossy(&resp)
         );
     }

@@ -63,7 +63,7 @@ use http_body_util::BodyExt;
 
 use crate::client::Client;
 use crate::procs::{rss_bytes, Workspace};
-use crate::scenarios::{create_many, ensure_namespace};
+use crate::scenarios::{create_many, ensure_namespace, ensure_object};
 use crate::stats::{fmt_mib, table};
 
 /// kube-scheduler's binding concurrency (`rudder_scheduler::scheduler::BIND_CONCURRENCY`);
@@ -511,19 +511,13 @@ async fn populate(client: &Arc<Client>, w: &Workload, sized: Sized) -> Result<()
         let body = serde_json::json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "spread"},
             "spec": {"selector": {"app": SPREAD_APP}, "ports": [{"port": 80}]}});
-        let (status, resp) = client
-            .request(
-                Method::POST,
-                &format!("/api/v1/namespaces/{NS}/services"),
-                Some(body.to_string().into()),
-            )
-            .await?;
-        if !(status.is_success() || status == StatusCode::CONFLICT) {
-            bail!(
-                "creating the Service: {status}: {}",
-                String::from_utf8_lossy(&resp)
-            );
-        }
+        ensure_object(
+            client,
+            &format!("/api/v1/namespaces/{NS}/services"),
+            &body,
+            "the Service",
+        )
+        .await?;
     }
     let zones = w.zones;
     create_many(
@@ -663,20 +657,13 @@ async fn count_pods(client: &Client, ns: &str) -> Result<usize> {
 async fn create_priority_class(client: &Client, name: &str, value: i32) -> Result<()> {
     let body = serde_json::json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
         "metadata": {"name": name}, "value": value});
-    let (status, resp) = client
-        .request(
-            Method::POST,
-            "/apis/scheduling.k8s.io/v1/priorityclasses",
-            Some(body.to_string().into()),
-        )
-        .await?;
-    if !(status.is_success() || status == StatusCode::CONFLICT) {
-        bail!(
-            "creating PriorityClass {name}: {status}: {}",
-            String::from_utf8_lossy(&resp)
-        );
-    }
-    Ok(())
+    ensure_object(
+        client,
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        &body,
+        &format!("PriorityClass {name}"),
+    )
+    .await
 }
 
 /// POSTs `pods/binding` for `{prefix}-i` in [`NS`], i < n, at `concurrency`, onto the
