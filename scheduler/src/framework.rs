@@ -658,28 +658,19 @@ pub trait PreFilterPlugin: Plugin {
     /// May precompute into `state`, reject the pod, or answer Skip to skip this plugin's Filter.
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
 
-    /// Upstream `PreFilterExtensions.AddPod`: brings this plugin's PreFilter state up to
-    /// date with `added` running on `node` (already in `node.pods`), for Filter runs that
-    /// count nominated pods or preemption's reprieved victims. Plugins whose PreFilter
-    /// state does not depend on other pods keep the default.
-    fn add_pod(
+    /// Upstream `PreFilterExtensions.AddPod` (`delta` 1) and `RemovePod` (`delta` -1):
+    /// brings this plugin's PreFilter state up to date with `other` joining or leaving
+    /// `node` (`node.pods` already reflects the change), for Filter runs that count
+    /// nominated pods and for preemption's dry run without its victims. Both directions
+    /// are one update of counts in every plugin here, so they share one method. Plugins
+    /// whose PreFilter state does not depend on other pods keep the default.
+    fn update_with_pod(
         &self,
         _state: &mut CycleState,
         _pod: &Pod,
-        _added: &PodInfo,
+        _other: &PodInfo,
         _node: &NodeInfo,
-    ) -> Status {
-        Status::success()
-    }
-
-    /// Upstream `PreFilterExtensions.RemovePod`: the inverse of [`Self::add_pod`], for
-    /// preemption's dry run without its victims.
-    fn remove_pod(
-        &self,
-        _state: &mut CycleState,
-        _pod: &Pod,
-        _removed: &PodInfo,
-        _node: &NodeInfo,
+        _delta: i64,
     ) -> Status {
         Status::success()
     }
@@ -904,21 +895,7 @@ impl Framework {
         added: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        for p in &self.pre_filter {
-            if state.skip_filter.iter().any(|n| n == p.name()) {
-                continue;
-            }
-            let s = p.add_pod(state, pod, added, node);
-            if !s.is_success() {
-                return Status::error(format!(
-                    "running AddPod on PreFilter plugin {:?}: {}",
-                    p.name(),
-                    s.message()
-                ))
-                .with_plugin(p.name());
-            }
-        }
-        Status::success()
+        self.run_pre_filter_extension(state, pod, added, node, 1)
     }
 
     /// Runs every PreFilter plugin's RemovePod extension, except those whose PreFilter
@@ -930,14 +907,26 @@ impl Framework {
         removed: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
+        self.run_pre_filter_extension(state, pod, removed, node, -1)
+    }
+
+    fn run_pre_filter_extension(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        other: &PodInfo,
+        node: &NodeInfo,
+        delta: i64,
+    ) -> Status {
         for p in &self.pre_filter {
             if state.skip_filter.iter().any(|n| n == p.name()) {
                 continue;
             }
-            let s = p.remove_pod(state, pod, removed, node);
+            let s = p.update_with_pod(state, pod, other, node, delta);
             if !s.is_success() {
+                let which = if delta > 0 { "AddPod" } else { "RemovePod" };
                 return Status::error(format!(
-                    "running RemovePod on PreFilter plugin {:?}: {}",
+                    "running {which} on PreFilter plugin {:?}: {}",
                     p.name(),
                     s.message()
                 ))

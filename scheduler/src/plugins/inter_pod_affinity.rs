@@ -237,66 +237,46 @@ impl PreFilterPlugin for InterPodAffinity {
         Status::success()
     }
 
-    fn add_pod(
+    /// Upstream `preFilterState.updateWithPod`: the other pod's required anti-affinity against
+    /// the incoming pod, and the incoming pod's required affinity (all terms) and
+    /// anti-affinity (each term) matching the other pod, counted on the node's topology pairs.
+    /// The state is copied, leaving the cycle's original alone.
+    fn update_with_pod(
         &self,
         state: &mut CycleState,
         pod: &Pod,
-        added: &PodInfo,
+        other: &PodInfo,
         node: &NodeInfo,
+        delta: i64,
     ) -> Status {
-        update_with_pod(state, pod, added, node, 1);
+        let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
+            return Status::success();
+        };
+        let mut next = FilterState::clone(st);
+        for term in &other.terms.required_anti {
+            if term.matches(pod) {
+                if let Some(v) = node_label(node, &term.topology_key) {
+                    next.existing_anti_counts.add(&term.topology_key, v, delta);
+                }
+            }
+        }
+        if !next.affinity.is_empty() && next.affinity.iter().all(|t| t.matches(&other.pod)) {
+            for t in &st.affinity {
+                if let Some(v) = node_label(node, &t.topology_key) {
+                    next.affinity_counts.add(&t.topology_key, v, delta);
+                }
+            }
+        }
+        for t in &st.anti {
+            if t.matches(&other.pod) {
+                if let Some(v) = node_label(node, &t.topology_key) {
+                    next.anti_counts.add(&t.topology_key, v, delta);
+                }
+            }
+        }
+        state.write(FILTER_KEY, Arc::new(next));
         Status::success()
     }
-
-    fn remove_pod(
-        &self,
-        state: &mut CycleState,
-        pod: &Pod,
-        removed: &PodInfo,
-        node: &NodeInfo,
-    ) -> Status {
-        update_with_pod(state, pod, removed, node, -1);
-        Status::success()
-    }
-}
-
-/// Upstream `preFilterState.updateWithPod`: the other pod's required anti-affinity against
-/// the incoming pod, and the incoming pod's required affinity (all terms) and
-/// anti-affinity (each term) matching the other pod, counted on the node's topology pairs.
-/// The state is copied, leaving the cycle's original alone.
-fn update_with_pod(
-    state: &mut CycleState,
-    pod: &Pod,
-    other: &PodInfo,
-    node: &NodeInfo,
-    delta: i64,
-) {
-    let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
-        return;
-    };
-    let mut next = FilterState::clone(st);
-    for term in &other.terms.required_anti {
-        if term.matches(pod) {
-            if let Some(v) = node_label(node, &term.topology_key) {
-                next.existing_anti_counts.add(&term.topology_key, v, delta);
-            }
-        }
-    }
-    if !next.affinity.is_empty() && next.affinity.iter().all(|t| t.matches(&other.pod)) {
-        for t in &st.affinity {
-            if let Some(v) = node_label(node, &t.topology_key) {
-                next.affinity_counts.add(&t.topology_key, v, delta);
-            }
-        }
-    }
-    for t in &st.anti {
-        if t.matches(&other.pod) {
-            if let Some(v) = node_label(node, &t.topology_key) {
-                next.anti_counts.add(&t.topology_key, v, delta);
-            }
-        }
-    }
-    state.write(FILTER_KEY, Arc::new(next));
 }
 
 impl FilterPlugin for InterPodAffinity {

@@ -440,6 +440,30 @@ impl CountCache {
         }
     }
 
+    /// The counts of `cs` for `pod` over `nodes`, from the counts kept in `kept` when they
+    /// were made for the same key (then only changed nodes are recounted), else counted
+    /// afresh; `kept` holds the result for the next cycle.
+    fn counts(
+        kept: &std::sync::Mutex<Option<CountCache>>,
+        cs: &[Constraint],
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Arc<Vec<Domains>> {
+        let key = CountKey::new(pod, cs);
+        // A panic while counting would leave the cache half updated: start over.
+        let mut guard = kept.lock().unwrap_or_else(|e| {
+            let mut g = e.into_inner();
+            *g = None;
+            g
+        });
+        let cache = match guard.as_mut() {
+            Some(c) if c.key == key => c,
+            _ => guard.insert(CountCache::new(key)),
+        };
+        cache.update(cs, pod, nodes);
+        cache.domains.clone()
+    }
+
     /// Brings the counts up to date with `nodes`.
     fn update(&mut self, cs: &[Constraint], pod: &Pod, nodes: &[Arc<NodeInfo>]) {
         let k = cs.len();
@@ -501,21 +525,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let key = CountKey::new(pod, &cs);
-        let domains = {
-            // A panic while counting would leave the cache half updated: start over.
-            let mut guard = self.counts.lock().unwrap_or_else(|e| {
-                let mut g = e.into_inner();
-                *g = None;
-                g
-            });
-            if guard.as_ref().is_none_or(|c| c.key != key) {
-                *guard = Some(CountCache::new(key));
-            }
-            let cache = guard.as_mut().expect("set above");
-            cache.update(&cs, pod, nodes);
-            cache.domains.clone()
-        };
+        let domains = CountCache::counts(&self.counts, &cs, pod, nodes);
         let labels = pod.metadata.labels.clone().unwrap_or_default();
         let self_match = cs
             .iter()
@@ -538,73 +548,53 @@ impl PreFilterPlugin for PodTopologySpread {
         Status::success()
     }
 
-    fn add_pod(
+    /// Upstream `preFilterState.updateWithPod`: a pod of the same namespace on a node that has
+    /// every constraint's topology label changes the count of each constraint whose selector
+    /// matches it and whose inclusion policies admit the node. The state is copied (the cycle's
+    /// original and the kept counts stay as they are).
+    fn update_with_pod(
         &self,
         state: &mut CycleState,
         pod: &Pod,
-        added: &PodInfo,
+        other: &PodInfo,
         node: &NodeInfo,
+        delta: i64,
     ) -> Status {
-        update_with_pod(state, pod, added, node, 1);
-        Status::success()
-    }
-
-    fn remove_pod(
-        &self,
-        state: &mut CycleState,
-        pod: &Pod,
-        removed: &PodInfo,
-        node: &NodeInfo,
-    ) -> Status {
-        update_with_pod(state, pod, removed, node, -1);
-        Status::success()
-    }
-}
-
-/// Upstream `preFilterState.updateWithPod`: a pod of the same namespace on a node that has
-/// every constraint's topology label changes the count of each constraint whose selector
-/// matches it and whose inclusion policies admit the node. The state is copied (the cycle's
-/// original and the kept counts stay as they are).
-fn update_with_pod(
-    state: &mut CycleState,
-    pod: &Pod,
-    other: &PodInfo,
-    node: &NodeInfo,
-    delta: i64,
-) {
-    let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
-        return;
-    };
-    if other.pod.metadata.namespace != pod.metadata.namespace
-        || !st
-            .constraints
-            .iter()
-            .all(|c| label(&node.node, &c.key).is_some())
-    {
-        return;
-    }
-    let labels = other.pod.metadata.labels.clone().unwrap_or_default();
-    let mut next = FilterState::clone(st);
-    let mut domains: Vec<Domains> = (*next.domains).clone();
-    let mut changed = false;
-    for (i, c) in next.constraints.iter().enumerate() {
-        if !c.selector.matches(&labels) || !node_eligible(c, pod, &node.node) {
-            continue;
+        let Some(st) = state.read::<Arc<FilterState>>(FILTER_KEY) else {
+            return Status::success();
+        };
+        if other.pod.metadata.namespace != pod.metadata.namespace
+            || !st
+                .constraints
+                .iter()
+                .all(|c| label(&node.node, &c.key).is_some())
+        {
+            return Status::success();
         }
-        let d = &mut domains[i];
-        let slot = d.slot(label(&node.node, &c.key).unwrap_or_default());
-        d.pods[slot] += delta;
-        if d.nodes[slot] == 0 {
-            // A domain PreFilter did not see (the node was not counted then): it exists
-            // from now on, as upstream's map entry does after `+= delta`.
-            d.nodes[slot] = 1;
+        let labels = other.pod.metadata.labels.clone().unwrap_or_default();
+        let mut next = FilterState::clone(st);
+        let mut domains: Vec<Domains> = (*next.domains).clone();
+        let mut changed = false;
+        for (i, c) in next.constraints.iter().enumerate() {
+            if !c.selector.matches(&labels) || !node_eligible(c, pod, &node.node) {
+                continue;
+            }
+            let d = &mut domains[i];
+            let slot = d.slot(label(&node.node, &c.key).unwrap_or_default());
+            d.pods[slot] += delta;
+            if d.nodes[slot] == 0 {
+                // A domain PreFilter did not see (the node was not counted then): it exists
+                // from now on, as upstream's map entry does after `+= delta`.
+                d.nodes[slot] = 1;
+            }
+            next.min[i] = d.min(c.min_domains);
+            changed = true;
         }
-        next.min[i] = d.min(c.min_domains);
-        changed = true;
-    }
-    if changed {
-        next.domains = Arc::new(domains);
-        state.write(FILTER_KEY, Arc::new(next));
+        if changed {
+            next.domains = Arc::new(domains);
+            state.write(FILTER_KEY, Arc::new(next));
+        }
+        Status::success()
     }
 }
 
@@ -664,18 +654,12 @@ impl PreScorePlugin for PodTopologySpread {
         let all = if spread.is_empty() {
             None
         } else {
-            let key = CountKey::new(pod, &spread);
-            let mut guard = self.score_counts.lock().unwrap_or_else(|e| {
-                let mut g = e.into_inner();
-                *g = None;
-                g
-            });
-            if guard.as_ref().is_none_or(|c| c.key != key) {
-                *guard = Some(CountCache::new(key));
-            }
-            let cache = guard.as_mut().expect("set above");
-            cache.update(&spread, pod, state.all_nodes(nodes));
-            Some(cache.domains.clone())
+            Some(CountCache::counts(
+                &self.score_counts,
+                &spread,
+                pod,
+                state.all_nodes(nodes),
+            ))
         };
         let mut spread_index = 0;
         let mut counts = Vec::new();
@@ -1149,7 +1133,21 @@ mod tests {
         p: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> Option<Vec<i64>> {
+        prescore_and_score_within(pl, p, &[], nodes)
+    }
+
+    /// PreScore, Score and NormalizeScore of `nodes` (the feasible ones) in a cycle whose
+    /// snapshot holds `all` (none when empty: plugins then count over `nodes`).
+    fn prescore_and_score_within(
+        pl: &PodTopologySpread,
+        p: &Pod,
+        all: &[Arc<NodeInfo>],
+        nodes: &[Arc<NodeInfo>],
+    ) -> Option<Vec<i64>> {
         let mut st = CycleState::default();
+        if !all.is_empty() {
+            st.snapshot = Arc::new(crate::framework::Snapshot::from_nodes(all.to_vec()));
+        }
         let s = pl.pre_score(&mut st, p, nodes);
         if s.code == Code::Skip {
             return None;
@@ -1180,19 +1178,7 @@ mod tests {
              "labelSelector": {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}}]});
         let p = labelled_pod("p", json!({"foo": ""}), spec);
         let scores = |pl: &PodTopologySpread, all: &[Arc<NodeInfo>], feasible: &[Arc<NodeInfo>]| {
-            let mut st = CycleState::default();
-            st.snapshot = Arc::new(crate::framework::Snapshot::from_nodes(all.to_vec()));
-            assert!(pl.pre_score(&mut st, &p, feasible).is_success());
-            let mut s: Vec<NodeScore> = feasible
-                .iter()
-                .enumerate()
-                .map(|(index, n)| NodeScore {
-                    index,
-                    score: pl.score(&st, &p, n).unwrap(),
-                })
-                .collect();
-            pl.normalize(&st, &p, &mut s);
-            s.iter().map(|s| s.score).collect::<Vec<_>>()
+            prescore_and_score_within(pl, &p, all, feasible).expect("PreScore skipped")
         };
         let check = |all: &[Arc<NodeInfo>], what: &str| {
             for feasible in [all, &all[1..]] {
