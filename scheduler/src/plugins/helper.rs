@@ -34,6 +34,17 @@ pub fn tolerated_by(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| tolerates(t, taint))
 }
 
+/// The first NoSchedule or NoExecute taint no toleration tolerates (upstream
+/// `FindMatchingUntoleratedTaint` with the scheduler's `DoNotScheduleTaintsFilterFunc`).
+pub fn untolerated_scheduling_taint<'a>(
+    taints: &'a [Taint],
+    tolerations: &[Toleration],
+) -> Option<&'a Taint> {
+    taints.iter().find(|t| {
+        (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated_by(tolerations, t)
+    })
+}
+
 fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
     let values = r.values.as_deref().unwrap_or(&[]);
     match r.operator.as_str() {

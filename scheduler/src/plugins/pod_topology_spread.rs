@@ -17,7 +17,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use rudder_api::labels::Selector;
 
-use super::helper::tolerated_by;
+use super::helper::untolerated_scheduling_taint;
 use super::node_affinity::pod_matches_node;
 use crate::framework::{
     CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet, PodInfo, PreFilterPlugin,
@@ -249,11 +249,11 @@ fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
 
 /// Whether the node counts for the constraint (upstream `nodeLabelsMatchSpreadConstraints`
 /// plus the node inclusion policies).
-fn node_eligible(c: &Constraint, pod: &Pod, node: &Node) -> bool {
-    if label(node, &c.key).is_none() {
+fn node_eligible(c: &Constraint, pod: &Pod, node: &NodeInfo) -> bool {
+    if label(&node.node, &c.key).is_none() {
         return false;
     }
-    if c.honor_affinity && !pod_matches_node(pod, node) {
+    if c.honor_affinity && !pod_matches_node(pod, &node.node) {
         return false;
     }
     if c.honor_taints {
@@ -262,14 +262,7 @@ fn node_eligible(c: &Constraint, pod: &Pod, node: &Node) -> bool {
             .as_ref()
             .and_then(|s| s.tolerations.as_deref())
             .unwrap_or(&[]);
-        let taints = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[]);
-        if taints.iter().any(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated_by(tols, t)
-        }) {
+        if untolerated_scheduling_taint(&node.taints, tols).is_some() {
             return false;
         }
     }
@@ -488,7 +481,7 @@ impl CountCache {
             }
             let domains = Arc::make_mut(&mut self.domains);
             for (ci, c) in cs.iter().enumerate() {
-                let entry = if node_eligible(c, pod, &n.node) {
+                let entry = if node_eligible(c, pod, n) {
                     let d = &mut domains[ci];
                     let slot = d.slot(label(&n.node, &c.key).unwrap_or_default());
                     let m = count_matching(c, pod, n);
@@ -576,7 +569,7 @@ impl PreFilterPlugin for PodTopologySpread {
         let mut domains: Vec<Domains> = (*next.domains).clone();
         let mut changed = false;
         for (i, c) in next.constraints.iter().enumerate() {
-            if !c.selector.matches(&labels) || !node_eligible(c, pod, &node.node) {
+            if !c.selector.matches(&labels) || !node_eligible(c, pod, node) {
                 continue;
             }
             let d = &mut domains[i];

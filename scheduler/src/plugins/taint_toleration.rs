@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, Toleration};
 
-use super::helper::tolerated_by;
+use super::helper::{tolerated_by, untolerated_scheduling_taint};
 use crate::framework::{
     default_normalize_score, CycleState, FilterPlugin, NodeInfo, NodeScore, Plugin, PluginSet,
     PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
@@ -37,9 +37,7 @@ impl FilterPlugin for TaintToleration {
     fn filter(&self, _s: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
         let taints = &node.taints;
         let tols = tolerations(pod);
-        let untolerated = taints.iter().find(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated_by(tols, t)
-        });
+        let untolerated = untolerated_scheduling_taint(taints, tols);
         match untolerated {
             None => Status::success(),
             Some(t) => Status::unresolvable(format!(
