@@ -1010,6 +1010,32 @@ mod tests {
     }
 
     #[test]
+    fn node_taints_policy_honor_leaves_out_tainted_domains() {
+        // zone1 has only a tainted, empty node; zone2 holds two matching pods. Ignoring
+        // taints (the default) the minimum is zone1's 0, so zone2 is over maxSkew 1;
+        // honouring them zone1 is no domain, the minimum is 2 and zone2 fits.
+        let tainted = Arc::new(node_info(
+            node(
+                "node-a",
+                json!({"metadata": {"labels": {"zone": "zone1", "node": "node-a"}},
+                       "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}}),
+            ),
+            vec![],
+        ));
+        let nodes = vec![tainted, zone_node("node-x", "zone2", 2)];
+        for (policy, want) in [("Ignore", Code::Unschedulable), ("Honor", Code::Success)] {
+            let mut spec = spread("DoNotSchedule", "zone", 1);
+            spec["topologySpreadConstraints"][0]["nodeTaintsPolicy"] = json!(policy);
+            let p = labelled_pod("p", json!({"foo": ""}), spec);
+            assert_eq!(
+                codes(&PodTopologySpread::default(), &p, &nodes)[1],
+                want,
+                "{policy}"
+            );
+        }
+    }
+
+    #[test]
     fn min_domains_forces_new_domains() {
         let nodes = vec![zone_node("node-a", "zone1", 1)];
         let mut spec = spread("DoNotSchedule", "zone", 1);
