@@ -128,17 +128,24 @@ async fn run(mut p: WatchParams, tx: mpsc::Sender<Result<Frame<Bytes>, Infallibl
                         }
                     }
                 }
+                None if p.sub.overflowed.load(Ordering::SeqCst) => {
+                    // This watcher could not keep up and was dropped; everything buffered
+                    // has been sent. End the stream without an error, as upstream's cacher
+                    // does (cacheWatcher.forget closes the watch): the client re-watches
+                    // from the last resourceVersion it saw, replayed from the window, and
+                    // relists only if that has left the window (410 then).
+                    tracing::info!(
+                        resource = p.res.plural,
+                        "forcing watcher close due to unresponsiveness"
+                    );
+                    break 'out;
+                }
                 Some(WatcherMessage::Reset) | None => {
-                    // Either the cache relisted or this watcher was too slow and was
-                    // dropped: everything buffered has been sent; tell the client to
+                    // The cache relisted: its window restarted, so tell the client to
                     // relist rather than let it miss events.
-                    let why = if p.sub.overflowed.load(Ordering::SeqCst) {
-                        "the watcher fell too far behind and was dropped; relist and watch again"
-                    } else {
-                        "the watch cache was reinitialized; relist and watch again"
-                    };
-                    let err =
-                        ApiError::expired(format!("too old resource version: {last_rev} ({why})"));
+                    let err = ApiError::expired(format!(
+                        "too old resource version: {last_rev} (the watch cache was reinitialized; relist and watch again)"
+                    ));
                     let _ = tx
                         .send(Ok(Frame::data(event_line("ERROR", &err.to_status()))))
                         .await;

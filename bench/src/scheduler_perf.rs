@@ -724,6 +724,169 @@ struct BindWatch {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
+/// Opens a pod watch over all namespaces from `rv`.
+async fn open_pod_watch(
+    client: &Client,
+    rv: &str,
+) -> Result<http::Response<hyper::body::Incoming>> {
+    let path = format!("/api/v1/pods?watch=true&allowWatchBookmarks=true&resourceVersion={rv}");
+    let resp = client.send(Method::GET, &path, None).await?;
+    if resp.status() != StatusCode::OK {
+        bail!("watch pods from {rv}: {}", resp.status());
+    }
+    Ok(resp)
+}
+
+/// How a pod watch stream stopped.
+enum WatchEnd {
+    /// The stream ended or broke: resume from the last resourceVersion seen.
+    Closed,
+    /// 410 Expired (the apiserver dropped this watcher as too slow, or the resourceVersion
+    /// left its window): relist, then watch from the list's resourceVersion.
+    Expired,
+}
+
+/// The state [`BindWatch`]'s task keeps across watch streams, as a reflector keeps it.
+struct PodFollower {
+    client: Arc<Client>,
+    /// `{prefix}-`: names of measured pods start with it.
+    want: String,
+    finish_deletes: bool,
+    /// The last resourceVersion seen (an event's, a bookmark's or a list's).
+    rv: String,
+    /// Pods whose graceful deletion this watch has already finished off.
+    deleting: std::collections::HashSet<String>,
+    bound: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    first_touch: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Relists after 410 Expired, reported so a run that needed them says so.
+    relists: usize,
+}
+
+impl PodFollower {
+    /// Records what one pod, seen at `now` (in an event of type `kind`, or in a relist),
+    /// means for the measurement, and finishes its graceful deletion if asked to.
+    fn observe(&mut self, kind: &str, obj: &serde_json::Value, now: Instant) {
+        let Some(name) = obj.pointer("/metadata/name").and_then(|n| n.as_str()) else {
+            return;
+        };
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
+        let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
+        if self.finish_deletes
+            && obj.pointer("/metadata/deletionTimestamp").is_some()
+            && kind != "DELETED"
+            && self.deleting.insert(path.clone())
+        {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let body = serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0});
+                let _ = client
+                    .request(Method::DELETE, &path, Some(body.to_string().into()))
+                    .await;
+            });
+        }
+        if ns != NS || !name.starts_with(&self.want) {
+            return;
+        }
+        // The watch starts after every measured pod exists, so any event on one is the
+        // scheduler's doing.
+        self.first_touch
+            .lock()
+            .expect("touch record")
+            .get_or_insert(now);
+        let node = obj.pointer("/spec/nodeName").and_then(|n| n.as_str());
+        if node.is_some_and(|n| !n.is_empty()) {
+            let mut t = self.bound.lock().expect("bind record");
+            t.entry(name.to_string()).or_insert(now);
+        }
+    }
+
+    /// Reads one watch stream to its end.
+    async fn follow(&mut self, resp: http::Response<hyper::body::Incoming>) -> Result<WatchEnd> {
+        let mut body = resp.into_body();
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let now = Instant::now();
+            // A broken stream is resumed like an ended one; if the connection is gone,
+            // reopening fails and reports it.
+            let Ok(frame) = frame else {
+                return Ok(WatchEnd::Closed);
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let obj = &ev["object"];
+                let kind = ev["type"].as_str().unwrap_or_default();
+                if kind == "ERROR" {
+                    if obj["code"] == 410 {
+                        return Ok(WatchEnd::Expired);
+                    }
+                    bail!("pod watch error: {obj}");
+                }
+                if let Some(v) = obj
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(|v| v.as_str())
+                {
+                    v.clone_into(&mut self.rv);
+                }
+                if kind != "BOOKMARK" {
+                    self.observe(kind, obj, now);
+                }
+            }
+        }
+        Ok(WatchEnd::Closed)
+    }
+
+    /// Lists every pod, observing each (a pod bound while no watch was open is recorded
+    /// as bound now, a few milliseconds late at most), and takes the list's
+    /// resourceVersion to watch from.
+    async fn relist(&mut self) -> Result<()> {
+        let (status, body) = self
+            .client
+            .request(Method::GET, "/api/v1/pods", None)
+            .await?;
+        if status != StatusCode::OK {
+            bail!("relist pods: {status}");
+        }
+        let now = Instant::now();
+        let list: serde_json::Value = serde_json::from_slice(&body)?;
+        for pod in list["items"].as_array().into_iter().flatten() {
+            self.observe("ADDED", pod, now);
+        }
+        self.rv = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(|r| r.as_str())
+            .context("pod list has no resourceVersion")?
+            .to_string();
+        self.relists += 1;
+        Ok(())
+    }
+
+    /// Follows pods until aborted, resuming and relisting as a reflector does: the
+    /// apiserver may end a watch (its request timeout) or drop a watcher that fell behind
+    /// (as upstream's cacher does), and neither should fail the run.
+    async fn run(mut self) -> Result<()> {
+        loop {
+            let resp = open_pod_watch(&self.client, &self.rv).await?;
+            if let WatchEnd::Expired = self.follow(resp).await? {
+                self.relist().await?;
+                eprintln!(
+                    "rudder-bench: pod watch expired (410); relisted ({} so far)",
+                    self.relists
+                );
+            }
+        }
+    }
+}
+
 impl BindWatch {
     async fn start(client: Arc<Client>, prefix: &str, finish_deletes: bool) -> Result<BindWatch> {
         let list = "/api/v1/pods?limit=1";
@@ -737,73 +900,25 @@ impl BindWatch {
             .and_then(|r| r.as_str())
             .context("pod list has no resourceVersion")?
             .to_string();
-        let path = format!("/api/v1/pods?watch=true&resourceVersion={rv}");
-        let resp = client.send(Method::GET, &path, None).await?;
-        if resp.status() != StatusCode::OK {
-            bail!("watch pods: {}", resp.status());
-        }
         let bound: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
         let first_touch: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
-        let (b, touch, want) = (bound.clone(), first_touch.clone(), format!("{prefix}-"));
-        let task = tokio::spawn(async move {
-            let mut body = resp.into_body();
-            let mut buf: Vec<u8> = Vec::new();
-            let mut deleting: std::collections::HashSet<String> = Default::default();
-            while let Some(frame) = body.frame().await {
-                let now = Instant::now();
-                let Ok(data) = frame?.into_data() else {
-                    continue;
-                };
-                buf.extend_from_slice(&data);
-                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                        continue;
-                    };
-                    let obj = &ev["object"];
-                    let Some(name) = obj.pointer("/metadata/name").and_then(|n| n.as_str()) else {
-                        continue;
-                    };
-                    let ns = obj
-                        .pointer("/metadata/namespace")
-                        .and_then(|n| n.as_str())
-                        .unwrap_or_default();
-                    let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
-                    if finish_deletes
-                        && obj.pointer("/metadata/deletionTimestamp").is_some()
-                        && ev["type"] != "DELETED"
-                        && deleting.insert(path.clone())
-                    {
-                        let client = client.clone();
-                        tokio::spawn(async move {
-                            let body = serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0});
-                            let _ = client
-                                .request(Method::DELETE, &path, Some(body.to_string().into()))
-                                .await;
-                        });
-                    }
-                    if ns != NS || !name.starts_with(&want) {
-                        continue;
-                    }
-                    // The watch starts after every measured pod exists, so any event on one
-                    // is the scheduler's doing.
-                    touch.lock().expect("touch record").get_or_insert(now);
-                    let node = obj.pointer("/spec/nodeName").and_then(|n| n.as_str());
-                    if node.is_some_and(|n| !n.is_empty()) {
-                        let mut t = b.lock().expect("bind record");
-                        t.entry(name.to_string()).or_insert(now);
-                    }
-                }
-            }
-            Ok(())
-        });
+        let follower = PodFollower {
+            client,
+            want: format!("{prefix}-"),
+            finish_deletes,
+            rv,
+            deleting: Default::default(),
+            bound: bound.clone(),
+            first_touch: first_touch.clone(),
+            relists: 0,
+        };
+        let task = tokio::spawn(follower.run());
         Ok(BindWatch {
             bound,
             first_touch,
             task,
         })
     }
-
     /// Waits until `n` pods are bound (failing when none got bound for `stall`, or the
     /// scheduler died) and returns pods per second from the first to the last bind.
     async fn wait_all(self, n: usize, stall: Duration, scheduler_pid: u32) -> Result<f64> {
@@ -819,7 +934,12 @@ impl BindWatch {
                 last_progress = Instant::now();
             }
             if self.task.is_finished() {
-                bail!("the pod watch ended after {count}/{n} bound pods");
+                let why = match self.task.await {
+                    Ok(Ok(())) => "it ended".to_string(),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(e) => e.to_string(),
+                };
+                bail!("the pod watch failed after {count}/{n} bound pods: {why}");
             }
             if !process_alive(scheduler_pid) {
                 bail!("kube-scheduler exited after {count}/{n} bound pods");
