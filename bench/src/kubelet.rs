@@ -25,12 +25,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
 use crate::client::Client;
 use crate::procs::{free_port, rss_bytes, Workspace};
-use crate::scenarios::ensure_namespace;
+use crate::scenarios::{ensure_namespace, list_resource_version, watch_stream, WatchEnd};
 use crate::stats::{fmt_mib, fmt_secs, summarize_durations, table, Summary};
 
 const SLO_DOC: &str = "kubernetes/community sig-scalability/slos/pod_startup_latency.md";
@@ -165,44 +164,22 @@ fn pod_ready(pod: &Value) -> bool {
 /// Watches the namespace's pods from `rv` and records Ready times, re-watching from the
 /// last seen resourceVersion if the server ends the stream.
 async fn watch_ready(client: Arc<Client>, mut rv: String, seen: Arc<ReadySeen>) -> Result<()> {
+    let path = format!("/api/v1/namespaces/{NS}/pods");
     loop {
-        let path = format!(
-            "/api/v1/namespaces/{NS}/pods?watch=true&resourceVersion={rv}&allowWatchBookmarks=true"
-        );
-        let resp = client.send(Method::GET, &path, None).await?;
-        if resp.status() != StatusCode::OK {
-            bail!("watch pods: {}", resp.status());
-        }
-        let mut body = resp.into_body();
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let now = Instant::now();
-            let Ok(data) = frame?.into_data() else {
-                continue;
-            };
-            buf.extend_from_slice(&data);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let ev: Value = serde_json::from_slice(&line).context("watch event")?;
-                if ev["type"] == "ERROR" {
-                    bail!("watch error: {}", ev["object"]);
-                }
-                let obj = &ev["object"];
-                if let Some(v) = obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                {
-                    rv = v.to_string();
-                }
-                if ev["type"] != "BOOKMARK" && pod_ready(obj) {
-                    if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) {
-                        if let Ok(mut at) = seen.at.lock() {
-                            at.entry(name.to_string()).or_insert(now);
-                        }
-                        seen.changed.notify_waiters();
-                    }
-                }
+        let end = watch_stream(&client, &path, &mut rv, |_, obj, now| {
+            if !pod_ready(obj) {
+                return;
             }
+            if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) {
+                if let Ok(mut at) = seen.at.lock() {
+                    at.entry(name.to_string()).or_insert(now);
+                }
+                seen.changed.notify_waiters();
+            }
+        })
+        .await?;
+        if let WatchEnd::Expired(status) = end {
+            bail!("watch error: {status}");
         }
     }
 }
@@ -389,11 +366,7 @@ async fn measure(
         .request(Method::GET, &format!("/api/v1/namespaces/{NS}/pods"), None)
         .await?;
     anyhow::ensure!(status == StatusCode::OK, "list pods: {status}");
-    let rv = serde_json::from_slice::<Value>(&body)?
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .context("pod list without resourceVersion")?
-        .to_string();
+    let rv = list_resource_version(&serde_json::from_slice(&body)?)?;
     let seen = Arc::new(ReadySeen::default());
     let watcher = tokio::spawn(watch_ready(client.clone(), rv, seen.clone()));
     let result = measure_pods(client, &seen, opts, timeout, kubelet_pid, rss_no_pods).await;

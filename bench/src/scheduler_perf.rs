@@ -59,11 +59,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
 
 use crate::client::Client;
 use crate::procs::{rss_bytes, Workspace};
-use crate::scenarios::{create_many, ensure_namespace, ensure_object};
+use crate::scenarios::{
+    create_many, ensure_namespace, ensure_object, list_resource_version, watch_stream, WatchEnd,
+};
 use crate::stats::{fmt_mib, table};
 
 /// kube-scheduler's binding concurrency (`rudder_scheduler::scheduler::BIND_CONCURRENCY`);
@@ -724,36 +725,12 @@ struct BindWatch {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
-/// Opens a pod watch over all namespaces from `rv`.
-async fn open_pod_watch(
-    client: &Client,
-    rv: &str,
-) -> Result<http::Response<hyper::body::Incoming>> {
-    let path = format!("/api/v1/pods?watch=true&allowWatchBookmarks=true&resourceVersion={rv}");
-    let resp = client.send(Method::GET, &path, None).await?;
-    if resp.status() != StatusCode::OK {
-        bail!("watch pods from {rv}: {}", resp.status());
-    }
-    Ok(resp)
-}
-
-/// How a pod watch stream stopped.
-enum WatchEnd {
-    /// The stream ended or broke: resume from the last resourceVersion seen.
-    Closed,
-    /// 410 Expired (the apiserver dropped this watcher as too slow, or the resourceVersion
-    /// left its window): relist, then watch from the list's resourceVersion.
-    Expired,
-}
-
 /// The state [`BindWatch`]'s task keeps across watch streams, as a reflector keeps it.
 struct PodFollower {
     client: Arc<Client>,
     /// `{prefix}-`: names of measured pods start with it.
     want: String,
     finish_deletes: bool,
-    /// The last resourceVersion seen (an event's, a bookmark's or a list's).
-    rv: String,
     /// Pods whose graceful deletion this watch has already finished off.
     deleting: std::collections::HashSet<String>,
     bound: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
@@ -803,52 +780,10 @@ impl PodFollower {
         }
     }
 
-    /// Reads one watch stream to its end.
-    async fn follow(&mut self, resp: http::Response<hyper::body::Incoming>) -> Result<WatchEnd> {
-        let mut body = resp.into_body();
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let now = Instant::now();
-            // A broken stream is resumed like an ended one; if the connection is gone,
-            // reopening fails and reports it.
-            let Ok(frame) = frame else {
-                return Ok(WatchEnd::Closed);
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            buf.extend_from_slice(&data);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                let obj = &ev["object"];
-                let kind = ev["type"].as_str().unwrap_or_default();
-                if kind == "ERROR" {
-                    if obj["code"] == 410 {
-                        return Ok(WatchEnd::Expired);
-                    }
-                    bail!("pod watch error: {obj}");
-                }
-                if let Some(v) = obj
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(|v| v.as_str())
-                {
-                    v.clone_into(&mut self.rv);
-                }
-                if kind != "BOOKMARK" {
-                    self.observe(kind, obj, now);
-                }
-            }
-        }
-        Ok(WatchEnd::Closed)
-    }
-
     /// Lists every pod, observing each (a pod bound while no watch was open is recorded
-    /// as bound now, a few milliseconds late at most), and takes the list's
+    /// as bound now, a few milliseconds late at most), and returns the list's
     /// resourceVersion to watch from.
-    async fn relist(&mut self) -> Result<()> {
+    async fn relist(&mut self) -> Result<String> {
         let (status, body) = self
             .client
             .request(Method::GET, "/api/v1/pods", None)
@@ -861,23 +796,22 @@ impl PodFollower {
         for pod in list["items"].as_array().into_iter().flatten() {
             self.observe("ADDED", pod, now);
         }
-        self.rv = list
-            .pointer("/metadata/resourceVersion")
-            .and_then(|r| r.as_str())
-            .context("pod list has no resourceVersion")?
-            .to_string();
         self.relists += 1;
-        Ok(())
+        list_resource_version(&list)
     }
 
-    /// Follows pods until aborted, resuming and relisting as a reflector does: the
-    /// apiserver may end a watch (its request timeout) or drop a watcher that fell behind
-    /// (as upstream's cacher does), and neither should fail the run.
-    async fn run(mut self) -> Result<()> {
+    /// Follows pods over all namespaces from `rv` until aborted, resuming and relisting as
+    /// a reflector does: the apiserver ends watches (its request timeout, or a watcher
+    /// that fell behind, as upstream's cacher does), and that should not fail the run.
+    async fn run(mut self, mut rv: String) -> Result<()> {
+        let client = self.client.clone();
         loop {
-            let resp = open_pod_watch(&self.client, &self.rv).await?;
-            if let WatchEnd::Expired = self.follow(resp).await? {
-                self.relist().await?;
+            let end = watch_stream(&client, "/api/v1/pods", &mut rv, |kind, obj, now| {
+                self.observe(kind, obj, now)
+            })
+            .await?;
+            if let WatchEnd::Expired(_) = end {
+                rv = self.relist().await?;
                 eprintln!(
                     "rudder-bench: pod watch expired (410); relisted ({} so far)",
                     self.relists
@@ -894,31 +828,26 @@ impl BindWatch {
         if status != StatusCode::OK {
             bail!("GET {list}: {status}");
         }
-        let v: serde_json::Value = serde_json::from_slice(&body)?;
-        let rv = v
-            .pointer("/metadata/resourceVersion")
-            .and_then(|r| r.as_str())
-            .context("pod list has no resourceVersion")?
-            .to_string();
+        let rv = list_resource_version(&serde_json::from_slice(&body)?)?;
         let bound: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
         let first_touch: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
         let follower = PodFollower {
             client,
             want: format!("{prefix}-"),
             finish_deletes,
-            rv,
             deleting: Default::default(),
             bound: bound.clone(),
             first_touch: first_touch.clone(),
             relists: 0,
         };
-        let task = tokio::spawn(follower.run());
+        let task = tokio::spawn(follower.run(rv));
         Ok(BindWatch {
             bound,
             first_touch,
             task,
         })
     }
+
     /// Waits until `n` pods are bound (failing when none got bound for `stall`, or the
     /// scheduler died) and returns pods per second from the first to the last bind.
     async fn wait_all(self, n: usize, stall: Duration, scheduler_pid: u32) -> Result<f64> {
